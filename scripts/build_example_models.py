@@ -1,0 +1,856 @@
+"""Build the registry's example models: a small BERT-style English sentiment classifier.
+
+The registry needs real ONNX files to demonstrate and test against: two versions of the
+same model whose metadata (inputs, outputs, labels, accuracy on a fixed evaluation set)
+can be checked against the files themselves. This script makes them from nothing:
+
+* a **synthetic** English sentiment corpus, generated here from templates and small
+  vocabularies with a fixed seed (no data set or pretrained weight is downloaded);
+* a WordPiece tokenizer trained on the training text with the ``tokenizers`` library;
+* a tiny BERT-style encoder (token + position embeddings, post-LN transformer layers
+  with attention masking, [CLS] pooling, two-way classifier head) trained in torch;
+* two versions exported with ``torch.onnx.export`` (the torch.export-based exporter,
+  opset 18, dynamic ``batch`` and ``sequence`` axes, one file with no external data):
+
+  - ``1.0.0``: baseline, trained on the raw base training set;
+  - ``1.1.0``: "data augmentation and improved preprocessing": the same base set with
+    markup stripped and duplicates/label conflicts resolved, plus 50% more sentences
+    from synonym swaps and extra negation/contrast templates.
+
+Both versions share one tokenizer and one held-out evaluation set (``eval.npz``), so
+their accuracies are directly comparable. Everything is deterministic: running the
+script twice on the same machine gives byte-identical files (seeds are fixed, torch
+runs single-threaded with deterministic algorithms, the exporter's per-node debug
+metadata, which holds absolute source paths, is stripped, and the npz archive is
+written with fixed timestamps).
+
+Usage::
+
+    python scripts/build_example_models.py [--out DIR] [--seed N]
+
+Needs ``torch==2.13.0`` (CPU), ``onnxscript``, ``onnx``, ``onnxruntime``, ``tokenizers``
+and ``numpy``. It prints a summary (size, sha256, accuracy of each version measured with
+an onnxruntime CPU session) to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import html
+import io
+import math
+import os
+import random
+import re
+import sys
+import time
+import warnings
+import zipfile
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+# Must be set before tokenizers spawns its thread pool.
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import numpy as np
+import numpy.typing as npt
+import onnx
+import onnxruntime as ort
+import torch
+from tokenizers import Tokenizer, decoders, normalizers, pre_tokenizers, processors, trainers
+from tokenizers.models import WordPiece
+from torch import Tensor, nn
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_OUT = Path("build") / "examples"
+DEFAULT_SEED = 20240611
+
+MODEL_NAME = "bert-classifier"
+VERSIONS = ("1.0.0", "1.1.0")
+LABELS = ("negative", "positive")  # index 0 = negative, 1 = positive
+MAX_LEN = 32
+VOCAB_SIZE = 2000
+SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+OPSET = 18
+
+# Corpus sizes.
+N_EVAL = 2000
+N_TRAIN_BASE = 24_000  # v1.0.0 trains on this many raw sentences
+AUGMENT_FACTOR = 1.5  # v1.1.0 trains on 1.5x as many (cleaned base + augmentation)
+LABEL_NOISE = 0.05  # share of training labels flipped, as if by a careless annotator
+MARKUP_NOISE = 0.10  # share of raw training sentences carrying web markup
+
+# Model and training hyperparameters (identical for both versions).
+HIDDEN = 64
+HEADS = 4
+LAYERS = 2
+FFN = 256
+DROPOUT = 0.1
+EPOCHS = 3
+BATCH = 64
+LR = 2e-3
+WEIGHT_DECAY = 0.01
+WARMUP = 0.06
+
+Example = tuple[str, int]
+IntArray = npt.NDArray[np.int64]
+
+
+# --------------------------------------------------------------------------- corpus
+#
+# Lexicons. Adjectives are ordered roughly by how common they are: the "natural"
+# sampler draws them with Zipf-like weights, so the tail words are rare in the base
+# training set; v1.1.0's synonym swaps draw them uniformly.
+
+POSITIVE_ADJ = (
+    "good", "great", "excellent", "amazing", "wonderful", "fantastic", "nice",
+    "enjoyable", "brilliant", "lovely", "impressive", "perfect", "superb", "fun",
+    "beautiful", "solid", "pleasant", "delightful", "outstanding", "charming",
+    "terrific", "splendid", "stellar", "marvelous", "phenomenal", "exquisite",
+    "captivating", "refreshing", "flawless", "riveting", "sublime", "heartwarming",
+    "dazzling", "gripping", "praiseworthy", "first-rate", "engaging", "masterful",
+)  # fmt: skip
+NEGATIVE_ADJ = (
+    "bad", "terrible", "awful", "boring", "poor", "horrible", "disappointing", "dull",
+    "mediocre", "annoying", "weak", "ugly", "slow", "broken", "useless", "bland",
+    "painful", "messy", "cheap", "lousy", "dreadful", "abysmal", "atrocious",
+    "tedious", "lackluster", "subpar", "pathetic", "clumsy", "unwatchable", "insipid",
+    "shoddy", "forgettable", "dismal", "irritating", "underwhelming", "tiresome",
+    "clunky", "infuriating",
+)  # fmt: skip
+NEUTRAL_ADJ = ("okay", "average", "alright", "ordinary", "so-so", "fine i guess", "acceptable")
+
+SUBJECTS = (
+    ("movie", False), ("film", False), ("plot", False), ("acting", False),
+    ("soundtrack", False), ("ending", False), ("script", False), ("cast", False),
+    ("story", False), ("dialogue", False), ("pacing", False), ("special effects", True),
+    ("phone", False), ("battery", False), ("screen", False), ("service", False),
+    ("food", False), ("staff", False), ("hotel", False), ("room", False),
+    ("delivery", False), ("price", False), ("app", False), ("update", False),
+    ("book", False), ("restaurant", False), ("coffee", False), ("camera", False),
+    ("laptop", False), ("headphones", True), ("seats", True), ("waiters", True),
+    ("characters", True), ("songs", True), ("instructions", True), ("game", False),
+)  # fmt: skip
+DETERMINERS = ("the", "this", "that", "my", "our", "their")
+INTENSIFIERS = (
+    "very", "really", "extremely", "quite", "so", "incredibly", "truly", "pretty",
+    "rather", "absolutely", "remarkably", "fairly", "genuinely", "seriously",
+)  # fmt: skip
+# Negations of "<subject> <be> <adjective>"; every one flips the polarity.
+BE_NEGATIONS = (
+    "{be} not", "{be}n't", "{be} never", "{be} hardly", "{be} far from", "{be} by no means",
+    "{be} not at all", "{be} anything but", "{be} not exactly", "{be} in no way",
+    "{be} nowhere near", "{be} not remotely",
+)  # fmt: skip
+VERB_SUBJECTS = ("i", "we", "my wife", "my husband", "everyone", "the kids", "my friends")
+POSITIVE_VERBS = (("loved", "love"), ("liked", "like"), ("enjoyed", "enjoy"),
+                  ("adored", "adore"), ("appreciated", "appreciate"))  # fmt: skip
+NEGATIVE_VERBS = (("hated", "hate"), ("disliked", "dislike"), ("regretted", "regret"),
+                  ("despised", "despise"), ("resented", "resent"))  # fmt: skip
+VERB_NEGATIONS = ("did not {base}", "didn't {base}", "never {past}", "don't {base}",
+                  "really did not {base}")  # fmt: skip
+POSITIVE_VERDICTS = (
+    "i would recommend it", "highly recommended", "worth every penny", "would buy again",
+    "a must see", "ten out of ten", "five stars", "i will be back", "two thumbs up",
+)  # fmt: skip
+NEGATIVE_VERDICTS = (
+    "a waste of money", "avoid it", "i would not recommend it", "never again", "one star",
+    "save your money", "zero stars", "i want a refund", "thumbs down",
+)  # fmt: skip
+OPENERS = ("honestly,", "overall,", "to be fair,", "in my opinion,", "well,", "frankly,",
+           "all in all,", "i have to say")  # fmt: skip
+ENDINGS = (".", ".", ".", "!", "!", "", "...", "!!")
+MARKUP = ("<br />", "<br /><br />", "&quot;", "&amp;", "<i>", "</i>", "&#39;")
+
+
+@dataclass(frozen=True)
+class SamplerConfig:
+    """Probabilities of the sentence generator; the base and augmented sets differ."""
+
+    negation: float  # chance that a clause is negated
+    zipf: float  # exponent of the adjective weights; 0 = uniform
+    contrast: float  # chance of a two-clause contrast sentence
+    mixed: float  # chance of a mixed sentence with no clear label (random label)
+    neutral: float  # chance of a neutral sentence (random label)
+
+
+NATURAL = SamplerConfig(negation=0.25, zipf=1.3, contrast=0.28, mixed=0.05, neutral=0.05)
+NEGATION_HEAVY = SamplerConfig(negation=0.6, zipf=0.0, contrast=0.45, mixed=0.0, neutral=0.0)
+
+
+class Generator:
+    """Renders labelled sentences from the lexicons with one seeded RNG."""
+
+    def __init__(self, rng: random.Random, config: SamplerConfig) -> None:
+        self.rng = rng
+        self.config = config
+        weights = [1.0 / (rank + 1) ** config.zipf for rank in range(len(POSITIVE_ADJ))]
+        self.pos_weights = weights
+        self.neg_weights = [1.0 / (rank + 1) ** config.zipf for rank in range(len(NEGATIVE_ADJ))]
+
+    def adjective(self, polarity: int) -> str:
+        if polarity > 0:
+            return self.rng.choices(POSITIVE_ADJ, weights=self.pos_weights)[0]
+        return self.rng.choices(NEGATIVE_ADJ, weights=self.neg_weights)[0]
+
+    def subject(self) -> tuple[str, str]:
+        """A subject phrase and its present- or past-tense form of "to be"."""
+        noun, plural = self.rng.choice(SUBJECTS)
+        past = self.rng.random() < 0.7
+        be = ("were" if past else "are") if plural else ("was" if past else "is")
+        if not plural and self.rng.random() < 0.15:
+            return "it", be
+        return f"{self.rng.choice(DETERMINERS)} {noun}", be
+
+    def adj_clause(self, polarity: int) -> str:
+        """'<subject> <be> [negation] [intensifier] <adjective>' with the given polarity."""
+        subject, be = self.subject()
+        negated = self.rng.random() < self.config.negation
+        adj = self.adjective(-polarity if negated else polarity)
+        intens = f"{self.rng.choice(INTENSIFIERS)} " if self.rng.random() < 0.35 else ""
+        if negated:
+            verb = self.rng.choice(BE_NEGATIONS).format(be=be)
+        else:
+            verb = be
+        return f"{subject} {verb} {intens}{adj}"
+
+    def verb_clause(self, polarity: int) -> str:
+        """'<someone> [negation] <verb> <object>' with the given polarity."""
+        who = self.rng.choice(VERB_SUBJECTS)
+        negated = self.rng.random() < self.config.negation
+        past, base = self.rng.choice(POSITIVE_VERBS if (polarity > 0) != negated else NEGATIVE_VERBS)
+        verb = self.rng.choice(VERB_NEGATIONS).format(base=base, past=past) if negated else past
+        obj = "it" if self.rng.random() < 0.4 else f"{self.rng.choice(DETERMINERS)} "
+        if obj != "it":
+            obj += self.rng.choice(SUBJECTS)[0]
+        return f"{who} {verb} {obj}"
+
+    def clause(self, polarity: int) -> str:
+        roll = self.rng.random()
+        if roll < 0.65:
+            return self.adj_clause(polarity)
+        if roll < 0.9:
+            return self.verb_clause(polarity)
+        return self.rng.choice(POSITIVE_VERDICTS if polarity > 0 else NEGATIVE_VERDICTS)
+
+    def sentence(self) -> Example:
+        cfg = self.config
+        rng = self.rng
+        roll = rng.random()
+        label = rng.randrange(2)
+        pol = 1 if label == 1 else -1
+        if roll < cfg.mixed:
+            # Praise and criticism in one breath: no clear label, so the label is a coin flip.
+            a, b = self.adj_clause(pol), self.adj_clause(-pol)
+            text = f"{a} and {b}" if rng.random() < 0.5 else f"{a}, while {b}"
+            label = rng.randrange(2)
+        elif roll < cfg.mixed + cfg.neutral:
+            subject, be = self.subject()
+            text = f"{subject} {be} {rng.choice(NEUTRAL_ADJ)}"
+            label = rng.randrange(2)
+        elif roll < cfg.mixed + cfg.neutral + cfg.contrast:
+            # The label follows the main clause, which is not always the first one.
+            other = -pol if rng.random() < 0.8 else pol
+            main, sub = self.clause(pol), self.clause(other)
+            form = rng.randrange(4)
+            if form == 0:
+                text = f"{sub}, but {main}"
+            elif form == 1:
+                text = f"although {sub}, {main}"
+            elif form == 2:
+                text = f"{main}, even though {sub}"
+            else:
+                text = f"{sub}. however, {main}"
+        else:
+            text = self.clause(pol)
+            if rng.random() < 0.2:
+                verdict = rng.choice(POSITIVE_VERDICTS if pol > 0 else NEGATIVE_VERDICTS)
+                text = f"{text}. {verdict}"
+        if rng.random() < 0.2:
+            text = f"{rng.choice(OPENERS)} {text}"
+        return self.surface(text + rng.choice(ENDINGS)), label
+
+    def surface(self, text: str) -> str:
+        """Casing variation as people type; the tokenizer lowercases it all again."""
+        roll = self.rng.random()
+        if roll < 0.2:
+            return text[:1].upper() + text[1:]
+        if roll < 0.25:
+            return text.upper()
+        if roll < 0.3:
+            return text.title()
+        return text
+
+
+def add_markup(rng: random.Random, text: str) -> str:
+    """Web-scrape debris (HTML tags, entities, doubled spaces) as found in raw reviews."""
+    words = text.split(" ")
+    for _ in range(rng.randint(1, 2)):
+        words.insert(rng.randint(0, len(words)), rng.choice(MARKUP))
+    return ("  " if rng.random() < 0.3 else " ").join(words)
+
+
+TAG_RE = re.compile(r"<[^>]+>")
+
+
+def clean_text(text: str) -> str:
+    """v1.1.0's preprocessing: strip HTML tags and entities, collapse whitespace.
+
+    Applied to the evaluation text too, where it must be a no-op (checked), so the one
+    ``eval.npz`` is exactly what either version's pipeline would feed the model.
+    """
+    text = TAG_RE.sub(" ", html.unescape(text)).replace('"', " ")
+    return " ".join(text.split())
+
+
+def dedup_key(text: str) -> str:
+    return " ".join(clean_text(text).lower().split())
+
+
+def flip_noise(rng: random.Random, label: int) -> int:
+    return 1 - label if rng.random() < LABEL_NOISE else label
+
+
+ADJ_RE = re.compile(r"\b(" + "|".join(re.escape(a) for a in POSITIVE_ADJ + NEGATIVE_ADJ) + r")\b")
+
+
+def synonym_swap(rng: random.Random, text: str) -> str:
+    """Replace each sentiment adjective with a random one of the same polarity."""
+
+    def swap(match: re.Match[str]) -> str:
+        word = match.group(0)
+        return rng.choice(POSITIVE_ADJ if word in POSITIVE_ADJ else NEGATIVE_ADJ)
+
+    return ADJ_RE.sub(swap, text)
+
+
+@dataclass
+class Corpus:
+    eval: list[Example]
+    train: dict[str, list[Example]]  # version -> training examples
+    stats: dict[str, int]
+
+
+def build_corpus(seed: int) -> Corpus:
+    rng = random.Random(seed)
+    natural = Generator(random.Random(rng.getrandbits(64)), NATURAL)
+    negation_heavy = Generator(random.Random(rng.getrandbits(64)), NEGATION_HEAVY)
+    noise_rng = random.Random(rng.getrandbits(64))
+    aug_rng = random.Random(rng.getrandbits(64))
+
+    # Held-out evaluation set: unique sentences of the natural distribution, clean text.
+    eval_set: list[Example] = []
+    eval_keys: set[str] = set()
+    while len(eval_set) < N_EVAL:
+        text, label = natural.sentence()
+        key = dedup_key(text)
+        if key in eval_keys:
+            continue
+        if clean_text(text) != text:
+            raise AssertionError(f"evaluation text is not clean: {text!r}")
+        eval_keys.add(key)
+        eval_set.append((text, label))
+
+    # v1.0.0: raw base training set. Same distribution, never a sentence of the eval set,
+    # duplicates allowed (as in scraped data), some markup debris and label noise.
+    base: list[Example] = []
+    leaked = 0
+    while len(base) < N_TRAIN_BASE:
+        text, label = natural.sentence()
+        if dedup_key(text) in eval_keys:
+            leaked += 1
+            continue
+        if noise_rng.random() < MARKUP_NOISE:
+            text = add_markup(noise_rng, text)
+        base.append((text, flip_noise(noise_rng, label)))
+
+    # v1.1.0 preprocessing: clean the text, merge duplicates by majority label and drop
+    # the ones whose labels tie.
+    votes: dict[str, Counter[int]] = defaultdict(Counter)
+    first_text: dict[str, str] = {}
+    for text, label in base:
+        key = dedup_key(text)
+        votes[key][label] += 1
+        first_text.setdefault(key, clean_text(text))
+    cleaned: list[Example] = []
+    ties = 0
+    for key, counter in votes.items():
+        (top, top_n), *rest = counter.most_common()
+        if rest and rest[0][1] == top_n:
+            ties += 1
+            continue
+        cleaned.append((first_text[key], top))
+
+    # v1.1.0 augmentation: synonym swaps of cleaned base sentences (uniform over the
+    # whole adjective lexicon) and new sentences from negation/contrast-heavy templates,
+    # half each, up to AUGMENT_FACTOR times the v1.0.0 size.
+    target = round(AUGMENT_FACTOR * N_TRAIN_BASE)
+    n_aug = target - len(cleaned)
+    seen = set(votes) | eval_keys
+    augmented: list[Example] = []
+    n_swaps = 0
+    while len(augmented) < n_aug:
+        if len(augmented) % 2 == 0:
+            text, label = aug_rng.choice(cleaned)
+            text = synonym_swap(aug_rng, text)
+            swapped = True
+        else:
+            text, label = negation_heavy.sentence()
+            label = flip_noise(noise_rng, label)
+            swapped = False
+        key = dedup_key(text)
+        if key in seen:
+            continue
+        seen.add(key)
+        augmented.append((text, label))
+        n_swaps += swapped
+
+    v11 = cleaned + augmented
+    aug_rng.shuffle(v11)
+    stats = {
+        "eval": len(eval_set),
+        "base_raw": len(base),
+        "base_unique": len(votes),
+        "base_with_markup": sum(1 for t, _ in base if clean_text(t) != t),
+        "base_ties_dropped": ties,
+        "eval_overlap_skipped": leaked,
+        "v11_cleaned": len(cleaned),
+        "v11_synonym_swaps": n_swaps,
+        "v11_negation_templates": len(augmented) - n_swaps,
+        "v11_total": len(v11),
+    }
+    return Corpus(eval=eval_set, train={"1.0.0": base, "1.1.0": v11}, stats=stats)
+
+
+# ------------------------------------------------------------------------ tokenizer
+
+
+def train_tokenizer(texts: Sequence[str]) -> Tokenizer:
+    tok = Tokenizer(WordPiece(unk_token="[UNK]", max_input_chars_per_word=100))
+    tok.normalizer = normalizers.BertNormalizer(
+        clean_text=True, handle_chinese_chars=False, strip_accents=True, lowercase=True
+    )
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.decoder = decoders.WordPiece(prefix="##")
+    trainer = trainers.WordPieceTrainer(
+        vocab_size=VOCAB_SIZE,
+        min_frequency=2,
+        special_tokens=list(SPECIAL_TOKENS),
+        continuing_subword_prefix="##",
+        show_progress=False,
+    )
+    tok.train_from_iterator(texts, trainer=trainer)
+    cls_id, sep_id = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)]
+    )
+    tok.enable_truncation(max_length=MAX_LEN)
+    tok.enable_padding(length=MAX_LEN, pad_id=tok.token_to_id("[PAD]"), pad_token="[PAD]")
+    if tok.token_to_id("[PAD]") != 0:
+        raise AssertionError("[PAD] must have id 0")
+    return tok
+
+
+def encode(tok: Tokenizer, texts: Sequence[str]) -> tuple[IntArray, IntArray, int]:
+    """Token ids and attention mask [N, MAX_LEN], and how many texts were truncated."""
+    encodings = tok.encode_batch(list(texts))
+    ids = np.array([e.ids for e in encodings], dtype=np.int64)
+    mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+    truncated = sum(1 for e in encodings if e.overflowing)
+    return ids, mask, truncated
+
+
+# ---------------------------------------------------------------------------- model
+
+
+class EncoderLayer(nn.Module):
+    """One post-LN transformer layer, as in BERT: self-attention, then a GELU MLP."""
+
+    def __init__(self, hidden: int, heads: int, ffn: int, dropout: float) -> None:
+        super().__init__()
+        self.heads = heads
+        self.head_dim = hidden // heads
+        self.qkv = nn.Linear(hidden, 3 * hidden)
+        self.out = nn.Linear(hidden, hidden)
+        self.attn_norm = nn.LayerNorm(hidden, eps=1e-12)
+        self.ffn_in = nn.Linear(hidden, ffn)
+        self.ffn_out = nn.Linear(ffn, hidden)
+        self.ffn_norm = nn.LayerNorm(hidden, eps=1e-12)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: Tensor, mask_bias: Tensor) -> Tensor:
+        batch, seq, hidden = x.shape
+        qkv: Tensor = self.qkv(x)
+        q, k, v = qkv.reshape(batch, seq, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        scores = q @ k.transpose(-1, -2) / math.sqrt(self.head_dim) + mask_bias
+        probs: Tensor = self.dropout(torch.softmax(scores, dim=-1))
+        context = (probs @ v).transpose(1, 2).reshape(batch, seq, hidden)
+        attn: Tensor = self.dropout(self.out(context))
+        x = self.attn_norm(x + attn)
+        inner = nn.functional.gelu(self.ffn_in(x))
+        mlp: Tensor = self.dropout(self.ffn_out(inner))
+        y: Tensor = self.ffn_norm(x + mlp)
+        return y
+
+
+class BertClassifier(nn.Module):
+    """Token + position embeddings, encoder layers, [CLS] pooler and a linear head."""
+
+    def __init__(self, vocab_size: int) -> None:
+        super().__init__()
+        self.token_embeddings = nn.Embedding(vocab_size, HIDDEN, padding_idx=0)
+        self.position_embeddings = nn.Embedding(MAX_LEN, HIDDEN)
+        self.embed_norm = nn.LayerNorm(HIDDEN, eps=1e-12)
+        self.dropout = nn.Dropout(DROPOUT)
+        self.layers = nn.ModuleList(
+            [EncoderLayer(HIDDEN, HEADS, FFN, DROPOUT) for _ in range(LAYERS)]
+        )
+        self.pooler = nn.Linear(HIDDEN, HIDDEN)
+        self.classifier = nn.Linear(HIDDEN, len(LABELS))
+        self.apply(self._init_weights)
+
+    @staticmethod
+    def _init_weights(module: nn.Module) -> None:
+        if isinstance(module, nn.Linear | nn.Embedding):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+        if isinstance(module, nn.Linear) and module.bias is not None:
+            nn.init.zeros_(module.bias)
+
+    def forward(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:
+        positions = torch.arange(input_ids.shape[1], device=input_ids.device)
+        x: Tensor = self.token_embeddings(input_ids) + self.position_embeddings(positions)
+        x = self.dropout(self.embed_norm(x))
+        # 0 where a token may be attended to, a large negative number on padding.
+        mask_bias = (1.0 - attention_mask[:, None, None, :].to(x.dtype)) * -10000.0
+        for layer in self.layers:
+            x = layer(x, mask_bias)
+        pooled = torch.tanh(self.pooler(x[:, 0]))
+        logits: Tensor = self.classifier(self.dropout(pooled))
+        return logits
+
+
+def batches(n: int, size: int, gen: torch.Generator) -> Iterator[Tensor]:
+    order = torch.randperm(n, generator=gen)
+    for start in range(0, n, size):
+        yield order[start : start + size]
+
+
+def train_model(
+    ids: IntArray, mask: IntArray, labels: IntArray, vocab_size: int, seed: int,
+    log: Callable[[str], None],
+) -> BertClassifier:  # fmt: skip
+    torch.manual_seed(seed)  # same initial weights and dropout stream for every version
+    model = BertClassifier(vocab_size)
+    x_ids, x_mask, y = torch.from_numpy(ids), torch.from_numpy(mask), torch.from_numpy(labels)
+    n = len(y)
+    steps = EPOCHS * math.ceil(n / BATCH)
+    warmup = max(1, int(WARMUP * steps))
+    decay, no_decay = [], []
+    for name, param in model.named_parameters():
+        (no_decay if param.ndim < 2 or "norm" in name else decay).append(param)
+    optimizer = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": WEIGHT_DECAY}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=LR,
+    )
+
+    def lr_factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        return max(0.0, (steps - step) / max(1, steps - warmup))
+
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor)
+    loss_fn = nn.CrossEntropyLoss()
+    gen = torch.Generator().manual_seed(seed)
+    model.train()
+    for epoch in range(EPOCHS):
+        total, count = 0.0, 0
+        for index in batches(n, BATCH, gen):
+            b_mask = x_mask[index]
+            width = int(b_mask.sum(dim=1).max())  # trim padding columns to the longest row
+            logits = model(x_ids[index, :width], b_mask[:, :width])
+            loss: Tensor = loss_fn(logits, y[index])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            scheduler.step()
+            total += float(loss) * len(index)
+            count += len(index)
+        log(f"    epoch {epoch + 1}/{EPOCHS}: train loss {total / count:.4f}")
+    return model.eval()
+
+
+# --------------------------------------------------------------------------- export
+
+
+def strip_debug_metadata(graph: onnx.GraphProto) -> None:
+    """Drop the exporter's per-node/per-value debug metadata, recursively.
+
+    The torch.export-based exporter records an ``fx_node``, ``stack_trace`` (with
+    absolute paths of this machine's source files), ``namespace`` etc. on every node
+    and value. They say nothing about the model and make the file machine-dependent.
+    """
+    del graph.metadata_props[:]
+    for values in (graph.input, graph.output, graph.value_info, graph.initializer):
+        for value in values:
+            del value.metadata_props[:]
+    for node in graph.node:
+        del node.metadata_props[:]
+        node.doc_string = ""
+        for attr in node.attribute:
+            if attr.HasField("g"):
+                strip_debug_metadata(attr.g)
+            for sub in attr.graphs:
+                strip_debug_metadata(sub)
+
+
+def export_onnx(model: BertClassifier, example: tuple[Tensor, Tensor], version: str) -> bytes:
+    batch = torch.export.Dim("batch", min=1)
+    sequence = torch.export.Dim("sequence", min=1, max=MAX_LEN)
+    dims = {0: batch, 1: sequence}
+    with warnings.catch_warnings(), contextlib.redirect_stdout(sys.stderr):
+        warnings.simplefilter("ignore")
+        program = torch.onnx.export(
+            model,
+            example,
+            input_names=["input_ids", "attention_mask"],
+            output_names=["logits"],
+            opset_version=OPSET,
+            dynamo=True,
+            dynamic_shapes={"input_ids": dims, "attention_mask": dims},
+            external_data=False,
+            optimize=True,
+            verbose=False,
+        )
+    if program is None:  # only the legacy exporter returns None
+        raise RuntimeError("torch.onnx.export returned no program")
+    proto = program.model_proto
+    strip_debug_metadata(proto.graph)
+    for func in proto.functions:
+        del func.metadata_props[:]
+    proto.graph.name = MODEL_NAME
+    proto.doc_string = f"{MODEL_NAME} {version}: synthetic-data English sentiment classifier"
+    del proto.metadata_props[:]
+    for key, value in (
+        ("name", MODEL_NAME),
+        ("version", version),
+        ("labels", ",".join(LABELS)),
+        ("max_sequence_length", str(MAX_LEN)),
+    ):
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.checker.check_model(proto, full_check=True)
+    data: bytes = proto.SerializeToString(deterministic=True)
+    return data
+
+
+def onnx_accuracy(model_bytes: bytes, ids: IntArray, mask: IntArray, labels: IntArray) -> float:
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    session = ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
+    logits = session.run(["logits"], {"input_ids": ids, "attention_mask": mask})[0]
+    if logits.dtype != np.float32 or logits.shape != (len(labels), len(LABELS)):
+        raise AssertionError(f"unexpected logits {logits.dtype} {logits.shape}")
+    return float(np.mean(np.argmax(logits, axis=1) == labels))
+
+
+# ---------------------------------------------------------------------------- files
+
+
+def write_npz(path: Path, arrays: dict[str, IntArray]) -> None:
+    """Like ``np.savez`` but byte-reproducible: fixed member timestamps, stored order."""
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED) as archive:
+        for name, array in arrays.items():
+            buffer = io.BytesIO()
+            np.lib.format.write_array(buffer, np.ascontiguousarray(array), allow_pickle=False)
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.external_attr = 0o644 << 16
+            archive.writestr(info, buffer.getvalue())
+
+
+def data_md(corpus: Corpus, seed: int, vocab: int, accuracies: dict[str, float]) -> str:
+    s = corpus.stats
+    eval_pos = sum(label for _, label in corpus.eval)
+    samples = "\n".join(f"| {label} | `{text}` |" for text, label in corpus.eval[:8])
+    acc = "\n".join(f"| {v} | {accuracies[v]:.4f} |" for v in VERSIONS)
+    return f"""# Example model data: `{MODEL_NAME}`
+
+Generated by `scripts/build_example_models.py --seed {seed}`. Everything here is
+**synthetic**: no public data set and no pretrained weight was used or downloaded.
+
+## Corpus
+
+Short English product/movie review sentences generated from templates and small
+vocabularies with a fixed seed: `<subject> <be> [intensifier] <adjective>` clauses,
+`<someone> <verb> <object>` clauses and stock verdicts ("worth every penny"), with
+
+* negation that flips the polarity ("was not good", "wasn't bad", "never liked it",
+  "far from perfect", "anything but dull"); a double negative such as "not bad"
+  is labelled positive;
+* two-clause contrasts whose label follows the main clause, which can come first
+  or second ("the plot was dull, but the acting was superb" is positive,
+  "i loved it, even though the ending was weak" is positive);
+* casing variation, openers ("honestly,") and varied end punctuation;
+* ambiguity: about 5% mixed sentences ("... was great and ... was awful") and 5%
+  neutral ones ("... was okay") carry a random label, so no model reaches 100%.
+
+Adjectives are drawn with Zipf-like weights, so the rarer half of the lexicon
+("abysmal", "sublime", ...) is seen only a few times in the base training set.
+
+## Labels
+
+| index | label |
+| --- | --- |
+| 0 | `negative` |
+| 1 | `positive` |
+
+## Evaluation set (`eval.npz`, shared by both versions)
+
+{s["eval"]} unique sentences of the same distribution as the base training set
+({eval_pos} positive, {s["eval"] - eval_pos} negative), no label noise beyond the built-in
+ambiguity, and no sentence that also occurs in any training set (compared after
+lowercasing and whitespace/markup cleanup). Arrays: `input_ids` int64 [{s["eval"]}, {MAX_LEN}],
+`attention_mask` int64 [{s["eval"]}, {MAX_LEN}], `labels` int64 [{s["eval"]}], made with
+`tokenizer.json` (padded/truncated to {MAX_LEN} tokens, `[CLS] ... [SEP]`).
+The text is clean, so v1.1.0's markup cleanup leaves it unchanged and the same arrays
+are what each version's own pipeline produces.
+
+| label | first sentences |
+| --- | --- |
+{samples}
+
+## Tokenizer (`tokenizer.json`)
+
+WordPiece (`tokenizers` library), {vocab} tokens, trained on the training text of both
+versions (never on the evaluation text). Normalisation is BERT's: lowercasing,
+accent stripping, control-character cleanup, splitting on whitespace and punctuation.
+It is shared by both versions and applied identically at training and evaluation time.
+
+## Training sets per version
+
+| version | sentences | what it is |
+| --- | --- | --- |
+| 1.0.0 | {s["base_raw"]} | raw base set: {s["base_unique"]} distinct sentences (the rest are duplicates), {s["base_with_markup"]} with HTML markup debris, {LABEL_NOISE:.0%} of labels flipped |
+| 1.1.0 | {s["v11_total"]} | the base set cleaned ({s["v11_cleaned"]} sentences) + {s["v11_synonym_swaps"]} synonym swaps + {s["v11_negation_templates"]} extra negation/contrast templates |
+
+What differs in 1.1.0 ("data augmentation and improved preprocessing"):
+
+* **preprocessing**: HTML tags and entities stripped, whitespace collapsed,
+  duplicates merged by majority label ({s["base_ties_dropped"]} ties dropped);
+* **synonym swaps**: cleaned base sentences with each sentiment adjective replaced by
+  a random adjective of the same polarity, drawn uniformly from the whole lexicon;
+* **extra negation templates**: new sentences from a sampler with 60% negation and
+  45% contrasts (the natural rate is 25% and 28%), uniform adjectives, no ambiguous
+  sentences, and the same {LABEL_NOISE:.0%} label noise;
+* about {AUGMENT_FACTOR}x the training sentences of 1.0.0.
+
+Model, tokenizer, hyperparameters ({EPOCHS} epochs, batch {BATCH}, AdamW lr {LR}) and
+the initial weights are the same for both versions.
+
+## Accuracy on the evaluation set (onnxruntime, CPU)
+
+| version | accuracy |
+| --- | --- |
+{acc}
+"""
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def display(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help=f"output directory (default: {DEFAULT_OUT} under the repository root)",
+    )
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="random seed")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    out: Path = args.out if args.out is not None else REPO_ROOT / DEFAULT_OUT
+    seed: int = args.seed
+    started = time.monotonic()
+
+    def log(message: str) -> None:
+        print(f"[{time.monotonic() - started:6.1f}s] {message}", file=sys.stderr, flush=True)
+
+    torch.set_num_threads(1)
+    with contextlib.suppress(RuntimeError):  # already set if torch did parallel work
+        torch.set_num_interop_threads(1)
+    torch.use_deterministic_algorithms(True)
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+
+    log("building the synthetic corpus")
+    corpus = build_corpus(seed)
+    for key, value in corpus.stats.items():
+        log(f"    {key}: {value}")
+
+    log("training the WordPiece tokenizer")
+    texts_10 = [t for t, _ in corpus.train["1.0.0"]]
+    texts_11 = [t for t, _ in corpus.train["1.1.0"]]
+    tokenizer = train_tokenizer(texts_10 + texts_11)
+    vocab = tokenizer.get_vocab_size()
+
+    eval_ids, eval_mask, eval_truncated = encode(tokenizer, [t for t, _ in corpus.eval])
+    eval_labels = np.array([label for _, label in corpus.eval], dtype=np.int64)
+    if eval_truncated:
+        raise AssertionError(f"{eval_truncated} evaluation sentences exceed {MAX_LEN} tokens")
+    log(f"    vocabulary {vocab}, eval {eval_ids.shape}")
+
+    out.mkdir(parents=True, exist_ok=True)
+    files: dict[str, bytes] = {}
+    accuracies: dict[str, float] = {}
+    example = (torch.from_numpy(eval_ids[:2]), torch.from_numpy(eval_mask[:2]))
+    for version in VERSIONS:
+        train = corpus.train[version]
+        ids, mask, truncated = encode(tokenizer, [t for t, _ in train])
+        labels = np.array([label for _, label in train], dtype=np.int64)
+        log(f"training {MODEL_NAME} {version} on {len(train)} sentences ({truncated} truncated)")
+        model = train_model(ids, mask, labels, vocab, seed, log)
+        log(f"exporting {MODEL_NAME} {version} to ONNX")
+        data = export_onnx(model, example, version)
+        with torch.no_grad():
+            torch_logits = model(torch.from_numpy(eval_ids), torch.from_numpy(eval_mask))
+        torch_acc = float((torch_logits.argmax(dim=1).numpy() == eval_labels).mean())
+        accuracies[version] = onnx_accuracy(data, eval_ids, eval_mask, eval_labels)
+        log(f"    eval accuracy: onnxruntime {accuracies[version]:.4f}, torch {torch_acc:.4f}")
+        files[f"{MODEL_NAME}-{version}.onnx"] = data
+
+    tokenizer.save(str(out / "tokenizer.json"))
+    files["tokenizer.json"] = (out / "tokenizer.json").read_bytes()
+    write_npz(out / "eval.npz", {"input_ids": eval_ids, "attention_mask": eval_mask,
+                                 "labels": eval_labels})  # fmt: skip
+    files["eval.npz"] = (out / "eval.npz").read_bytes()
+    files["DATA.md"] = data_md(corpus, seed, vocab, accuracies).encode()
+    for name, data in files.items():
+        (out / name).write_bytes(data)
+
+    print(f"\nwrote {display(out)} in {time.monotonic() - started:.0f}s:", file=sys.stderr)
+    for name, data in sorted(files.items()):
+        print(f"  {name:32} {len(data):>9} bytes  sha256 {sha256(data)}", file=sys.stderr)
+    for version in VERSIONS:
+        print(f"  accuracy {version} (onnxruntime, eval): {accuracies[version]:.4f}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,130 @@
+"""The check plug-in point: small functions that yield findings, registered by scope.
+
+A check is a function decorated with :func:`check`. It receives a context for one version,
+one model or the whole registry and yields :class:`~modelreg.findings.Finding` objects with
+rule ids from :mod:`modelreg.rules`. Adding a check family means adding a module here and
+listing it in :data:`CHECK_MODULES`; the runner and the reporters do not change.
+
+Checks marked ``deep`` need the artifact's bytes or onnx/onnxruntime and are skipped by
+``--fast``; they import heavy libraries inside the function, never at module level.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from modelreg.findings import Finding
+from modelreg.registry import ModelEntry, Registry, VersionEntry
+
+Scope = Literal["version", "model", "registry"]
+
+#: Modules whose import registers checks, in the order their findings are produced.
+CHECK_MODULES = (
+    "modelreg.checks.layout",
+    "modelreg.checks.integrity",
+)
+
+
+@dataclass(frozen=True)
+class Options:
+    """What the user asked for that checks may need to know."""
+
+    fast: bool = False
+    today: dt.date = field(default_factory=dt.date.today)
+
+
+@dataclass
+class VersionContext:
+    """Everything a version check may read."""
+
+    registry: Registry
+    model: ModelEntry
+    version: VersionEntry
+    options: Options
+    meta: dict[str, Any] | None
+    model_data: dict[str, Any] | None
+    valid: bool
+
+    def rel(self, *parts: str) -> str:
+        """A path inside the version directory, relative to the registry root."""
+        return self.registry.rel(self.version.dir.joinpath(*parts))
+
+    def position(self, *path: str | int) -> tuple[int | None, int | None]:
+        """Line and column of a metadata field."""
+        doc = self.registry.document(self.version.metadata_path)
+        return doc.position(tuple(path))
+
+    @property
+    def metadata_rel(self) -> str:
+        """metadata.yaml relative to the registry root."""
+        return self.registry.rel(self.version.metadata_path)
+
+
+@dataclass
+class ModelContext:
+    """Everything a model check may read."""
+
+    registry: Registry
+    model: ModelEntry
+    options: Options
+    data: dict[str, Any] | None
+    valid: bool
+
+    @property
+    def model_rel(self) -> str:
+        """model.yaml relative to the registry root."""
+        return self.registry.rel(self.model.model_path)
+
+    def position(self, *path: str | int) -> tuple[int | None, int | None]:
+        """Line and column of a model.yaml field."""
+        return self.registry.document(self.model.model_path).position(tuple(path))
+
+    def key_position(self, *path: str | int) -> tuple[int | None, int | None]:
+        """Line and column of the key of a model.yaml field."""
+        return self.registry.document(self.model.model_path).key_position(tuple(path))
+
+
+@dataclass
+class RegistryContext:
+    """Everything a registry-wide check may read."""
+
+    registry: Registry
+    options: Options
+
+
+@dataclass(frozen=True)
+class Check:
+    """A registered check."""
+
+    name: str
+    scope: Scope
+    func: Callable[[Any], Iterable[Finding]]
+    rules: tuple[str, ...]
+    deep: bool
+    needs_valid: bool
+
+
+CHECKS: list[Check] = []
+
+
+def check(
+    scope: Scope, *, rules: tuple[str, ...], deep: bool = False, needs_valid: bool = True
+) -> Callable[[Callable[[Any], Iterable[Finding]]], Callable[[Any], Iterable[Finding]]]:
+    """Register a check. ``needs_valid`` checks run only on schema-clean files."""
+
+    def register(func: Callable[[Any], Iterable[Finding]]) -> Callable[[Any], Iterable[Finding]]:
+        CHECKS.append(Check(func.__name__, scope, func, rules, deep, needs_valid))
+        return func
+
+    return register
+
+
+def load_checks() -> list[Check]:
+    """Import every check module once and return the registered checks."""
+    for module in CHECK_MODULES:
+        importlib.import_module(module)
+    return CHECKS

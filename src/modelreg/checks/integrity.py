@@ -1,0 +1,109 @@
+"""Artifact integrity (MR2xx): the bytes, or their Git LFS pointer, equal the metadata."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path, PurePosixPath
+
+from modelreg.checks import VersionContext, check
+from modelreg.findings import Finding
+from modelreg.hashing import sha256_file
+from modelreg.lfs import PointerError, looks_like_pointer, parse_pointer, read_head
+from modelreg.rules import rule
+
+
+def lfs_pull_command(rel_path: str) -> str:
+    """The exact command that fetches one file's LFS object."""
+    return f'git lfs pull --include="{rel_path}"'
+
+
+def safe_child(base: Path, relative: str) -> tuple[Path | None, str]:
+    """``base/relative`` if it stays inside ``base`` through no link, else a reason."""
+    pure = PurePosixPath(relative)
+    if pure.is_absolute() or "\\" in relative:
+        return None, "is absolute"
+    if ".." in pure.parts:
+        return None, "contains `..`"
+    current = base
+    for part in pure.parts:
+        current = current / part
+        if current.is_symlink():
+            return None, f"goes through the symbolic link {part}"
+    return current, ""
+
+
+@check("version", rules=("MR201", "MR202", "MR203", "MR204", "MR205", "MR206", "MR901"))
+def artifact_integrity(ctx: VersionContext) -> Iterator[Finding]:
+    """sha256 and size of model.onnx, or of its LFS pointer under ``--fast``."""
+    assert ctx.meta is not None
+    artifact = ctx.meta["artifact"]
+    declared_sha, declared_size = artifact["sha256"], artifact["size"]
+    line, col = ctx.position("artifact", "path")
+    path, reason = safe_child(ctx.version.dir, artifact["path"])
+    if path is None:
+        yield rule("MR206").finding(
+            ctx.metadata_rel, f"artifact.path `{artifact['path']}` {reason}", line, col
+        )
+        return
+    rel = ctx.registry.rel(path)
+    if not path.is_file():
+        yield rule("MR203").finding(
+            rel, f"artifact named in {ctx.metadata_rel}:{line} does not exist"
+        )
+        return
+    try:
+        st = path.stat()
+        head = read_head(path)
+    except OSError as exc:
+        yield rule("MR901").finding(rel, f"integrity not checked: cannot read: {exc.strerror}")
+        return
+    if st.st_nlink > 1:
+        yield rule("MR206").finding(
+            rel, f"artifact has {st.st_nlink} hard links; it must be a file of its own"
+        )
+        return
+    if looks_like_pointer(head):
+        yield from _check_pointer(ctx, rel, head, declared_sha, declared_size)
+        return
+    if st.st_size != declared_size:
+        yield rule("MR202").finding(
+            rel, f"size is {st.st_size} bytes; {ctx.metadata_rel} says {declared_size}"
+        )
+    if ctx.options.fast:
+        return  # --fast never reads artifact bytes; the deep run hashes them
+    try:
+        actual, _size = sha256_file(path)
+    except OSError as exc:
+        yield rule("MR901").finding(rel, f"sha256 not checked: cannot read: {exc.strerror}")
+        return
+    if actual != declared_sha:
+        yield rule("MR201").finding(
+            rel,
+            f"sha256 is {actual}; {ctx.metadata_rel} says {declared_sha}. The file changed "
+            "after its metadata was written: restore it, or add a new version",
+        )
+
+
+def _check_pointer(
+    ctx: VersionContext, rel: str, head: bytes, declared_sha: str, declared_size: int
+) -> Iterator[Finding]:
+    try:
+        pointer = parse_pointer(head)
+    except PointerError as exc:
+        yield rule("MR205").finding(rel, f"malformed Git LFS pointer: {exc}")
+        return
+    if pointer.oid != declared_sha:
+        yield rule("MR201").finding(
+            rel,
+            f"LFS pointer oid is sha256:{pointer.oid}; {ctx.metadata_rel} says {declared_sha}",
+        )
+    if pointer.size != declared_size:
+        yield rule("MR202").finding(
+            rel, f"LFS pointer size is {pointer.size}; {ctx.metadata_rel} says {declared_size}"
+        )
+    if not ctx.options.fast:
+        yield rule("MR204").finding(
+            rel,
+            "is a Git LFS pointer: the object is not pulled, so its bytes were not checked; "
+            f"run: {lfs_pull_command(rel)}  (or validate with --fast)",
+        )

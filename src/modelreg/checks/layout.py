@@ -1,0 +1,154 @@
+"""Registry layout and lifecycle rules that need no artifact bytes (MR5xx)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from modelreg.checks import ModelContext, RegistryContext, VersionContext, check
+from modelreg.findings import Finding
+from modelreg.registry import METADATA_FILE, MODEL_FILE, SEMVER_RE, semver_key
+from modelreg.rules import rule
+
+_TODO = re.compile(r"\bTODO\b")
+
+
+@check("registry", rules=("MR509",), needs_valid=False)
+def registry_strays(ctx: RegistryContext) -> Iterator[Finding]:
+    """Files directly under models/ that are not model directories."""
+    for path in ctx.registry.strays:
+        yield rule("MR509").finding(
+            ctx.registry.rel(path), "not a model directory; models/ holds one directory per model"
+        )
+
+
+@check("model", rules=("MR507", "MR509"), needs_valid=False)
+def model_files(ctx: ModelContext) -> Iterator[Finding]:
+    """model.yaml exists; nothing unexpected sits in the model directory."""
+    if not ctx.model.model_path.is_file():
+        yield rule("MR507").finding(ctx.model_rel, f"model `{ctx.model.name}` has no {MODEL_FILE}")
+    for path in ctx.model.strays:
+        what = "directory" if path.is_dir() else "file"
+        yield rule("MR509").finding(
+            ctx.registry.rel(path),
+            f"unexpected {what}: version directories are named by semver (e.g. 1.2.0) "
+            "and shared evaluation data goes in data/",
+        )
+
+
+@check("model", rules=("MR501", "MR503", "MR504", "MR505"))
+def model_lifecycle(ctx: ModelContext) -> Iterator[Finding]:
+    """Name matches directory; lifecycle agrees with the version directories."""
+    data = ctx.data
+    assert data is not None  # needs_valid guarantees a schema-clean mapping
+    name = data["name"]
+    if name != ctx.model.name:
+        line, col = ctx.position("name")
+        yield rule("MR501").finding(
+            ctx.model_rel,
+            f"name `{name}` differs from the directory name `{ctx.model.name}`",
+            line,
+            col,
+        )
+    lifecycle: dict[str, dict[str, Any]] = data["lifecycle"]
+    for version, entry in lifecycle.items():
+        line, col = ctx.key_position("lifecycle", version)
+        if version not in ctx.model.versions:
+            yield rule("MR503").finding(
+                ctx.model_rel,
+                f"lifecycle lists {version} but models/{ctx.model.name}/{version}/ does not exist",
+                line,
+                col,
+            )
+        if entry["status"] == "supported" and "supported_until" not in entry:
+            yield rule("MR505").finding(
+                ctx.model_rel,
+                f"{version} is `supported` but has no `supported_until` date",
+                line,
+                col,
+            )
+    production = [v for v, e in lifecycle.items() if e["status"] == "production"]
+    if len(production) != 1:
+        line, col = ctx.key_position("lifecycle")
+        which = ", ".join(production) if production else "none"
+        yield rule("MR504").finding(
+            ctx.model_rel,
+            f"exactly one version must be `production`; found {len(production)} ({which})",
+            line,
+            col,
+        )
+
+
+@check("version", rules=("MR507",), needs_valid=False)
+def version_files(ctx: VersionContext) -> Iterator[Finding]:
+    """A version directory has metadata.yaml."""
+    if not ctx.version.has_metadata:
+        yield rule("MR507").finding(
+            ctx.rel(METADATA_FILE),
+            f"version directory {ctx.rel()}/ has no {METADATA_FILE} (`modelreg add` writes it)",
+        )
+
+
+@check("version", rules=("MR501", "MR502", "MR506", "MR508"))
+def version_identity(ctx: VersionContext) -> Iterator[Finding]:
+    """Directory names equal the fields; the version is in the lifecycle and in date order."""
+    meta = ctx.meta
+    assert meta is not None
+    where = ctx.metadata_rel
+    if meta["model"] != ctx.model.name:
+        line, col = ctx.position("model")
+        yield rule("MR501").finding(
+            where, f"model `{meta['model']}` differs from the directory `{ctx.model.name}`",
+            line, col,
+        )  # fmt: skip
+    if meta["version"] != ctx.version.name:
+        line, col = ctx.position("version")
+        yield rule("MR501").finding(
+            where,
+            f"version `{meta['version']}` differs from the directory name `{ctx.version.name}`",
+            line,
+            col,
+        )
+    if not SEMVER_RE.match(ctx.version.name):
+        yield rule("MR501").finding(
+            where, f"version directory `{ctx.version.name}` is not a semantic version"
+        )
+    lifecycle = (ctx.model_data or {}).get("lifecycle")
+    if isinstance(lifecycle, dict) and ctx.version.name not in lifecycle:
+        yield rule("MR502").finding(
+            where,
+            f"{ctx.version.name} is not in the lifecycle of models/{ctx.model.name}/{MODEL_FILE}; "
+            "add it (new versions start as `candidate`)",
+        )
+    yield from _release_order(ctx)
+    for field in ("summary", "migration"):
+        value = meta.get(field)
+        if isinstance(value, str) and _TODO.search(value):
+            line, col = ctx.position(field)
+            yield rule("MR508").finding(where, f"`{field}` still says TODO", line, col)
+    for i, change in enumerate(meta.get("changes", [])):
+        if isinstance(change, str) and _TODO.search(change):
+            line, col = ctx.position("changes", i)
+            yield rule("MR508").finding(where, "`changes` still says TODO", line, col)
+
+
+def _release_order(ctx: VersionContext) -> Iterator[Finding]:
+    """Flag this version when a lower version was released after it."""
+    assert ctx.meta is not None
+    mine = ctx.meta["release_date"]
+    my_key = semver_key(ctx.version.name)
+    for other in ctx.model.versions.values():
+        if other is ctx.version or semver_key(other.name) >= my_key:
+            continue
+        data = ctx.registry.metadata(other)
+        theirs = data.get("release_date") if data else None
+        if isinstance(theirs, str) and theirs > mine:
+            line, col = ctx.position("release_date")
+            yield rule("MR506").finding(
+                ctx.metadata_rel,
+                f"{ctx.version.name} is dated {mine}, before the lower version {other.name} "
+                f"({theirs}); versions must increase with their release dates",
+                line,
+                col,
+            )

@@ -1,0 +1,73 @@
+"""The ``modelreg`` command line: parse, then hand over to one command module.
+
+Exit status: 0 success, 1 findings or a known error, 2 usage error, 3 unexpected error
+(a bug), 130 interrupted. A known error prints one line that says how to fix it; no
+traceback unless ``MODELREG_DEBUG=1``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+
+from modelreg import __version__
+from modelreg.commands import validate
+from modelreg.errors import ModelregError
+
+COMMANDS = (validate,)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The top-level parser with one sub-command per module in :data:`COMMANDS`."""
+    parser = argparse.ArgumentParser(
+        prog="modelreg",
+        description="Git-native model registry toolkit: prove every ONNX file is what its "
+        "metadata says, and deploy by merging to main.",
+        epilog="Run `modelreg COMMAND --help` for a command's options and examples.",
+    )
+    parser.add_argument("-V", "--version", action="version", version=f"modelreg {__version__}")
+    subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
+    for command in COMMANDS:
+        command.add_parser(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``modelreg`` and ``python -m modelreg``."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse exits 2 on bad usage and 0 on --help
+        return int(exc.code or 0)
+    handler = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        return int(handler(args))
+    except ModelregError as exc:
+        sys.stderr.write(f"modelreg: error: {exc}\n")
+        return exc.exit_code
+    except KeyboardInterrupt:
+        sys.stderr.write("modelreg: interrupted\n")
+        return 130
+    except BrokenPipeError:
+        # The reader went away (e.g. `| head`); nothing more to say.
+        sys.stderr.close()
+        return 1
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: no raw traceback
+        if os.environ.get("MODELREG_DEBUG"):
+            traceback.print_exc()
+        sys.stderr.write(
+            f"modelreg: unexpected error: {type(exc).__name__}: {exc}\n"
+            "This is a bug in modelreg; rerun with MODELREG_DEBUG=1 for a traceback and "
+            "report it.\n"
+        )
+        return 3
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

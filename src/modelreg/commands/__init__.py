@@ -1,0 +1,3 @@
+"""One module per CLI verb: each has ``add_parser(subparsers)`` and ``run(args) -> int``."""
+
+from __future__ import annotations

@@ -1,0 +1,168 @@
+"""Discovering a registry on disk: models, versions and the files that describe them.
+
+A registry is a directory with ``models/``. Under it, each model is a directory with a
+``model.yaml``; each version is a sub-directory named by its semantic version holding a
+``metadata.yaml`` and the artifact. ``models/<model>/data/`` may hold evaluation data shared by
+the model's versions. Documents are loaded lazily and at most once per process.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from modelreg.errors import UsageError
+from modelreg.yamlload import Document, load_file
+
+MODEL_FILE = "model.yaml"
+METADATA_FILE = "metadata.yaml"
+SHARED_DATA_DIR = "data"
+
+SEMVER_RE = re.compile(
+    r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
+    r"(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
+    r"(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$"
+)
+
+
+def semver_key(version: str) -> tuple[Any, ...]:
+    """Sort key with Semantic Versioning 2.0.0 precedence (pre-releases before releases)."""
+    match = SEMVER_RE.match(version)
+    if not match:
+        return (float("inf"), version)
+    major, minor, patch, pre, _build = match.groups()
+    if pre is None:
+        pre_key: tuple[Any, ...] = ((1,),)
+    else:
+        pre_key = tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in pre.split("."))
+        pre_key = ((0,), *pre_key)
+    return (int(major), int(minor), int(patch), pre_key)
+
+
+@dataclass
+class VersionEntry:
+    """One version directory of a model."""
+
+    model: ModelEntry
+    name: str
+    dir: Path
+
+    @property
+    def metadata_path(self) -> Path:
+        """``models/<model>/<version>/metadata.yaml``."""
+        return self.dir / METADATA_FILE
+
+    @property
+    def has_metadata(self) -> bool:
+        """Whether metadata.yaml exists."""
+        return self.metadata_path.is_file()
+
+
+@dataclass
+class ModelEntry:
+    """One model directory."""
+
+    registry: Registry
+    name: str
+    dir: Path
+    versions: dict[str, VersionEntry] = field(default_factory=dict)
+    strays: list[Path] = field(default_factory=list)
+
+    @property
+    def model_path(self) -> Path:
+        """``models/<model>/model.yaml``."""
+        return self.dir / MODEL_FILE
+
+    def sorted_versions(self) -> list[VersionEntry]:
+        """Versions in semantic-version order, lowest first."""
+        return sorted(self.versions.values(), key=lambda v: semver_key(v.name))
+
+
+@dataclass
+class Registry:
+    """A registry checkout rooted at ``root``."""
+
+    root: Path
+    models: dict[str, ModelEntry] = field(default_factory=dict)
+    strays: list[Path] = field(default_factory=list)
+    _docs: dict[Path, Document] = field(default_factory=dict, repr=False)
+
+    @property
+    def models_dir(self) -> Path:
+        """``<root>/models``."""
+        return self.root / "models"
+
+    def rel(self, path: Path) -> str:
+        """``path`` relative to the root, with forward slashes (as findings print it)."""
+        try:
+            return path.relative_to(self.root).as_posix()
+        except ValueError:
+            return path.as_posix()
+
+    def document(self, path: Path) -> Document:
+        """The loaded YAML at ``path`` (loaded once; problems are findings on it)."""
+        doc = self._docs.get(path)
+        if doc is None:
+            doc = self._docs[path] = load_file(path, self.rel(path))
+        return doc
+
+    def model_data(self, model: ModelEntry) -> dict[str, Any] | None:
+        """model.yaml as a mapping, or None when it is missing or unparsable."""
+        if not model.model_path.is_file():
+            return None
+        data = self.document(model.model_path).data
+        return data if isinstance(data, dict) else None
+
+    def metadata(self, version: VersionEntry) -> dict[str, Any] | None:
+        """metadata.yaml as a mapping, or None when it is missing or unparsable."""
+        if not version.has_metadata:
+            return None
+        data = self.document(version.metadata_path).data
+        return data if isinstance(data, dict) else None
+
+
+def find_root(start: Path) -> Path:
+    """The nearest directory at or above ``start`` that has a ``models/`` directory."""
+    start = start.resolve()
+    probe = start if start.is_dir() else start.parent
+    for candidate in (probe, *probe.parents):
+        if (candidate / "models").is_dir():
+            return candidate
+    raise UsageError(
+        f"no registry found at or above {start}: a registry is a directory with models/ "
+        "(create one with `modelreg init DIR`, or pass --root)"
+    )
+
+
+def discover(root: Path) -> Registry:
+    """Scan ``root/models`` (directory listings only; no file is read here)."""
+    registry = Registry(root.resolve())
+    models_dir = registry.models_dir
+    if not models_dir.is_dir():
+        raise UsageError(f"{root} has no models/ directory; is it a registry?")
+    for entry in sorted(models_dir.iterdir()):
+        if entry.name.startswith("."):
+            continue
+        if not entry.is_dir():
+            if entry.name.lower() != "readme.md":
+                registry.strays.append(entry)
+            continue
+        registry.models[entry.name] = _discover_model(registry, entry)
+    return registry
+
+
+def _discover_model(registry: Registry, directory: Path) -> ModelEntry:
+    model = ModelEntry(registry, directory.name, directory)
+    for entry in sorted(directory.iterdir()):
+        name = entry.name
+        if name.startswith(".") or name == MODEL_FILE or name.lower().endswith(".md"):
+            continue
+        if entry.is_dir() and name == SHARED_DATA_DIR:
+            continue
+        if entry.is_dir() and (SEMVER_RE.match(name) or (entry / METADATA_FILE).is_file()):
+            model.versions[name] = VersionEntry(model, name, entry)
+        else:
+            model.strays.append(entry)
+    return model

@@ -1,0 +1,242 @@
+"""The rule catalog: stable ids, one line of what each checks and how to fix it.
+
+Rule ids never change meaning once released; retired ids are not reused. The ranges are:
+
+* ``MR0xx`` files and YAML
+* ``MR1xx`` JSON Schema
+* ``MR2xx`` artifact integrity (bytes, hashes, Git LFS pointers)
+* ``MR5xx`` registry layout and lifecycle
+* ``MR9xx`` a check that could not run
+
+``docs/rules.md`` is generated from this table (``python scripts/gen_docs.py``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from modelreg.findings import Finding, Severity
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A stable rule id with its default severity and the fix to tell the user."""
+
+    id: str
+    name: str
+    severity: Severity
+    summary: str
+    fix: str
+
+    def finding(
+        self,
+        path: str,
+        message: str,
+        line: int | None = None,
+        column: int | None = None,
+        severity: Severity | None = None,
+    ) -> Finding:
+        """A finding of this rule at ``path:line:col``."""
+        return Finding(path, line, column, self.id, severity or self.severity, message)
+
+
+_E = Severity.ERROR
+_W = Severity.WARNING
+
+RULES: tuple[Rule, ...] = (
+    # -- files and YAML -------------------------------------------------------------------
+    Rule(
+        "MR001",
+        "yaml-syntax",
+        _E,
+        "The file is not valid YAML (or not one YAML document).",
+        "Fix the syntax at the reported line; run the file through a YAML linter.",
+    ),
+    Rule(
+        "MR002",
+        "yaml-duplicate-key",
+        _E,
+        "A mapping has the same key twice; YAML loaders silently keep only one.",
+        "Remove or rename one of the two keys.",
+    ),
+    Rule(
+        "MR003",
+        "yaml-coercion",
+        _E,
+        "An unquoted value is read by YAML as another type than the field expects "
+        "(`1.10` becomes the number 1.1, `on` becomes true, `2024-01-15` a date).",
+        'Quote the value: `version: "1.10"`.',
+    ),
+    Rule(
+        "MR004",
+        "file-unreadable",
+        _E,
+        "The file cannot be read: missing, not UTF-8, too large or too deeply nested.",
+        "Save the file as UTF-8 text; keep metadata small and flat.",
+    ),
+    # -- schema ---------------------------------------------------------------------------
+    Rule(
+        "MR101",
+        "schema-required",
+        _E,
+        "A required field is missing.",
+        "Add the field; `docs/schema-reference.md` lists what each file needs.",
+    ),
+    Rule(
+        "MR102",
+        "schema-unknown-key",
+        _E,
+        "A field is not part of the schema (often a typo).",
+        "Remove the field or fix its spelling; see `docs/schema-reference.md`.",
+    ),
+    Rule(
+        "MR103",
+        "schema-type",
+        _E,
+        "A field has the wrong type.",
+        "Give the field the type the schema reference lists.",
+    ),
+    Rule(
+        "MR104",
+        "schema-value",
+        _E,
+        "A field's value is out of range, not in its vocabulary or badly formatted "
+        "(semver, date, sha256).",
+        "Use a value the schema allows; the message names the constraint.",
+    ),
+    Rule(
+        "MR105",
+        "schema-other",
+        _E,
+        "Any other JSON Schema violation.",
+        "Follow the message; `docs/schema-reference.md` describes each field.",
+    ),
+    # -- integrity ------------------------------------------------------------------------
+    Rule(
+        "MR201",
+        "sha256-mismatch",
+        _E,
+        "The artifact's sha256 differs from the metadata.",
+        "The file changed after the metadata was written: restore it, or add a new version "
+        "with `modelreg add`.",
+    ),
+    Rule(
+        "MR202",
+        "size-mismatch",
+        _E,
+        "The artifact's size in bytes differs from the metadata.",
+        "Restore the file, or add a new version with `modelreg add`.",
+    ),
+    Rule(
+        "MR203",
+        "artifact-missing",
+        _E,
+        "The artifact named by the metadata does not exist.",
+        "Commit the file, or fix `artifact.path`.",
+    ),
+    Rule(
+        "MR204",
+        "lfs-not-pulled",
+        _E,
+        "The artifact is a Git LFS pointer, so its bytes cannot be checked deeply.",
+        "Run the printed `git lfs pull --include=...` command, or use `--fast`.",
+    ),
+    Rule(
+        "MR205",
+        "lfs-pointer-invalid",
+        _E,
+        "The file looks like a Git LFS pointer but does not follow the pointer spec.",
+        "Re-add the file with `git lfs track` and `git add`.",
+    ),
+    Rule(
+        "MR206",
+        "artifact-path-unsafe",
+        _E,
+        "The artifact path is absolute, leaves the version directory or is a link.",
+        "Keep the artifact inside its version directory as a regular file.",
+    ),
+    # -- registry layout and lifecycle ----------------------------------------------------
+    Rule(
+        "MR501",
+        "name-mismatch",
+        _E,
+        "A directory name differs from the `name`/`model`/`version` field inside it.",
+        "Rename the directory or fix the field so both say the same.",
+    ),
+    Rule(
+        "MR502",
+        "version-not-in-lifecycle",
+        _E,
+        "A version directory is not listed in the model's `lifecycle`.",
+        "Add the version to `lifecycle` in model.yaml (new versions start as `candidate`).",
+    ),
+    Rule(
+        "MR503",
+        "lifecycle-without-directory",
+        _E,
+        "A `lifecycle` entry names a version that has no directory.",
+        "Remove the entry or add the version with `modelreg add`.",
+    ),
+    Rule(
+        "MR504",
+        "production-count",
+        _E,
+        "A model must have exactly one `production` version.",
+        "Mark exactly one version `production` (use `modelreg promote`).",
+    ),
+    Rule(
+        "MR505",
+        "supported-without-date",
+        _E,
+        "A `supported` version must say until when with `supported_until`.",
+        "Add `supported_until: YYYY-MM-DD` to the lifecycle entry.",
+    ),
+    Rule(
+        "MR506",
+        "release-order",
+        _E,
+        "Semantic version order disagrees with release dates.",
+        "A higher version must not be released before a lower one; fix the dates.",
+    ),
+    Rule(
+        "MR507",
+        "metadata-missing",
+        _E,
+        "A model directory has no model.yaml, or a version directory no metadata.yaml.",
+        "Add the file (`modelreg add` writes both).",
+    ),
+    Rule(
+        "MR508",
+        "todo-left",
+        _E,
+        "A field that needs a human still says TODO.",
+        "Write the summary, changes or migration note in metadata.yaml.",
+    ),
+    Rule(
+        "MR509",
+        "stray-entry",
+        _W,
+        "A file or directory under models/ is neither a model nor a version.",
+        "Move it out of models/, or name version directories by semver (`1.2.0`).",
+    ),
+    # -- could not run --------------------------------------------------------------------
+    Rule(
+        "MR901",
+        "check-not-run",
+        _E,
+        "A check could not run, so nothing was proven (dependency absent, file unreadable).",
+        "Install what the message names (`pip install 'modelreg[onnx]'`) or fix the input.",
+    ),
+)
+
+BY_ID: dict[str, Rule] = {rule.id: rule for rule in RULES}
+
+
+def rule(rule_id: str) -> Rule:
+    """The rule with this id; a typo in a check is a bug, so fail loudly."""
+    return BY_ID[rule_id]
+
+
+def matches(rule_id: str, patterns: tuple[str, ...]) -> bool:
+    """Whether ``rule_id`` is selected by any of ``patterns`` (prefixes, like ruff's)."""
+    return any(rule_id.startswith(p) for p in patterns)

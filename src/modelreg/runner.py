@@ -1,0 +1,193 @@
+"""Run the checks over a selection of the registry and collect the findings.
+
+Data flow: discover → pick targets from the paths given → per model: load model.yaml,
+schema, model checks → per version: load metadata.yaml, schema, version checks (deep ones
+unless ``--fast``) → registry-wide checks when the whole registry was asked for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from modelreg import schemas
+from modelreg.checks import (
+    Check,
+    ModelContext,
+    Options,
+    RegistryContext,
+    VersionContext,
+    load_checks,
+)
+from modelreg.errors import UsageError
+from modelreg.findings import Finding
+from modelreg.registry import METADATA_FILE, MODEL_FILE, ModelEntry, Registry, VersionEntry
+from modelreg.rules import matches, rule
+
+
+@dataclass
+class Selection:
+    """What to check: the whole registry, or some models and versions."""
+
+    whole: bool = False
+    models: set[str] = field(default_factory=set)
+    versions: set[tuple[str, str]] = field(default_factory=set)
+
+    def __bool__(self) -> bool:
+        return self.whole or bool(self.models) or bool(self.versions)
+
+
+def select(registry: Registry, paths: Sequence[Path]) -> Selection:
+    """Map command-line paths to models and versions.
+
+    A metadata file or anything inside a version directory selects that version; model.yaml
+    selects the model's own rules; a model directory selects the model and all its versions;
+    the root or ``models/`` selects everything. Paths elsewhere in the registry (overlays,
+    docs) select nothing here, so hooks may pass broad file lists.
+    """
+    selection = Selection()
+    if not paths:
+        selection.whole = True
+        return selection
+    models_dir = registry.models_dir
+    for raw in paths:
+        path = raw.resolve() if raw.is_absolute() else (Path.cwd() / raw).resolve()
+        if not path.exists() and not path.is_symlink():
+            raise UsageError(f"{raw}: no such file or directory")
+        if path in (registry.root, models_dir):
+            selection.whole = True
+            continue
+        try:
+            parts = path.relative_to(models_dir).parts
+        except ValueError:
+            try:
+                path.relative_to(registry.root)
+            except ValueError:
+                raise UsageError(
+                    f"{raw} is outside the registry at {registry.root}; "
+                    "validate one registry at a time"
+                ) from None
+            continue
+        model = registry.models.get(parts[0])
+        if model is None:
+            continue  # a stray file directly under models/: the registry check reports it
+        if len(parts) == 1:
+            selection.models.add(model.name)
+            selection.versions.update((model.name, v) for v in model.versions)
+        elif parts[1] in model.versions:
+            selection.versions.add((model.name, parts[1]))
+        else:
+            selection.models.add(model.name)
+    return selection
+
+
+def run(
+    registry: Registry,
+    selection: Selection,
+    options: Options,
+    select_rules: tuple[str, ...] = ("MR",),
+    ignore_rules: tuple[str, ...] = (),
+) -> list[Finding]:
+    """All findings for the selection, filtered by rule and sorted."""
+    checks = [
+        c
+        for c in load_checks()
+        if not (c.deep and options.fast)
+        and any(matches(r, select_rules) and not matches(r, ignore_rules) for r in c.rules)
+    ]
+    by_scope: dict[str, list[Check]] = {"version": [], "model": [], "registry": []}
+    for c in checks:
+        by_scope[c.scope].append(c)
+
+    findings: list[Finding] = []
+    model_names = set(registry.models) if selection.whole else selection.models
+    version_keys = (
+        {(m.name, v) for m in registry.models.values() for v in m.versions}
+        if selection.whole
+        else selection.versions
+    )
+    if selection.whole:
+        ctx = RegistryContext(registry, options)
+        for c in by_scope["registry"]:
+            findings.extend(_guard(c, ctx, registry.rel(registry.models_dir)))
+    for name in sorted(model_names):
+        findings.extend(_run_model(registry, registry.models[name], options, by_scope["model"]))
+    for model_name, version_name in sorted(version_keys):
+        model = registry.models[model_name]
+        findings.extend(
+            _run_version(
+                registry, model, model.versions[version_name], options, by_scope["version"]
+            )
+        )
+    kept = {
+        f for f in findings if matches(f.rule, select_rules) and not matches(f.rule, ignore_rules)
+    }
+    return sorted(kept, key=Finding.sort_key)
+
+
+def _run_model(
+    registry: Registry, model: ModelEntry, options: Options, checks: list[Check]
+) -> list[Finding]:
+    findings: list[Finding] = []
+    data = None
+    valid = False
+    if model.model_path.is_file():
+        doc = registry.document(model.model_path)
+        findings.extend(doc.findings)
+        schema_findings = schemas.validate_document(doc, "model")
+        findings.extend(schema_findings)
+        data = registry.model_data(model)
+        valid = data is not None and doc.loaded and not _errors(schema_findings)
+    ctx = ModelContext(registry, model, options, data, valid)
+    for c in checks:
+        if c.needs_valid and not valid:
+            continue
+        findings.extend(_guard(c, ctx, registry.rel(model.model_path)))
+    return findings
+
+
+def _run_version(
+    registry: Registry,
+    model: ModelEntry,
+    version: VersionEntry,
+    options: Options,
+    checks: list[Check],
+) -> list[Finding]:
+    findings: list[Finding] = []
+    meta = None
+    valid = False
+    if version.has_metadata:
+        doc = registry.document(version.metadata_path)
+        findings.extend(doc.findings)
+        schema_findings = schemas.validate_document(doc, "metadata")
+        findings.extend(schema_findings)
+        meta = registry.metadata(version)
+        valid = meta is not None and doc.loaded and not _errors(schema_findings)
+    ctx = VersionContext(registry, model, version, options, meta, registry.model_data(model), valid)
+    for c in checks:
+        if c.needs_valid and not valid:
+            continue
+        findings.extend(_guard(c, ctx, registry.rel(version.dir / METADATA_FILE)))
+    return findings
+
+
+def _errors(findings: Iterable[Finding]) -> bool:
+    return any(f.severity.value == "error" for f in findings)
+
+
+def _guard(c: Check, ctx: object, where: str) -> list[Finding]:
+    """Run one check; a crash inside it is a finding, never a traceback or a silent pass."""
+    try:
+        return list(c.func(ctx))
+    except Exception as exc:  # noqa: BLE001 - any bug in a check must surface as a finding
+        return [
+            rule("MR901").finding(
+                where,
+                f"check `{c.name}` crashed ({type(exc).__name__}: {exc}); nothing was proven. "
+                "This is a modelreg bug: please report it",
+            )
+        ]
+
+
+__all__ = ["MODEL_FILE", "Selection", "run", "select"]

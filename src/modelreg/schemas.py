@@ -1,0 +1,292 @@
+"""The JSON Schemas: located once, validators built once per process, errors made findings.
+
+The schemas live at the repository root in ``schemas/`` and are copied into the wheel as
+``modelreg/schemas`` at build time (see ``pyproject.toml``); a source checkout reads them
+from the root, so there is exactly one copy to edit.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError, best_match
+
+from modelreg.errors import ModelregError
+from modelreg.findings import Finding
+from modelreg.rules import rule
+from modelreg.yamlload import Coercion, Document, JsonPath, format_path
+
+SCHEMA_NAMES = ("model", "metadata", "report")
+
+_VALUE_RULES = frozenset(
+    {
+        "enum", "const", "pattern", "format", "minimum", "maximum", "exclusiveMinimum",
+        "exclusiveMaximum", "minLength", "maxLength", "minItems", "maxItems", "uniqueItems",
+        "multipleOf", "minProperties", "maxProperties", "propertyNames",
+    }
+)  # fmt: skip
+
+
+def schema_dir() -> Path:
+    """Where the schemas are: inside the installed package, else the source checkout's root."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "schemas", here.parent.parent / "schemas"):
+        if (candidate / "metadata.schema.json").is_file():
+            return candidate
+    raise ModelregError(
+        f"the JSON Schemas are missing (looked in {here / 'schemas'}); reinstall modelreg"
+    )
+
+
+@functools.cache
+def load_schema(name: str) -> dict[str, Any]:
+    """The parsed schema ``schemas/<name>.schema.json``."""
+    path = schema_dir() / f"{name}.schema.json"
+    with path.open(encoding="utf-8") as fh:
+        schema: dict[str, Any] = json.load(fh)
+    return schema
+
+
+@functools.cache
+def validator(name: str) -> Draft202012Validator:
+    """A validator for the named schema with format checking on; built once per process."""
+    return Draft202012Validator(
+        load_schema(name), format_checker=Draft202012Validator.FORMAT_CHECKER
+    )
+
+
+def validate_document(doc: Document, schema_name: str) -> list[Finding]:
+    """Validate a loaded document; one finding per problem, with ``file:line:col``."""
+    if doc.data is None:
+        return []
+    findings: list[Finding] = []
+    typed_paths: set[JsonPath] = set()
+    for error in validator(schema_name).iter_errors(doc.data):
+        for finding, path in _to_findings(doc, error, schema_name):
+            if finding.rule == "MR103":
+                typed_paths.add(path)
+            findings.append(finding)
+    findings.extend(_coercions(doc, schema_name, typed_paths))
+    # A coercion explains a type error at the same place better than the type error does.
+    coerced = {
+        doc.position(p)
+        for p, c in doc.coercions.items()
+        if p in typed_paths and _coercion_bites(c, schema_name, p)
+    }
+    return [f for f in findings if not (f.rule == "MR103" and (f.line, f.column) in coerced)]
+
+
+def _to_findings(
+    doc: Document, error: ValidationError, schema_name: str
+) -> Iterator[tuple[Finding, JsonPath]]:
+    path: JsonPath = tuple(error.absolute_path)
+    sub: dict[str, Any] = error.schema if isinstance(error.schema, dict) else {}
+    where = format_path(path) if path else "top level"
+    kind = error.validator
+    if kind in ("anyOf", "oneOf") and error.context:
+        best = best_match(error.context)
+        others = len(error.context) - 1
+        for finding, p in _to_findings(doc, best, schema_name):
+            note = f" ({others} other alternatives also failed)" if others > 0 else ""
+            yield _replace_message(finding, finding.message + note), p
+        return
+    if kind == "required":
+        missing = _quoted_name(error.message)
+        line, col = doc.key_position(path)
+        yield (
+            rule("MR101").finding(
+                doc.path, f"{where}: missing required field `{missing}`", line, col
+            ),
+            path,
+        )
+        return
+    if kind in ("additionalProperties", "unevaluatedProperties") and isinstance(
+        error.instance, dict
+    ):
+        known = list(sub.get("properties", {}))
+        patterns = list(sub.get("patternProperties", {}))
+        for key in error.instance:
+            if key in known or any(re.search(p, key) for p in patterns):
+                continue
+            child = (*path, key)
+            line, col = doc.key_position(child)
+            hint = difflib.get_close_matches(key, known, n=1)
+            tip = f"; did you mean `{hint[0]}`?" if hint else f"; allowed: {', '.join(known)}"
+            yield (
+                rule("MR102").finding(doc.path, f"{where}: unknown field `{key}`{tip}", line, col),
+                child,
+            )
+        return
+    if kind == "type":
+        line, col = doc.position(path)
+        expected = error.validator_value
+        names = [str(n) for n in expected] if isinstance(expected, list) else [str(expected)]
+        yield (
+            rule("MR103").finding(
+                doc.path,
+                f"{where}: expected {' or '.join(names)}, got {_json_type(error.instance)} "
+                f"{_short(error.instance)}",
+                line,
+                col,
+            ),
+            path,
+        )
+        return
+    if kind in _VALUE_RULES:
+        if kind == "propertyNames":
+            # jsonschema reports the mapping; the culprit is the key itself.
+            key = error.instance
+            child = (*path, key) if isinstance(key, str) else path
+            line, col = doc.key_position(child)
+            title = sub.get("title") or _title_of(schema_name, error)
+            msg = f"{where}: key `{key}` is not a valid {title or 'key'}"
+            yield rule("MR104").finding(doc.path, msg, line, col), child
+            return
+        line, col = doc.position(path)
+        title = sub.get("title")
+        if kind == "pattern" and title:
+            msg = f"{where}: {_short(error.instance)} is not a valid {title}"
+        elif kind == "format":
+            msg = f"{where}: {_short(error.instance)} is not a valid {error.validator_value}"
+        else:
+            msg = f"{where}: {error.message}"
+        yield rule("MR104").finding(doc.path, msg, line, col), path
+        return
+    line, col = doc.position(path)
+    yield rule("MR105").finding(doc.path, f"{where}: {error.message}", line, col), path
+
+
+def _title_of(schema_name: str, error: ValidationError) -> str | None:
+    ref = error.schema.get("$ref") if isinstance(error.schema, dict) else None
+    if isinstance(ref, str) and ref.startswith("#/$defs/"):
+        target = load_schema(schema_name)["$defs"].get(ref.removeprefix("#/$defs/"), {})
+        title = target.get("title")
+        return title if isinstance(title, str) else None
+    return None
+
+
+def _replace_message(finding: Finding, message: str) -> Finding:
+    return Finding(
+        finding.path, finding.line, finding.column, finding.rule, finding.severity, message
+    )
+
+
+def _quoted_name(message: str) -> str:
+    match = re.match(r"^'([^']*)'", message)
+    return match.group(1) if match else message
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object"
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, default=str)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+# -- coercions -------------------------------------------------------------------------------
+
+
+def _coercions(doc: Document, schema_name: str, typed: set[JsonPath]) -> Iterator[Finding]:
+    for path, coercion in doc.coercions.items():
+        if not _coercion_bites(coercion, schema_name, path):
+            continue
+        line, col = doc.position(path)
+        where = format_path(path)
+        if coercion.kind == "date":
+            msg = (
+                f"{where}: `{coercion.text}` is read as a date by YAML loaders but this field "
+                f'is text; quote this value: "{coercion.text}"'
+            )
+        else:
+            msg = (
+                f"{where}: `{coercion.text}` is read by YAML as the {coercion.kind} "
+                f'{_short(coercion.value)}; quote this value: "{coercion.text}"'
+            )
+        yield rule("MR003").finding(doc.path, msg, line, col)
+
+
+def _coercion_bites(coercion: Coercion, schema_name: str, path: JsonPath) -> bool:
+    """Whether the field at ``path`` expected something other than what YAML produced."""
+    subschemas = schema_at(load_schema(schema_name), path)
+    if not subschemas:
+        return False  # an unknown field: MR102 already says so
+    types: set[str] = set()
+    formats: set[str] = set()
+    for sub in subschemas:
+        declared = sub.get("type")
+        if isinstance(declared, str):
+            types.add(declared)
+        elif isinstance(declared, list):
+            types.update(declared)
+        if isinstance(sub.get("format"), str):
+            formats.add(sub["format"])
+    if not types:
+        return False
+    if coercion.kind == "date":
+        return "string" in types and not formats & {"date", "date-time"}
+    produced = {"boolean": {"boolean"}, "integer": {"integer", "number"}, "number": {"number"}}
+    return not types & produced[coercion.kind]
+
+
+def schema_at(schema: dict[str, Any], path: JsonPath) -> list[dict[str, Any]]:
+    """The subschemas that govern the value at ``path`` (follows local ``$ref`` and ``*Of``)."""
+    current = _expand(schema, schema)
+    for part in path:
+        following: list[dict[str, Any]] = []
+        for sub in current:
+            following.extend(_child(schema, sub, part))
+        current = following
+        if not current:
+            return []
+    return current
+
+
+def _expand(root: dict[str, Any], sub: dict[str, Any], depth: int = 0) -> list[dict[str, Any]]:
+    if depth > 16:
+        return []
+    out = [sub]
+    ref = sub.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/$defs/"):
+        target = root.get("$defs", {}).get(ref.removeprefix("#/$defs/"))
+        if isinstance(target, dict):
+            out.extend(_expand(root, target, depth + 1))
+    for key in ("allOf", "anyOf", "oneOf"):
+        for alt in sub.get(key, []):
+            if isinstance(alt, dict):
+                out.extend(_expand(root, alt, depth + 1))
+    return out
+
+
+def _child(root: dict[str, Any], sub: dict[str, Any], part: str | int) -> list[dict[str, Any]]:
+    if isinstance(part, int):
+        items = sub.get("items")
+        return _expand(root, items) if isinstance(items, dict) else []
+    props = sub.get("properties", {})
+    if part in props:
+        return _expand(root, props[part])
+    for pattern, target in sub.get("patternProperties", {}).items():
+        if re.search(pattern, part):
+            return _expand(root, target)
+    extra = sub.get("additionalProperties")
+    return _expand(root, extra) if isinstance(extra, dict) else []
