@@ -136,22 +136,27 @@ SUBJECTS = (
     ("characters", True), ("songs", True), ("instructions", True), ("game", False),
 )  # fmt: skip
 DETERMINERS = ("the", "this", "that", "my", "our", "their")
+PLURAL_DETERMINERS = ("the", "these", "those", "my", "our", "their")
 INTENSIFIERS = (
     "very", "really", "extremely", "quite", "so", "incredibly", "truly", "pretty",
     "rather", "absolutely", "remarkably", "fairly", "genuinely", "seriously",
 )  # fmt: skip
+NEGATED_INTENSIFIERS = ("very", "really", "so", "particularly", "especially", "that")
 # Negations of "<subject> <be> <adjective>"; every one flips the polarity.
 BE_NEGATIONS = (
     "{be} not", "{be}n't", "{be} never", "{be} hardly", "{be} far from", "{be} by no means",
     "{be} not at all", "{be} anything but", "{be} not exactly", "{be} in no way",
     "{be} nowhere near", "{be} not remotely",
 )  # fmt: skip
-VERB_SUBJECTS = ("i", "we", "my wife", "my husband", "everyone", "the kids", "my friends")
+VERB_SUBJECTS = (  # (who, third person singular)
+    ("i", False), ("we", False), ("my wife", True), ("my husband", True),
+    ("everyone", True), ("the kids", False), ("my friends", False),
+)  # fmt: skip
 POSITIVE_VERBS = (("loved", "love"), ("liked", "like"), ("enjoyed", "enjoy"),
                   ("adored", "adore"), ("appreciated", "appreciate"))  # fmt: skip
 NEGATIVE_VERBS = (("hated", "hate"), ("disliked", "dislike"), ("regretted", "regret"),
                   ("despised", "despise"), ("resented", "resent"))  # fmt: skip
-VERB_NEGATIONS = ("did not {base}", "didn't {base}", "never {past}", "don't {base}",
+VERB_NEGATIONS = ("did not {base}", "didn't {base}", "never {past}", "{do}n't {base}",
                   "really did not {base}")  # fmt: skip
 POSITIVE_VERDICTS = (
     "i would recommend it", "highly recommended", "worth every penny", "would buy again",
@@ -197,21 +202,31 @@ class Generator:
             return self.rng.choices(POSITIVE_ADJ, weights=self.pos_weights)[0]
         return self.rng.choices(NEGATIVE_ADJ, weights=self.neg_weights)[0]
 
+    def noun_phrase(self) -> tuple[str, bool]:
+        """'<determiner> <noun>' and whether it is plural."""
+        noun, plural = self.rng.choice(SUBJECTS)
+        det = self.rng.choice(PLURAL_DETERMINERS if plural else DETERMINERS)
+        return f"{det} {noun}", plural
+
     def subject(self) -> tuple[str, str]:
         """A subject phrase and its present- or past-tense form of "to be"."""
-        noun, plural = self.rng.choice(SUBJECTS)
+        phrase, plural = self.noun_phrase()
         past = self.rng.random() < 0.7
         be = ("were" if past else "are") if plural else ("was" if past else "is")
         if not plural and self.rng.random() < 0.15:
             return "it", be
-        return f"{self.rng.choice(DETERMINERS)} {noun}", be
+        return phrase, be
 
     def adj_clause(self, polarity: int) -> str:
         """'<subject> <be> [negation] [intensifier] <adjective>' with the given polarity."""
         subject, be = self.subject()
         negated = self.rng.random() < self.config.negation
         adj = self.adjective(-polarity if negated else polarity)
-        intens = f"{self.rng.choice(INTENSIFIERS)} " if self.rng.random() < 0.35 else ""
+        if negated:
+            intens = self.rng.choice(NEGATED_INTENSIFIERS) if self.rng.random() < 0.15 else ""
+        else:
+            intens = self.rng.choice(INTENSIFIERS) if self.rng.random() < 0.35 else ""
+        intens += " " if intens else ""
         if negated:
             verb = self.rng.choice(BE_NEGATIONS).format(be=be)
         else:
@@ -220,20 +235,21 @@ class Generator:
 
     def verb_clause(self, polarity: int) -> str:
         """'<someone> [negation] <verb> <object>' with the given polarity."""
-        who = self.rng.choice(VERB_SUBJECTS)
+        who, singular = self.rng.choice(VERB_SUBJECTS)
         negated = self.rng.random() < self.config.negation
-        past, base = self.rng.choice(POSITIVE_VERBS if (polarity > 0) != negated else NEGATIVE_VERBS)
-        verb = self.rng.choice(VERB_NEGATIONS).format(base=base, past=past) if negated else past
-        obj = "it" if self.rng.random() < 0.4 else f"{self.rng.choice(DETERMINERS)} "
-        if obj != "it":
-            obj += self.rng.choice(SUBJECTS)[0]
-        return f"{who} {verb} {obj}"
+        verbs = POSITIVE_VERBS if (polarity > 0) != negated else NEGATIVE_VERBS
+        past, base = self.rng.choice(verbs)
+        do = "does" if singular else "do"
+        verb = self.rng.choice(VERB_NEGATIONS).format(base=base, past=past, do=do)
+        obj = "it" if self.rng.random() < 0.4 else self.noun_phrase()[0]
+        return f"{who} {verb if negated else past} {obj}"
 
-    def clause(self, polarity: int) -> str:
+    def clause(self, polarity: int, verdict: bool = True) -> str:
+        """A clause of the given polarity; stock verdicts only where grammatical."""
         roll = self.rng.random()
         if roll < 0.65:
             return self.adj_clause(polarity)
-        if roll < 0.9:
+        if roll < 0.9 or not verdict:
             return self.verb_clause(polarity)
         return self.rng.choice(POSITIVE_VERDICTS if polarity > 0 else NEGATIVE_VERDICTS)
 
@@ -255,8 +271,8 @@ class Generator:
         elif roll < cfg.mixed + cfg.neutral + cfg.contrast:
             # The label follows the main clause, which is not always the first one.
             other = -pol if rng.random() < 0.8 else pol
-            main, sub = self.clause(pol), self.clause(other)
             form = rng.randrange(4)
+            main, sub = self.clause(pol), self.clause(other, verdict=form in (0, 3))
             if form == 0:
                 text = f"{sub}, but {main}"
             elif form == 1:
@@ -578,7 +594,7 @@ def train_model(
             nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
             scheduler.step()
-            total += float(loss) * len(index)
+            total += float(loss.detach()) * len(index)
             count += len(index)
         log(f"    epoch {epoch + 1}/{EPOCHS}: train loss {total / count:.4f}")
     return model.eval()

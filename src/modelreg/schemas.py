@@ -67,20 +67,16 @@ def validate_document(doc: Document, schema_name: str) -> list[Finding]:
     if doc.data is None:
         return []
     findings: list[Finding] = []
-    typed_paths: set[JsonPath] = set()
     for error in validator(schema_name).iter_errors(doc.data):
-        for finding, path in _to_findings(doc, error, schema_name):
-            if finding.rule == "MR103":
-                typed_paths.add(path)
-            findings.append(finding)
-    findings.extend(_coercions(doc, schema_name, typed_paths))
-    # A coercion explains a type error at the same place better than the type error does.
+        findings.extend(finding for finding, _path in _to_findings(doc, error, schema_name))
+    findings.extend(_coercions(doc, schema_name))
+    # A coercion explains a type or value error at the same place better than they do.
     coerced = {
-        doc.position(p)
-        for p, c in doc.coercions.items()
-        if p in typed_paths and _coercion_bites(c, schema_name, p)
+        doc.position(p) for p, c in doc.coercions.items() if _coercion_bites(c, schema_name, p)
     }
-    return [f for f in findings if not (f.rule == "MR103" and (f.line, f.column) in coerced)]
+    return [
+        f for f in findings if not (f.rule in ("MR103", "MR104") and (f.line, f.column) in coerced)
+    ]
 
 
 def _to_findings(
@@ -91,11 +87,8 @@ def _to_findings(
     where = format_path(path) if path else "top level"
     kind = error.validator
     if kind in ("anyOf", "oneOf") and error.context:
-        best = best_match(error.context)
-        others = len(error.context) - 1
-        for finding, p in _to_findings(doc, best, schema_name):
-            note = f" ({others} other alternatives also failed)" if others > 0 else ""
-            yield _replace_message(finding, finding.message + note), p
+        for branch_error in _best_branch(error):
+            yield from _to_findings(doc, branch_error, schema_name)
         return
     if kind == "required":
         missing = _quoted_name(error.message)
@@ -153,6 +146,11 @@ def _to_findings(
         title = sub.get("title")
         if kind == "pattern" and title:
             msg = f"{where}: {_short(error.instance)} is not a valid {title}"
+        elif kind == "enum" and isinstance(error.validator_value, list):
+            allowed = [str(v) for v in error.validator_value]
+            hint = difflib.get_close_matches(str(error.instance), allowed, n=1)
+            tip = f"; did you mean `{hint[0]}`?" if hint else ""
+            msg = f"{where}: {_short(error.instance)} is not one of: {', '.join(allowed)}{tip}"
         elif kind == "format":
             msg = f"{where}: {_short(error.instance)} is not a valid {error.validator_value}"
         else:
@@ -163,6 +161,30 @@ def _to_findings(
     yield rule("MR105").finding(doc.path, f"{where}: {error.message}", line, col), path
 
 
+def _best_branch(error: ValidationError) -> list[ValidationError]:
+    """The errors of the alternative the value was most likely meant to be.
+
+    ``best_match`` alone often picks a branch whose *shape* differs (``{tensor: int65}``
+    reported as "unknown field tensor" of the sequence branch). Prefer the branch with the
+    fewest shape errors at the value itself (missing key, unknown key, wrong type), then
+    the fewest errors overall, and report all of that branch's errors.
+    """
+    branches: dict[int, list[ValidationError]] = {}
+    for sub_error in error.context or []:
+        index = sub_error.schema_path[0] if sub_error.schema_path else 0
+        branches.setdefault(int(index), []).append(sub_error)
+    shape = {"required", "additionalProperties", "unevaluatedProperties", "type"}
+
+    def cost(item: tuple[int, list[ValidationError]]) -> tuple[int, int, int]:
+        errors = item[1]
+        shallow = sum(1 for e in errors if not e.relative_path and e.validator in shape)
+        return (shallow, len(errors), item[0])
+
+    if not branches:
+        return [best_match([error])]
+    return min(branches.items(), key=cost)[1]
+
+
 def _title_of(schema_name: str, error: ValidationError) -> str | None:
     ref = error.schema.get("$ref") if isinstance(error.schema, dict) else None
     if isinstance(ref, str) and ref.startswith("#/$defs/"):
@@ -170,12 +192,6 @@ def _title_of(schema_name: str, error: ValidationError) -> str | None:
         title = target.get("title")
         return title if isinstance(title, str) else None
     return None
-
-
-def _replace_message(finding: Finding, message: str) -> Finding:
-    return Finding(
-        finding.path, finding.line, finding.column, finding.rule, finding.severity, message
-    )
 
 
 def _quoted_name(message: str) -> str:
@@ -207,7 +223,7 @@ def _short(value: Any) -> str:
 # -- coercions -------------------------------------------------------------------------------
 
 
-def _coercions(doc: Document, schema_name: str, typed: set[JsonPath]) -> Iterator[Finding]:
+def _coercions(doc: Document, schema_name: str) -> Iterator[Finding]:
     for path, coercion in doc.coercions.items():
         if not _coercion_bites(coercion, schema_name, path):
             continue

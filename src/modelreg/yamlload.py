@@ -15,6 +15,7 @@ where present, then builds plain JSON-like values itself so that:
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +40,7 @@ _STR, _NULL, _BOOL, _INT, _FLOAT = (_TAG + t for t in ("str", "null", "bool", "i
 _TIMESTAMP, _MERGE = _TAG + "timestamp", _TAG + "merge"
 _SEQ, _MAP = _TAG + "seq", _TAG + "map"
 
+_IDENT = re.compile(r"^[A-Za-z_$][A-Za-z0-9_-]*$")
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _constructor = yaml.constructor.SafeConstructor()
 
@@ -98,6 +100,8 @@ def format_path(path: JsonPath) -> str:
     for part in path:
         if isinstance(part, int):
             out += f"[{part}]"
+        elif not _IDENT.match(part):
+            out += f'["{part}"]'
         else:
             out += f".{part}" if out else part
     return out or "$"

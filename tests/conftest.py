@@ -1,0 +1,142 @@
+"""Shared fixtures: small real registries built in ``tmp_path``."""
+
+from __future__ import annotations
+
+import hashlib
+import textwrap
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+MODEL_YAML = """\
+name: demo
+title: Demo Classifier
+description: A two-class demo model.
+task: text-classification
+tag_prefix: model-demo
+owners:
+  - "@acme/ml"
+labels: [negative, positive]
+lifecycle:
+  1.0.0:
+    status: supported
+    supported_until: 2024-03-01
+    note: Legacy support
+  1.1.0:
+    status: production
+    note: Recommended version
+"""
+
+
+def metadata_yaml(version: str, date: str, sha256: str, size: int) -> str:
+    """A complete, schema-valid metadata.yaml for a demo version."""
+    return textwrap.dedent(
+        f"""\
+        model: demo
+        version: {version}
+        release_date: {date}
+        summary: Demo release {version}.
+        changes:
+          - Something changed
+        artifact:
+          path: model.onnx
+          sha256: {sha256}
+          size: {size}
+        onnx:
+          ir_version: 8
+          opsets:
+            ai.onnx: 17
+          producer:
+            name: pytorch
+            version: "2.1"
+          inputs:
+            - name: input_ids
+              type:
+                tensor: int64
+                shape: [batch, sequence]
+          outputs:
+            - name: logits
+              type:
+                tensor: float
+                shape: [batch, 2]
+        training:
+          dataset:
+            name: sentiment-analysis
+            version: "1.0"
+            samples: 50000
+        evaluation:
+          data:
+            path: ../data/eval.npz
+            sha256: {"ab" * 32}
+            samples: 1000
+          output: logits
+          metrics:
+            accuracy: 0.945
+            f1:
+              value: 0.938
+              average: binary
+        test_vectors:
+          - path: test_data_set_0
+            rtol: 0.00001
+            atol: 0.000001
+        """
+    )
+
+
+@dataclass
+class Registry:
+    """A registry on disk, with helpers to break it."""
+
+    root: Path
+
+    def path(self, rel: str) -> Path:
+        return self.root / rel
+
+    def read(self, rel: str) -> str:
+        return self.path(rel).read_text(encoding="utf-8")
+
+    def write(self, rel: str, text: str) -> None:
+        p = self.path(rel)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(text, encoding="utf-8")
+
+    def replace(self, rel: str, old: str, new: str) -> None:
+        text = self.read(rel)
+        assert old in text, f"{old!r} not in {rel}"
+        self.write(rel, text.replace(old, new, 1))
+
+
+def add_version(root: Path, version: str, date: str, payload: bytes) -> None:
+    """Write a version directory with an artifact and matching metadata."""
+    vdir = root / "models" / "demo" / version
+    vdir.mkdir(parents=True, exist_ok=True)
+    (vdir / "model.onnx").write_bytes(payload)
+    sha = hashlib.sha256(payload).hexdigest()
+    (vdir / "metadata.yaml").write_text(
+        metadata_yaml(version, date, sha, len(payload)), encoding="utf-8"
+    )
+
+
+@pytest.fixture
+def make_registry(tmp_path: Path) -> Callable[[], Registry]:
+    """Build a valid two-version registry at ``tmp_path/reg``."""
+
+    def build() -> Registry:
+        root = tmp_path / "reg"
+        (root / "models" / "demo").mkdir(parents=True)
+        (root / "models" / "demo" / "model.yaml").write_text(MODEL_YAML, encoding="utf-8")
+        add_version(root, "1.0.0", "2024-01-15", b"artifact bytes of 1.0.0\n" * 10)
+        add_version(root, "1.1.0", "2024-01-22", b"artifact bytes of 1.1.0\n" * 12)
+        return Registry(root)
+
+    return build
+
+
+@pytest.fixture
+def registry(make_registry: Callable[[], Registry], monkeypatch: pytest.MonkeyPatch) -> Registry:
+    """A valid registry, with the current directory set to its root."""
+    reg = make_registry()
+    monkeypatch.chdir(reg.root)
+    return reg
