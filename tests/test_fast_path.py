@@ -17,9 +17,7 @@ print(code, ",".join(heavy) or "-")
 
 
 def test_fast_validate_imports_no_onnx(registry: Registry) -> None:
-    proc = subprocess.run(
-        [sys.executable, "-c", PROBE], capture_output=True, text=True, check=True
-    )
+    proc = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, check=True)
     assert proc.stdout.split() == ["0", "-"], proc.stdout + proc.stderr
 
 

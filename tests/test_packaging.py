@@ -33,9 +33,7 @@ def test_wheel_carries_the_root_schemas(tmp_path: Path) -> None:
 
     # Installed (not editable), the package finds the schemas inside itself.
     venv = tmp_path / "venv"
-    subprocess.run(
-        [sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True
-    )
+    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True)
     py = venv / "bin" / "python"
     subprocess.run(
         [str(py), "-m", "pip", "install", "-q", "--no-deps", str(wheel)],

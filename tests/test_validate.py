@@ -7,9 +7,9 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import Registry
 from jsonschema import Draft202012Validator
 
+from conftest import Registry
 from modelreg.cli import main
 from modelreg.schemas import load_schema
 
@@ -112,7 +112,7 @@ def test_coercion_replaces_the_type_error(
     registry.replace(META_11, 'version: "1.0"', "version: 1.10")
     _, out, _ = run(capsys)
     assert "MR103" not in out
-    assert 'training.dataset.version: `1.10` is read by YAML as the number 1.1; quote' in out
+    assert "training.dataset.version: `1.10` is read by YAML as the number 1.1; quote" in out
 
 
 def test_unquoted_date_in_a_date_field_is_fine_but_not_in_a_text_field(
@@ -192,7 +192,7 @@ def test_lfs_pointers(registry: Registry, capsys: pytest.CaptureFixture[str]) ->
     code, out, _ = run(capsys)
     assert code == 1
     assert (
-        'MR204 is a Git LFS pointer: the object is not pulled, so its bytes were not checked; '
+        "MR204 is a Git LFS pointer: the object is not pulled, so its bytes were not checked; "
         'run: git lfs pull --include="models/demo/1.1.0/model.onnx"'
     ) in out
     art.write_bytes(lfs_pointer("f" * 64, len(data)))
@@ -314,7 +314,7 @@ def test_path_outside_the_registry(
 def test_a_crashing_check_is_a_finding(
     registry: Registry, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import modelreg.checks.integrity as integrity
+    from modelreg.checks import integrity
 
     def boom(_path: Path) -> tuple[str, int]:
         raise RuntimeError("disk on fire")
@@ -328,7 +328,7 @@ def test_a_crashing_check_is_a_finding(
 def test_unexpected_error_exits_3_without_traceback(
     registry: Registry, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import modelreg.commands.validate as validate
+    from modelreg.commands import validate
 
     def boom(*_args: object, **_kwargs: object) -> None:
         raise RuntimeError("bug")
