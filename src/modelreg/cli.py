@@ -14,10 +14,10 @@ import traceback
 from collections.abc import Sequence
 
 from modelreg import __version__
-from modelreg.commands import validate
+from modelreg.commands import inspect, validate
 from modelreg.errors import ModelregError
 
-COMMANDS = (validate,)
+COMMANDS = (validate, inspect)
 
 
 def build_parser() -> argparse.ArgumentParser:
