@@ -8,7 +8,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+import onnx
 import pytest
+from onnx import TensorProto, helper, numpy_helper
 
 MODEL_YAML = """\
 name: demo
@@ -108,6 +111,35 @@ class Registry:
         self.write(rel, text.replace(old, new, 1))
 
 
+def demo_model(weight: float = 0.5, custom_domain: bool = False) -> onnx.ModelProto:
+    """A real model matching :func:`metadata_yaml`'s ``onnx`` block.
+
+    input_ids int64 [batch, sequence] -> Cast -> ReduceMean over the sequence -> MatMul ->
+    logits float [batch, 2]; producer pytorch 2.1, IR 8, opset 17.
+    """
+    weights = numpy_helper.from_array(np.array([[weight, -weight]], dtype=np.float32), "W")
+    nodes = [
+        helper.make_node("Cast", ["input_ids"], ["f"], to=TensorProto.FLOAT),
+        helper.make_node("ReduceMean", ["f"], ["m"], axes=[1], keepdims=1),
+        helper.make_node("MatMul", ["m", "W"], ["logits"]),
+    ]
+    opsets = [helper.make_opsetid("", 17)]
+    if custom_domain:
+        nodes.append(helper.make_node("Noop", ["logits"], ["unused"], domain="com.acme"))
+        opsets.append(helper.make_opsetid("com.acme", 1))
+    graph = helper.make_graph(
+        nodes,
+        "demo",
+        [helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch", "sequence"])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", 2])],
+        [weights],
+    )
+    model = helper.make_model(graph, opset_imports=opsets, producer_name="pytorch")
+    model.producer_version = "2.1"
+    model.ir_version = 8
+    return model
+
+
 def add_version(root: Path, version: str, date: str, payload: bytes) -> None:
     """Write a version directory with an artifact and matching metadata."""
     vdir = root / "models" / "demo" / version
@@ -127,8 +159,8 @@ def make_registry(tmp_path: Path) -> Callable[[], Registry]:
         root = tmp_path / "reg"
         (root / "models" / "demo").mkdir(parents=True)
         (root / "models" / "demo" / "model.yaml").write_text(MODEL_YAML, encoding="utf-8")
-        add_version(root, "1.0.0", "2024-01-15", b"artifact bytes of 1.0.0\n" * 10)
-        add_version(root, "1.1.0", "2024-01-22", b"artifact bytes of 1.1.0\n" * 12)
+        add_version(root, "1.0.0", "2024-01-15", demo_model(0.25).SerializeToString())
+        add_version(root, "1.1.0", "2024-01-22", demo_model(0.5).SerializeToString())
         return Registry(root)
 
     return build

@@ -5,6 +5,7 @@ Rule ids never change meaning once released; retired ids are not reused. The ran
 * ``MR0xx`` files and YAML
 * ``MR1xx`` JSON Schema
 * ``MR2xx`` artifact integrity (bytes, hashes, Git LFS pointers)
+* ``MR3xx`` ONNX structure and signature against the metadata
 * ``MR5xx`` registry layout and lifecycle
 * ``MR9xx`` a check that could not run
 
@@ -155,6 +156,78 @@ RULES: tuple[Rule, ...] = (
         "The artifact path is absolute, leaves the version directory or is a link.",
         "Keep the artifact inside its version directory as a regular file.",
     ),
+    # -- ONNX structure and signature ------------------------------------------------------
+    Rule(
+        "MR301",
+        "onnx-invalid",
+        _E,
+        "The artifact is not a valid ONNX file (does not parse, truncated, unsafe external data).",
+        "Re-export the model; if it is a Git LFS pointer, pull the object first.",
+    ),
+    Rule(
+        "MR302",
+        "onnx-checker",
+        _E,
+        "`onnx.checker.check_model(path, full_check=True)` rejects the model.",
+        "Fix the exporter or the graph; the message quotes the checker.",
+    ),
+    Rule(
+        "MR303",
+        "ir-version-mismatch",
+        _E,
+        "The file's IR version differs from `onnx.ir_version`.",
+        "Paste the facts printed by `modelreg inspect` into metadata.yaml.",
+    ),
+    Rule(
+        "MR304",
+        "opset-mismatch",
+        _E,
+        "The file's opset imports differ from `onnx.opsets`.",
+        "Paste the facts printed by `modelreg inspect` into metadata.yaml.",
+    ),
+    Rule(
+        "MR305",
+        "undeclared-domain",
+        _E,
+        "An operator comes from a domain that metadata does not declare in `onnx.opsets`.",
+        "Declare the custom domain (and make sure the serving runtime has its kernels).",
+    ),
+    Rule(
+        "MR306",
+        "producer-mismatch",
+        _E,
+        "The file's producer name or version differs from `onnx.producer`.",
+        "Paste the facts printed by `modelreg inspect` into metadata.yaml.",
+    ),
+    Rule(
+        "MR307",
+        "io-name-mismatch",
+        _E,
+        "Inputs or outputs differ in count, order or name from the metadata.",
+        "Callers bind by name and position: add a new version for a changed signature.",
+    ),
+    Rule(
+        "MR308",
+        "io-type-mismatch",
+        _E,
+        "An input or output has another element type or kind (tensor/sequence/map).",
+        "Add a new version for a changed signature, or fix the metadata.",
+    ),
+    Rule(
+        "MR309",
+        "io-shape-mismatch",
+        _E,
+        "An input or output has another rank, or a dimension differs "
+        "(fixed size, symbol or unknown).",
+        "Add a new version for a changed signature, or fix the metadata.",
+    ),
+    Rule(
+        "MR310",
+        "labels-count",
+        _E,
+        "The number of labels in model.yaml differs from the class dimension of the scored output.",
+        "List one label per output class, in index order.",
+    ),
     # -- registry layout and lifecycle ----------------------------------------------------
     Rule(
         "MR501",
@@ -226,6 +299,13 @@ RULES: tuple[Rule, ...] = (
         _E,
         "A check could not run, so nothing was proven (dependency absent, file unreadable).",
         "Install what the message names (`pip install 'modelreg[onnx]'`) or fix the input.",
+    ),
+    Rule(
+        "MR902",
+        "checker-died",
+        _E,
+        "The isolated ONNX checker crashed, timed out or ran out of memory on the artifact.",
+        "Treat the file as hostile until proven otherwise; re-export it from a trusted source.",
     ),
 )
 

@@ -26,6 +26,7 @@ Scope = Literal["version", "model", "registry"]
 CHECK_MODULES = (
     "modelreg.checks.layout",
     "modelreg.checks.integrity",
+    "modelreg.checks.structure",
 )
 
 

@@ -1,0 +1,59 @@
+"""Child-process entry for :mod:`modelreg.isolate`: one task, JSON on stdout.
+
+``python -m modelreg._child inspect FILE`` prints ``{"facts": ..., "checker": null|str}`` or
+``{"error": "..."}``. Anything else (a signal, a timeout) is judged by the parent.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from modelreg.errors import ModelregError
+
+
+def inspect_task(path: Path) -> dict[str, Any]:
+    """Facts of the file plus the result of onnx's full checker, by path."""
+    import onnx
+
+    from modelreg.onnxfacts import inspect_file
+
+    facts = inspect_file(path)
+    checker: str | None = None
+    try:
+        # By path, so external data resolves against the model's directory, not the cwd.
+        onnx.checker.check_model(str(path), full_check=True)
+    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as exc:
+        checker = str(exc).strip().splitlines()[0][:500] if str(exc).strip() else repr(exc)
+    return {"facts": facts, "checker": checker}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one task and print its JSON result."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if len(args) != 2 or args[0] != "inspect":
+        sys.stderr.write("usage: python -m modelreg._child inspect FILE\n")
+        return 2
+    try:
+        result = inspect_task(Path(args[1]))
+    except ModelregError as exc:
+        result = {"error": str(exc)}
+    except MemoryError:
+        result = {"died": "ran out of its memory limit"}
+    except ImportError as exc:
+        if importlib.util.find_spec("onnx") is None:
+            result = {"error": "onnx is not installed: pip install 'modelreg[onnx]'"}
+        else:
+            # Installed but not loadable here: under RLIMIT_AS this is the memory limit.
+            detail = str(exc).strip().splitlines()[-1][:200]
+            result = {"died": f"could not load onnx within its memory limit ({detail})"}
+    sys.stdout.write(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

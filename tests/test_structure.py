@@ -1,0 +1,190 @@
+"""Deep checks of the ONNX file against metadata's ``onnx`` block, on real models."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+from pathlib import Path
+
+import onnx
+import pytest
+
+from conftest import Registry, demo_model
+from modelreg import isolate
+from modelreg.cli import main
+
+META = "models/demo/1.1.0/metadata.yaml"
+MODEL = "models/demo/model.yaml"
+ONNX = "models/demo/1.1.0/model.onnx"
+
+
+def install(registry: Registry, model: onnx.ModelProto, check: bool = True) -> None:
+    """Put ``model`` into 1.1.0 and make the metadata's hash and size match it."""
+    if check:
+        onnx.checker.check_model(model, full_check=True)
+    data = model.SerializeToString()
+    set_bytes(registry, data)
+
+
+def set_bytes(registry: Registry, data: bytes) -> None:
+    registry.path(ONNX).write_bytes(data)
+    text = registry.read(META)
+    lines = []
+    for line in text.splitlines(keepends=True):
+        if line.startswith("  sha256: "):
+            lines.append(f"  sha256: {hashlib.sha256(data).hexdigest()}\n")
+        elif line.startswith("  size: "):
+            lines.append(f"  size: {len(data)}\n")
+        else:
+            lines.append(line)
+    registry.write(META, "".join(lines))
+
+
+@pytest.fixture
+def real(registry: Registry) -> Registry:
+    """conftest's registry already holds real models; named for what the tests rely on."""
+    return registry
+
+
+def validate(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
+    code = main(["validate", META, *argv])
+    return code, capsys.readouterr().out
+
+
+def test_correct_version_passes(real: Registry, capsys: pytest.CaptureFixture[str]) -> None:
+    assert validate(capsys) == (0, "")
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        ("tensor: int64", "tensor: int32", "MR308",
+         "onnx.inputs[0]: element type is int64 in the file, int32 in metadata"),
+        ("shape: [batch, sequence]", "shape: [batch, 128]", "MR309",
+         "onnx.inputs[0]: dimension 1 is the symbol `sequence` in the file, "
+         "the fixed size 128 in metadata"),
+        ("shape: [batch, sequence]", "shape: [batch]", "MR309", "rank 2 in the file"),
+        ("shape: [batch, 2]", "shape: [batch, null]", "MR309", "dimension 1 is the fixed size 2"),
+        ("name: logits", "name: scores", "MR307",
+         "onnx.outputs[0]: the file has `logits`, metadata has `scores`"),
+        ("ai.onnx: 17", "ai.onnx: 18", "MR304",
+         "onnx.opsets: domain `ai.onnx` is version 17 in the file, version 18 in metadata"),
+        ('version: "2.1"', 'version: "2.2"', "MR306",
+         "onnx.producer.version: the file says '2.1', metadata says '2.2'"),
+        ("ir_version: 8", "ir_version: 9", "MR303", "the file has 8, metadata says 9"),
+        ("output: logits", "output: probs", "MR307", "evaluation.output `probs` is not an output"),
+    ],
+)  # fmt: skip
+def test_each_metadata_mutation_fails_with_its_rule(
+    real: Registry, capsys: pytest.CaptureFixture[str], case: tuple[str, str, str, str]
+) -> None:
+    old, new, rule, message = case
+    real.replace(META, old, new)
+    code, out = validate(capsys)
+    assert code == 1
+    lines = [line for line in out.splitlines() if f" {rule} " in line]
+    assert lines and all(line.startswith(f"{META}:") for line in lines), out
+    assert any(message in line for line in lines), out
+
+
+def test_labels_count(real: Registry, capsys: pytest.CaptureFixture[str]) -> None:
+    real.replace(MODEL, "labels: [negative, positive]", "labels: [negative, neutral, positive]")
+    code = main(["validate", "models/demo"])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert f"{MODEL}:8:1: MR310 3 labels, but output `logits` of 1.1.0 has 2 classes" in out
+
+
+def test_undeclared_custom_domain(real: Registry, capsys: pytest.CaptureFixture[str]) -> None:
+    install(real, demo_model(0.5, custom_domain=True), check=False)
+    code, out = validate(capsys)
+    assert code == 1
+    assert "MR305 operators from domain `com.acme` are used but onnx.opsets does not declare" in out
+    real.replace(META, "    ai.onnx: 17\n", "    ai.onnx: 17\n    com.acme: 1\n")
+    code, out = validate(capsys)
+    assert "MR305" not in out and "MR304" not in out
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [b"this is not protobuf at all", b"\x08"],
+    ids=["text", "truncated-varint"],
+)
+def test_not_onnx(real: Registry, capsys: pytest.CaptureFixture[str], payload: bytes) -> None:
+    set_bytes(real, payload)
+    code, out = validate(capsys)
+    assert code == 1
+    assert f"{ONNX}: MR301 {ONNX}: not a valid ONNX file" in out
+
+
+def test_truncated_model(real: Registry, capsys: pytest.CaptureFixture[str]) -> None:
+    data = demo_model(0.5).SerializeToString()
+    for cut in (len(data) // 3, len(data) // 2, len(data) - 3):
+        set_bytes(real, data[:cut])
+        code, out = validate(capsys)
+        assert code == 1
+        assert " MR301 " in out or " MR302 " in out, out
+
+
+def test_checker_rejection(real: Registry, capsys: pytest.CaptureFixture[str]) -> None:
+    model = demo_model(0.5)
+    model.graph.node[2].input[1] = "missing_tensor"
+    install(real, model, check=False)
+    code, out = validate(capsys)
+    assert code == 1
+    assert f"{ONNX}: MR302 onnx.checker: " in out
+
+
+def test_fast_skips_the_onnx_checks(real: Registry, capsys: pytest.CaptureFixture[str]) -> None:
+    real.replace(META, "tensor: int64", "tensor: int32")
+    assert validate(capsys, "--fast") == (0, "")
+
+
+def fake_python(tmp_path: Path, body: str) -> str:
+    script = tmp_path / "fake-python"
+    script.write_text(f"#!/bin/sh\n{body}\n")
+    script.chmod(script.stat().st_mode | stat.S_IXUSR)
+    return str(script)
+
+
+def test_a_crashing_checker_is_a_finding_and_the_run_goes_on(
+    real: Registry,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    monkeypatch.setattr("modelreg.isolate.sys.executable", fake_python(tmp_path, "kill -SEGV $$"))
+    code = main(["validate"])
+    out = capsys.readouterr().out
+    assert code == 1
+    died = [line for line in out.splitlines() if " MR902 " in line]
+    assert (
+        died
+        == [
+            f"{ONNX}: MR902 checker died: signal 11 (SIGSEGV); nothing was proven",
+            "models/demo/1.0.0/model.onnx: MR902 checker died: signal 11 (SIGSEGV); "
+            "nothing was proven",
+        ][::-1]
+    )
+
+
+def test_child_timeout_and_memory_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("modelreg.isolate.sys.executable", fake_python(tmp_path, "sleep 30"))
+    result = isolate.run_child("inspect", tmp_path / "x.onnx", timeout=0.5)
+    assert result.died == "timed out after 0.5 s"
+    monkeypatch.undo()
+    model = tmp_path / "m.onnx"
+    model.write_bytes(demo_model(0.5).SerializeToString())
+    result = isolate.run_child("inspect", model, memory_mb=64)
+    assert result.data is None and result.died is not None
+
+
+def test_child_reports_facts_and_checker(tmp_path: Path) -> None:
+    model = tmp_path / "m.onnx"
+    model.write_bytes(demo_model(0.5).SerializeToString())
+    result = isolate.run_child("inspect", model)
+    assert result.died is None and result.error is None and result.data is not None
+    assert result.data["checker"] is None
+    assert result.data["facts"]["onnx"]["inputs"][0]["name"] == "input_ids"
+    assert os.environ.get("MODELREG_CHILD_TIMEOUT") is None  # defaults in force
