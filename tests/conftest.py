@@ -140,11 +140,30 @@ def demo_model(weight: float = 0.5, custom_domain: bool = False) -> onnx.ModelPr
     return model
 
 
+GOLDEN_INPUT = np.array([[3, 1, 4], [1, 5, 9]], dtype=np.int64)
+
+
+def write_vectors(directory: Path, model_bytes: bytes) -> None:
+    """Golden vectors: a fixed input and what onnxruntime computes from it."""
+    import onnxruntime as ort
+
+    directory.mkdir(parents=True, exist_ok=True)
+    session = ort.InferenceSession(model_bytes, providers=["CPUExecutionProvider"])
+    (logits,) = session.run(None, {"input_ids": GOLDEN_INPUT})
+    (directory / "input_0.pb").write_bytes(
+        numpy_helper.from_array(GOLDEN_INPUT, "input_ids").SerializeToString()
+    )
+    (directory / "output_0.pb").write_bytes(
+        numpy_helper.from_array(logits, "logits").SerializeToString()
+    )
+
+
 def add_version(root: Path, version: str, date: str, payload: bytes) -> None:
     """Write a version directory with an artifact and matching metadata."""
     vdir = root / "models" / "demo" / version
     vdir.mkdir(parents=True, exist_ok=True)
     (vdir / "model.onnx").write_bytes(payload)
+    write_vectors(vdir / "test_data_set_0", payload)
     sha = hashlib.sha256(payload).hexdigest()
     (vdir / "metadata.yaml").write_text(
         metadata_yaml(version, date, sha, len(payload)), encoding="utf-8"

@@ -32,14 +32,24 @@ def inspect_task(path: Path) -> dict[str, Any]:
     return {"facts": facts, "checker": checker}
 
 
+def run_task(path: Path, spec: dict[str, Any]) -> dict[str, Any]:
+    """An onnxruntime session on the file, and every golden vector set run through it."""
+    from modelreg.vectors import run_sets
+
+    return run_sets(path, Path(spec["version_dir"]), spec["sets"])
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one task and print its JSON result."""
     args = list(sys.argv[1:] if argv is None else argv)
-    if len(args) != 2 or args[0] != "inspect":
-        sys.stderr.write("usage: python -m modelreg._child inspect FILE\n")
+    if not ((len(args) == 2 and args[0] == "inspect") or (len(args) == 3 and args[0] == "run")):
+        sys.stderr.write("usage: python -m modelreg._child inspect FILE | run FILE SPEC\n")
         return 2
     try:
-        result = inspect_task(Path(args[1]))
+        if args[0] == "inspect":
+            result = inspect_task(Path(args[1]))
+        else:
+            result = run_task(Path(args[1]), json.loads(args[2]))
     except ModelregError as exc:
         result = {"error": str(exc)}
     except MemoryError:

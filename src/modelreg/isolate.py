@@ -39,10 +39,16 @@ def _limit_memory(memory_mb: int) -> None:
 
 
 def run_child(
-    task: str, path: Path, timeout: float = TIMEOUT_S, memory_mb: int = MEMORY_MB
+    task: str,
+    path: Path,
+    timeout: float = TIMEOUT_S,
+    memory_mb: int = MEMORY_MB,
+    spec: dict[str, Any] | None = None,
 ) -> ChildResult:
     """Run ``task`` on ``path`` in a child process; never raises for what the child does."""
     cmd = [sys.executable, "-m", "modelreg._child", task, str(path)]
+    if spec is not None:
+        cmd.append(json.dumps(spec))
     try:
         proc = subprocess.run(
             cmd,

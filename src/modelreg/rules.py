@@ -6,6 +6,7 @@ Rule ids never change meaning once released; retired ids are not reused. The ran
 * ``MR1xx`` JSON Schema
 * ``MR2xx`` artifact integrity (bytes, hashes, Git LFS pointers)
 * ``MR3xx`` ONNX structure and signature against the metadata
+* ``MR4xx`` runtime: onnxruntime session and golden vectors
 * ``MR5xx`` registry layout and lifecycle
 * ``MR9xx`` a check that could not run
 
@@ -227,6 +228,35 @@ RULES: tuple[Rule, ...] = (
         _E,
         "The number of labels in model.yaml differs from the class dimension of the scored output.",
         "List one label per output class, in index order.",
+    ),
+    # -- runtime ----------------------------------------------------------------------------
+    Rule(
+        "MR401",
+        "session-load",
+        _E,
+        "An onnxruntime CPU session cannot load the model (unknown op, opset or IR too new).",
+        "Serve it with a runtime that supports it, or re-export for a supported opset.",
+    ),
+    Rule(
+        "MR402",
+        "session-view",
+        _E,
+        "The inputs or outputs onnxruntime sees differ from the metadata.",
+        "Paste the facts printed by `modelreg inspect` into metadata.yaml.",
+    ),
+    Rule(
+        "MR403",
+        "vectors-malformed",
+        _E,
+        "A golden vector set is missing, misnumbered, unreadable or has the wrong dtype.",
+        "Regenerate the set (`input_K.pb`, `output_K.pb` as TensorProto, K from 0).",
+    ),
+    Rule(
+        "MR404",
+        "vectors-mismatch",
+        _E,
+        "The model's output on a golden input differs from the golden output beyond tolerance.",
+        "The artifact does not compute what was released: restore it or add a new version.",
     ),
     # -- registry layout and lifecycle ----------------------------------------------------
     Rule(

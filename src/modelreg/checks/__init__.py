@@ -27,6 +27,7 @@ CHECK_MODULES = (
     "modelreg.checks.layout",
     "modelreg.checks.integrity",
     "modelreg.checks.structure",
+    "modelreg.checks.runtime",
 )
 
 

@@ -1,0 +1,69 @@
+"""Runtime (MR4xx): onnxruntime loads the model and reproduces every golden vector set.
+
+Runs in the isolated child (:mod:`modelreg.isolate`), like the structure checks.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Iterator
+
+from modelreg.checks import VersionContext, check
+from modelreg.checks.integrity import safe_child
+from modelreg.findings import Finding
+from modelreg.isolate import run_child
+from modelreg.lfs import looks_like_pointer, read_head
+from modelreg.rules import rule
+
+
+@check("version", rules=("MR401", "MR402", "MR403", "MR404", "MR901", "MR902"), deep=True)
+def golden_vectors(ctx: VersionContext) -> Iterator[Finding]:
+    """Load a CPU session; run each ``test_vectors`` set within its tolerances."""
+    assert ctx.meta is not None
+    path, _reason = safe_child(ctx.version.dir, ctx.meta["artifact"]["path"])
+    if path is None or not path.is_file():
+        return  # MR203/MR206 already say why
+    try:
+        if looks_like_pointer(read_head(path)):
+            return  # MR204 already says how to pull it
+    except OSError:
+        return
+    rel = ctx.registry.rel(path)
+    missing = [m for m in ("onnxruntime", "onnx", "numpy") if importlib.util.find_spec(m) is None]
+    if missing:
+        yield rule("MR901").finding(
+            rel, f"golden vectors not run: {', '.join(missing)} not installed "
+            "(pip install 'modelreg[onnx]')",
+        )  # fmt: skip
+        return
+    sets = ctx.meta["test_vectors"]
+    result = run_child("run", path, spec={"version_dir": str(ctx.version.dir), "sets": sets})
+    if result.died:
+        yield rule("MR902").finding(rel, f"runtime check died: {result.died}; nothing was proven")
+        return
+    if result.error is not None:
+        yield rule("MR401").finding(rel, result.error.replace(str(path), rel))
+        return
+    assert result.data is not None
+    if "session_error" in result.data:
+        yield rule("MR401").finding(
+            rel, f"onnxruntime cannot load the model: {result.data['session_error']}"
+        )
+        return
+    view = result.data["session"]
+    for side in ("inputs", "outputs"):
+        declared = [io["name"] for io in ctx.meta["onnx"][side]]
+        if view[side] != declared:
+            yield rule("MR402").finding(
+                ctx.metadata_rel,
+                f"onnxruntime sees {side} {view[side]}; metadata declares {declared}",
+                *ctx.position("onnx", side),
+            )
+    for i, outcome in enumerate(result.data["sets"]):
+        where = ctx.rel(outcome["path"])
+        line, _col = ctx.position("test_vectors", i, "path")
+        for kind, problem in outcome["problems"]:
+            rule_id = "MR404" if kind == "mismatch" else "MR403"
+            yield rule(rule_id).finding(
+                where, f"{problem} (set declared in {ctx.metadata_rel}:{line})"
+            )

@@ -1,0 +1,168 @@
+"""Golden test vectors in the ONNX test-data layout, run on an onnxruntime CPU session.
+
+A set is a directory ``test_data_set_N`` with ``input_K.pb`` and ``output_K.pb`` (serialized
+TensorProto, positional K), as in onnx's own backend tests. Floating outputs must satisfy
+``|actual - expected| <= atol + rtol * |expected|`` element-wise; integers, booleans and
+strings must be equal. Runs inside the isolated child (:mod:`modelreg._child`).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+_FILE = re.compile(r"^(input|output)_(\d+)\.pb$")
+#: onnxruntime's type strings for the element types a feed may have.
+_ORT_TYPES = {
+    "tensor(float)": "float32", "tensor(double)": "float64", "tensor(float16)": "float16",
+    "tensor(int64)": "int64", "tensor(int32)": "int32", "tensor(int16)": "int16",
+    "tensor(int8)": "int8", "tensor(uint8)": "uint8", "tensor(uint16)": "uint16",
+    "tensor(uint32)": "uint32", "tensor(uint64)": "uint64", "tensor(bool)": "bool",
+    "tensor(string)": "object",
+}  # fmt: skip
+
+
+def _numbered(directory: Path, kind: str) -> list[Path]:
+    found: dict[int, Path] = {}
+    for entry in directory.iterdir():
+        match = _FILE.match(entry.name)
+        if match and match.group(1) == kind:
+            found[int(match.group(2))] = entry
+    expected = list(range(len(found)))
+    if sorted(found) != expected:
+        raise ValueError(
+            f"{kind} files must be numbered {kind}_0.pb … {kind}_{len(found) - 1}.pb "
+            f"without gaps; found {sorted(found)}"
+        )
+    return [found[i] for i in expected]
+
+
+def _load(path: Path) -> Any:
+    import onnx
+    from onnx import numpy_helper
+
+    tensor = onnx.TensorProto()
+    try:
+        tensor.ParseFromString(path.read_bytes())
+    except Exception as exc:  # noqa: BLE001 - protobuf's DecodeError has no typed import
+        raise ValueError(f"{path.name} is not a serialized TensorProto ({exc})") from None
+    try:
+        return numpy_helper.to_array(tensor)
+    except Exception as exc:  # noqa: BLE001 - malformed tensors raise several error types
+        raise ValueError(f"{path.name} holds a malformed tensor ({exc})") from None
+
+
+def run_sets(model_path: Path, version_dir: Path, sets: list[dict[str, Any]]) -> dict[str, Any]:
+    """Load a session and run every set; never raises for bad data.
+
+    Each set's problems are ``(kind, message)`` with kind ``malformed`` (the set itself is
+    wrong) or ``mismatch`` (the model computes something else).
+    """
+    import numpy as np
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    try:
+        session = ort.InferenceSession(
+            str(model_path), sess_options=options, providers=["CPUExecutionProvider"]
+        )
+    except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own untyped errors
+        first = str(exc).strip().splitlines()[0][:500] if str(exc).strip() else repr(exc)
+        return {"session_error": first}
+    inputs = session.get_inputs()
+    outputs = session.get_outputs()
+    results = []
+    for spec in sets:
+        problems: list[tuple[str, str]] = []
+        directory = version_dir / spec["path"]
+        rtol = float(spec.get("rtol", 1e-5))
+        atol = float(spec.get("atol", 1e-6))
+        try:
+            if not directory.is_dir():
+                raise ValueError("the directory does not exist")
+            feeds_files = _numbered(directory, "input")
+            expected_files = _numbered(directory, "output")
+            if len(feeds_files) != len(inputs):
+                raise ValueError(f"{len(feeds_files)} input files for {len(inputs)} model inputs")
+            if not expected_files:
+                raise ValueError("no output_K.pb files")
+            feeds = {}
+            for k, (file, arg) in enumerate(zip(feeds_files, inputs, strict=True)):
+                array = _load(file)
+                want = _ORT_TYPES.get(arg.type)
+                if want is not None and str(array.dtype) != want:
+                    message = f"input_{k}.pb has dtype {array.dtype}; `{arg.name}` takes {arg.type}"
+                    problems.append(("malformed", message))
+                feeds[arg.name] = array
+            if problems:
+                results.append({"path": spec["path"], "problems": problems})
+                continue
+            try:
+                actual = session.run(None, feeds)
+            except Exception as exc:  # noqa: BLE001 - onnxruntime's run errors are untyped
+                raise ValueError(f"the session failed on these inputs: {exc}") from None
+            if len(expected_files) > len(outputs):
+                raise ValueError(f"{len(expected_files)} output files for {len(outputs)} outputs")
+            for k, file in enumerate(expected_files):
+                expected = _load(file)
+                problem = _compare(
+                    np.asarray(actual[k]),
+                    expected,
+                    rtol=rtol,
+                    atol=atol,
+                    file=f"output_{k}.pb",
+                    name=outputs[k].name,
+                )
+                if problem:
+                    problems.append(("mismatch", problem))
+        except (ValueError, OSError) as exc:
+            problems.append(("malformed", str(exc)))
+        results.append({"path": spec["path"], "problems": problems})
+    return {
+        "session": {
+            "inputs": [i.name for i in inputs],
+            "outputs": [o.name for o in outputs],
+        },
+        "sets": results,
+    }
+
+
+def _compare(actual: Any, expected: Any, *, rtol: float, atol: float, file: str, name: str) -> str:
+    import numpy as np
+
+    if actual.shape != expected.shape:
+        return f"{file}: `{name}` has shape {list(actual.shape)}, expected {list(expected.shape)}"
+    if actual.dtype != expected.dtype:
+        return f"{file}: `{name}` has dtype {actual.dtype}, expected {expected.dtype}"
+    if actual.size == 0:
+        return ""
+    if np.issubdtype(expected.dtype, np.floating):
+        a = actual.astype(np.float64)
+        e = expected.astype(np.float64)
+        excess = np.abs(a - e) - (atol + rtol * np.abs(e))
+        excess = np.where(np.isnan(a) != np.isnan(e), np.inf, np.nan_to_num(excess, nan=-1.0))
+        worst = int(np.argmax(excess))
+        if excess.flat[worst] <= 0:
+            return ""
+        index = tuple(int(i) for i in np.unravel_index(worst, expected.shape))
+        bad = int(np.count_nonzero(excess > 0))
+        return (
+            f"{file}: `{name}` differs beyond rtol={rtol:g}, atol={atol:g} in {bad} of "
+            f"{expected.size} elements; worst at {list(index)}: got {float(a.flat[worst])!r}, "
+            f"expected {float(e.flat[worst])!r}"
+        )
+    unequal = np.flatnonzero(actual.ravel() != expected.ravel())
+    if unequal.size == 0:
+        return ""
+    first = int(unequal[0])
+    index = tuple(int(i) for i in np.unravel_index(first, expected.shape))
+    got = actual.ravel()[first : first + 1].tolist()[0]  # tolist: plain Python values
+    want = expected.ravel()[first : first + 1].tolist()[0]
+    return (
+        f"{file}: `{name}` differs in {unequal.size} of {expected.size} elements (exact "
+        f"comparison); first at {list(index)}: got {got!r}, expected {want!r}"
+    )
