@@ -33,7 +33,9 @@ lifecycle:
 """
 
 
-def metadata_yaml(version: str, date: str, sha256: str, size: int) -> str:
+def metadata_yaml(
+    version: str, date: str, sha256: str, size: int, eval_sha: str = "ab" * 32
+) -> str:
     """A complete, schema-valid metadata.yaml for a demo version."""
     return textwrap.dedent(
         f"""\
@@ -72,13 +74,13 @@ def metadata_yaml(version: str, date: str, sha256: str, size: int) -> str:
         evaluation:
           data:
             path: ../data/eval.npz
-            sha256: {"ab" * 32}
-            samples: 1000
+            sha256: {eval_sha}
+            samples: 10
           output: logits
           metrics:
-            accuracy: 0.945
+            accuracy: 0.8
             f1:
-              value: 0.938
+              value: 0.8
               average: binary
         test_vectors:
           - path: test_data_set_0
@@ -158,7 +160,24 @@ def write_vectors(directory: Path, model_bytes: bytes) -> None:
     )
 
 
-def add_version(root: Path, version: str, date: str, payload: bytes) -> None:
+def write_eval_data(path: Path) -> str:
+    """Ten labelled rows whose scores are known by construction; returns the file's sha256.
+
+    The demo model predicts class 0 when the mean of input_ids is positive, else class 1.
+    Rows 0-4 have a positive mean, rows 5-9 a negative one; labels make row 4 a false
+    negative and row 9 a false positive: accuracy 8/10 and binary F1 2*4/(2*4+1+1) = 0.8.
+    """
+    rows = [[1, 2, 3]] * 5 + [[-1, -2, -3]] * 5
+    labels = [0, 0, 0, 0, 1, 1, 1, 1, 1, 0]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("wb") as fh:
+        np.savez(fh, input_ids=np.array(rows, dtype=np.int64), labels=np.array(labels))
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def add_version(
+    root: Path, version: str, date: str, payload: bytes, eval_sha: str = "ab" * 32
+) -> None:
     """Write a version directory with an artifact and matching metadata."""
     vdir = root / "models" / "demo" / version
     vdir.mkdir(parents=True, exist_ok=True)
@@ -166,7 +185,7 @@ def add_version(root: Path, version: str, date: str, payload: bytes) -> None:
     write_vectors(vdir / "test_data_set_0", payload)
     sha = hashlib.sha256(payload).hexdigest()
     (vdir / "metadata.yaml").write_text(
-        metadata_yaml(version, date, sha, len(payload)), encoding="utf-8"
+        metadata_yaml(version, date, sha, len(payload), eval_sha), encoding="utf-8"
     )
 
 
@@ -178,8 +197,9 @@ def make_registry(tmp_path: Path) -> Callable[[], Registry]:
         root = tmp_path / "reg"
         (root / "models" / "demo").mkdir(parents=True)
         (root / "models" / "demo" / "model.yaml").write_text(MODEL_YAML, encoding="utf-8")
-        add_version(root, "1.0.0", "2024-01-15", demo_model(0.25).SerializeToString())
-        add_version(root, "1.1.0", "2024-01-22", demo_model(0.5).SerializeToString())
+        eval_sha = write_eval_data(root / "models" / "demo" / "data" / "eval.npz")
+        add_version(root, "1.0.0", "2024-01-15", demo_model(0.25).SerializeToString(), eval_sha)
+        add_version(root, "1.1.0", "2024-01-22", demo_model(0.5).SerializeToString(), eval_sha)
         return Registry(root)
 
     return build

@@ -39,17 +39,34 @@ def run_task(path: Path, spec: dict[str, Any]) -> dict[str, Any]:
     return run_sets(path, Path(spec["version_dir"]), spec["sets"])
 
 
+def evaluate_task(path: Path, spec: dict[str, Any]) -> dict[str, Any]:
+    """Accuracy and F1 of the model on the evaluation file."""
+    from modelreg.evaluation import evaluate
+
+    try:
+        return evaluate(path, Path(spec["data"]), spec)
+    except ValueError as exc:
+        return {"error": str(exc)}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one task and print its JSON result."""
     args = list(sys.argv[1:] if argv is None else argv)
-    if not ((len(args) == 2 and args[0] == "inspect") or (len(args) == 3 and args[0] == "run")):
-        sys.stderr.write("usage: python -m modelreg._child inspect FILE | run FILE SPEC\n")
+    if not (
+        (len(args) == 2 and args[0] == "inspect")
+        or (len(args) == 3 and args[0] in ("run", "evaluate"))
+    ):
+        sys.stderr.write(
+            "usage: python -m modelreg._child inspect FILE | run FILE SPEC | evaluate FILE SPEC\n"
+        )
         return 2
     try:
         if args[0] == "inspect":
             result = inspect_task(Path(args[1]))
-        else:
+        elif args[0] == "run":
             result = run_task(Path(args[1]), json.loads(args[2]))
+        else:
+            result = evaluate_task(Path(args[1]), json.loads(args[2]))
     except ModelregError as exc:
         result = {"error": str(exc)}
     except MemoryError:

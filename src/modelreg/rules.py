@@ -258,6 +258,21 @@ RULES: tuple[Rule, ...] = (
         "The model's output on a golden input differs from the golden output beyond tolerance.",
         "The artifact does not compute what was released: restore it or add a new version.",
     ),
+    Rule(
+        "MR405",
+        "metric-mismatch",
+        _E,
+        "A claimed metric differs from modelreg's recomputation by more than 1/N.",
+        "Metrics are measured, not typed: take the recomputed value (`modelreg add` writes it).",
+    ),
+    Rule(
+        "MR406",
+        "eval-data",
+        _E,
+        "The evaluation file is missing, unreadable, outside the model directory, or its "
+        "sha256 or sample count differs from the metadata.",
+        "Restore the evaluation file the metrics were measured on, or re-measure.",
+    ),
     # -- registry layout and lifecycle ----------------------------------------------------
     Rule(
         "MR501",

@@ -28,6 +28,7 @@ CHECK_MODULES = (
     "modelreg.checks.integrity",
     "modelreg.checks.structure",
     "modelreg.checks.runtime",
+    "modelreg.checks.metrics",
 )
 
 
