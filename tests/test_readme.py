@@ -64,4 +64,5 @@ def test_validate_command_works_from_a_fresh_clone(
     expected_code = main(["validate"])
     expected_out = capsys.readouterr().out
     assert (proc.returncode, proc.stdout) == (expected_code, expected_out)
-    assert proc.returncode in (0, 1)
+    # The registry in this repository is complete: the main job passes.
+    assert proc.returncode == 0, proc.stdout

@@ -49,24 +49,32 @@ def evaluate_task(path: Path, spec: dict[str, Any]) -> dict[str, Any]:
         return {"error": str(exc)}
 
 
+def golden_task(path: Path, spec: dict[str, Any]) -> dict[str, Any]:
+    """Write golden vectors for the model from its evaluation file."""
+    from modelreg.vectors import write_sets
+
+    try:
+        return write_sets(path, Path(spec["data"]), Path(spec["out"]), int(spec["rows"]))
+    except ValueError as exc:
+        return {"error": str(exc)}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one task and print its JSON result."""
     args = list(sys.argv[1:] if argv is None else argv)
-    if not (
-        (len(args) == 2 and args[0] == "inspect")
-        or (len(args) == 3 and args[0] in ("run", "evaluate"))
-    ):
-        sys.stderr.write(
-            "usage: python -m modelreg._child inspect FILE | run FILE SPEC | evaluate FILE SPEC\n"
-        )
+    arity = {"inspect": 2, "run": 3, "evaluate": 3, "golden": 3}
+    if not args or arity.get(args[0]) != len(args):
+        sys.stderr.write("usage: python -m modelreg._child inspect FILE | TASK FILE SPEC\n")
         return 2
     try:
         if args[0] == "inspect":
             result = inspect_task(Path(args[1]))
         elif args[0] == "run":
             result = run_task(Path(args[1]), json.loads(args[2]))
-        else:
+        elif args[0] == "evaluate":
             result = evaluate_task(Path(args[1]), json.loads(args[2]))
+        else:
+            result = golden_task(Path(args[1]), json.loads(args[2]))
     except ModelregError as exc:
         result = {"error": str(exc)}
     except MemoryError:

@@ -14,10 +14,10 @@ import traceback
 from collections.abc import Sequence
 
 from modelreg import __version__
-from modelreg.commands import inspect, validate
+from modelreg.commands import add, inspect, validate
 from modelreg.errors import ModelregError
 
-COMMANDS = (validate, inspect)
+COMMANDS = (validate, inspect, add)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -319,7 +319,8 @@ def _flow_shapes(value: Any) -> Any:
     return value
 
 
-def _dump(data: dict[str, Any]) -> str:
+def dump_yaml(data: dict[str, Any]) -> str:
+    """Metadata-style YAML: key order kept, shapes in flow style, coercible strings quoted."""
     return yaml.dump(
         _flow_shapes(data),
         Dumper=_Dumper,
@@ -340,9 +341,9 @@ def facts_to_yaml(facts: dict[str, Any]) -> str:
     """
     blocks = {k: v for k, v in facts.items() if k in METADATA_BLOCKS}
     extra = {k: v for k, v in facts.items() if k not in METADATA_BLOCKS}
-    text = _dump(blocks) if blocks else ""
+    text = dump_yaml(blocks) if blocks else ""
     if extra:
-        commented = "".join(f"# {line}".rstrip() + "\n" for line in _dump(extra).splitlines())
+        commented = "".join(f"# {line}".rstrip() + "\n" for line in dump_yaml(extra).splitlines())
         text += "# For review only, not metadata fields:\n" + commented
     return text
 

@@ -166,3 +166,37 @@ def _compare(actual: Any, expected: Any, *, rtol: float, atol: float, file: str,
         f"{file}: `{name}` differs in {unequal.size} of {expected.size} elements (exact "
         f"comparison); first at {list(index)}: got {got!r}, expected {want!r}"
     )
+
+
+def write_sets(model_path: Path, data_path: Path, out_dir: Path, rows: int) -> dict[str, Any]:
+    """Golden vectors from the first ``rows`` rows of the evaluation file (one set).
+
+    Writes ``out_dir/test_data_set_0/input_K.pb`` (positional, in the session's input order)
+    and ``output_K.pb`` with what onnxruntime computes now.
+    """
+    import numpy as np
+    import onnxruntime as ort
+    from onnx import numpy_helper
+
+    archive = np.load(data_path, allow_pickle=False)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.log_severity_level = 3
+    session = ort.InferenceSession(
+        str(model_path), sess_options=options, providers=["CPUExecutionProvider"]
+    )
+    names = [i.name for i in session.get_inputs()]
+    missing = [n for n in names if n not in archive.files]
+    if missing:
+        raise ValueError(f"{data_path.name} lacks arrays {missing} for golden vectors")
+    feeds = {n: archive[n][:rows] for n in names}
+    outputs = session.run(None, feeds)
+    directory = out_dir / "test_data_set_0"
+    directory.mkdir(parents=True, exist_ok=True)
+    for k, name in enumerate(names):
+        tensor = numpy_helper.from_array(np.ascontiguousarray(feeds[name]), name)
+        (directory / f"input_{k}.pb").write_bytes(tensor.SerializeToString())
+    for k, (out, value) in enumerate(zip(session.get_outputs(), outputs, strict=True)):
+        tensor = numpy_helper.from_array(np.asarray(value), out.name)
+        (directory / f"output_{k}.pb").write_bytes(tensor.SerializeToString())
+    return {"path": "test_data_set_0", "rows": len(next(iter(feeds.values())))}
