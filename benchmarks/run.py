@@ -69,6 +69,58 @@ def bench_validate_fast(runs: int) -> Result:
     )
 
 
+def bench_p50_vs_plain_loop(runs: int) -> Result:
+    """`modelreg bench` p50 vs an independent perf_counter_ns loop over the same model."""
+    import json
+
+    import numpy as np
+    import onnx
+    import onnxruntime as ort
+    from onnx import numpy_helper
+
+    version = ROOT / "models" / "bert-classifier" / "1.1.0"
+    n = 1000
+    medians: list[float] = []
+    plain: list[float] = []
+    for _ in range(max(3, runs // 7)):
+        proc = subprocess.run(
+            [sys.executable, "-m", "modelreg", "bench", "bert-classifier@1.1.0", "--output",
+             "json", "--runs", str(n)],
+            cwd=ROOT, capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        medians.append(json.loads(proc.stdout)["results"][0]["p50_ms"])
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1
+        options.inter_op_num_threads = 1
+        session = ort.InferenceSession(
+            str(version / "model.onnx"), options, providers=["CPUExecutionProvider"]
+        )
+        feeds = {}
+        for k, arg in enumerate(session.get_inputs()):
+            tensor = onnx.TensorProto()
+            tensor.ParseFromString((version / f"test_data_set_0/input_{k}.pb").read_bytes())
+            feeds[arg.name] = np.ascontiguousarray(numpy_helper.to_array(tensor)[:1])
+        for _ in range(50):
+            session.run(None, feeds)
+        times = []
+        for _ in range(n):
+            start = time.perf_counter_ns()
+            session.run(None, feeds)
+            times.append(time.perf_counter_ns() - start)
+        plain.append(statistics.median(times) / 1e6)
+    ours, base = statistics.median(medians), statistics.median(plain)
+    return Result(
+        name="bench p50, bert-classifier 1.1.0, batch 1 (1,000 runs)",
+        command="python -m modelreg bench bert-classifier@1.1.0 --output json",
+        median_s=ours / 1000,
+        baseline="plain perf_counter_ns loop, same model and inputs",
+        baseline_median_s=base / 1000,
+        target="ratio within 0.9-1.1",
+        met=0.9 <= ours / base <= 1.1,
+        note=f"medians of {len(medians)} interleaved repetitions; figures in seconds per call",
+    )
+
+
 def machine() -> str:
     """CPU model, cores, Python and OS: enough to compare figures across runs."""
     cpu = platform.processor() or platform.machine()
@@ -80,6 +132,10 @@ def machine() -> str:
     except OSError:
         pass
     return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()}"
+
+
+def _seconds(value: float) -> str:
+    return f"{value:.3f} s" if value >= 0.01 else f"{value * 1e6:.1f} µs"
 
 
 def render(results: Sequence[Result], runs: int) -> str:
@@ -99,8 +155,9 @@ def render(results: Sequence[Result], runs: int) -> str:
     for r in results:
         ratio = r.median_s / r.baseline_median_s if r.baseline_median_s else float("nan")
         lines.append(
-            f"| {r.name} | {r.median_s:.3f} s | {r.baseline} | {r.baseline_median_s:.3f} s | "
-            f"{ratio:.2f}x | {r.target} | {'yes' if r.met else '**no**'} |"
+            f"| {r.name} | {_seconds(r.median_s)} | {r.baseline} | "
+            f"{_seconds(r.baseline_median_s)} | {ratio:.2f}x | {r.target} | "
+            f"{'yes' if r.met else '**no**'} |"
         )
     lines.append("")
     for r in results:
@@ -120,7 +177,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Installed wheels ship byte-code; an editable checkout under PYTHONDONTWRITEBYTECODE
     # would otherwise recompile every module on every run and time the compiler.
     compileall.compile_dir(ROOT / "src", quiet=1)
-    results = [bench_validate_fast(runs)]
+    results = [bench_validate_fast(runs), bench_p50_vs_plain_loop(runs)]
     text = render(results, runs)
     tmp = args.output.with_suffix(".tmp")
     tmp.write_text(text, encoding="utf-8")

@@ -59,10 +59,17 @@ def golden_task(path: Path, spec: dict[str, Any]) -> dict[str, Any]:
         return {"error": str(exc)}
 
 
+def bench_task(spec: dict[str, Any]) -> dict[str, Any]:
+    """Interleaved latency of several models."""
+    from modelreg.latency import measure
+
+    return measure(spec["targets"], int(spec["runs"]), int(spec["warmup"]))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one task and print its JSON result."""
     args = list(sys.argv[1:] if argv is None else argv)
-    arity = {"inspect": 2, "run": 3, "evaluate": 3, "golden": 3}
+    arity = {"inspect": 2, "run": 3, "evaluate": 3, "golden": 3, "bench": 3}
     if not args or arity.get(args[0]) != len(args):
         sys.stderr.write("usage: python -m modelreg._child inspect FILE | TASK FILE SPEC\n")
         return 2
@@ -73,8 +80,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             result = run_task(Path(args[1]), json.loads(args[2]))
         elif args[0] == "evaluate":
             result = evaluate_task(Path(args[1]), json.loads(args[2]))
-        else:
+        elif args[0] == "golden":
             result = golden_task(Path(args[1]), json.loads(args[2]))
+        else:
+            result = bench_task(json.loads(args[2]))
     except ModelregError as exc:
         result = {"error": str(exc)}
     except MemoryError:

@@ -14,10 +14,10 @@ import traceback
 from collections.abc import Sequence
 
 from modelreg import __version__
-from modelreg.commands import add, inspect, validate
+from modelreg.commands import add, bench, inspect, validate
 from modelreg.errors import ModelregError
 
-COMMANDS = (validate, inspect, add)
+COMMANDS = (validate, inspect, add, bench)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,123 @@
+"""``modelreg bench``: latency of one or more versions, measured side by side."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from modelreg.errors import ModelregError, UsageError
+from modelreg.isolate import run_child
+from modelreg.registry import discover, find_root
+
+HELP = "measure latency of versions side by side (pinned, interleaved)"
+DESCRIPTION = """\
+Measure single-request latency (batch 1, the first row of each version's golden vector
+set 0) with a pinned onnxruntime CPU session: 1 intra-op and 1 inter-op thread, sequential
+execution, spinning off, full graph optimisation. After a warm-up, the versions run in turns,
+one call each per round, so a noisy machine slows them alike: compare the ratio, not the
+milliseconds, across machines. Percentiles are nearest-rank; MLPerf needs at least 662 runs
+for a p99 estimate, the default is 1,000.
+
+The machine and runtime fingerprint printed with the figures is what `metadata.yaml` stores
+next to a latency claim: figures are only comparable on the same fingerprint.
+"""
+EPILOG = """\
+examples:
+  modelreg bench bert-classifier@1.1.0
+  modelreg bench bert-classifier@1.0.0 bert-classifier@1.1.0 --runs 2000
+  modelreg bench bert-classifier@1.1.0 --output json
+"""
+
+
+@dataclass(frozen=True)
+class Request:
+    """A parsed ``bench`` invocation."""
+
+    targets: tuple[str, ...]
+    runs: int
+    warmup: int
+    output: str
+    root: Path | None
+
+
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``bench``."""
+    p = subparsers.add_parser(
+        "bench",
+        help=HELP,
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("targets", nargs="+", metavar="MODEL@VERSION")
+    p.add_argument("--runs", type=int, default=1000, help="timed runs per version (1000)")
+    p.add_argument("--warmup", type=int, default=50, help="untimed runs first (50)")
+    p.add_argument("--output", choices=("text", "json"), default="text")
+    p.add_argument("--root", type=Path, help="registry root (default: found from cwd)")
+    p.set_defaults(handler=from_args)
+
+
+def from_args(args: argparse.Namespace) -> int:
+    """Build the request and run it."""
+    return execute(Request(tuple(args.targets), args.runs, args.warmup, args.output, args.root))
+
+
+def execute(request: Request) -> int:
+    """Resolve targets, measure in the isolated child, print the table."""
+    if request.runs < 1 or request.warmup < 0:
+        raise UsageError("--runs must be at least 1 and --warmup at least 0")
+    registry = discover(find_root(request.root or Path.cwd()))
+    specs: list[dict[str, Any]] = []
+    for target in request.targets:
+        model_name, sep, version_name = target.partition("@")
+        model = registry.models.get(model_name)
+        if not sep or model is None or version_name not in model.versions:
+            raise UsageError(f"{target}: no such version (write MODEL@VERSION, e.g. demo@1.0.0)")
+        version = model.versions[version_name]
+        meta = registry.metadata(version)
+        if meta is None or "artifact" not in meta or "test_vectors" not in meta:
+            raise ModelregError(f"{target}: metadata is incomplete; run `modelreg validate`")
+        set_dir = version.dir / meta["test_vectors"][0]["path"]
+        inputs = sorted(set_dir.glob("input_*.pb"), key=lambda p: int(p.stem.split("_")[1]))
+        if not inputs:
+            raise ModelregError(f"{target}: {registry.rel(set_dir)} has no input_K.pb")
+        specs.append(
+            {"model": str(version.dir / meta["artifact"]["path"]),
+             "inputs": [str(p) for p in inputs]}
+        )  # fmt: skip
+    result = run_child(
+        "bench",
+        Path(specs[0]["model"]),
+        spec={"targets": specs, "runs": request.runs, "warmup": request.warmup},
+    )
+    if result.died or result.data is None:
+        raise ModelregError(f"benchmark failed: {result.died or result.error}")
+    data = result.data
+    rows = [{"target": t, **r} for t, r in zip(request.targets, data["results"], strict=True)]
+    if request.output == "json":
+        sys.stdout.write(json.dumps({"environment": data["environment"], "results": rows}) + "\n")
+        return 0
+    base = rows[0]["p50_ms"]
+    lines = [
+        "| Version | p50 ms | p90 ms | p99 ms | max ms | p50 ratio |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        ratio = row["p50_ms"] / base if base else float("nan")
+        lines.append(
+            f"| {row['target']} | {row['p50_ms']:.3f} | {row['p90_ms']:.3f} | "
+            f"{row['p99_ms']:.3f} | {row['max_ms']:.3f} | {ratio:.3f} |"
+        )
+    env = data["environment"]
+    lines.append("")
+    lines.append(
+        f"{request.runs} runs each after {request.warmup} warm-up, interleaved; batch 1; "
+        f"{env['cpu']} ({', '.join(env['cpu_flags']) or 'no listed flags'}), onnxruntime "
+        f"{env['onnxruntime']}, fingerprint {env['fingerprint']}"
+    )
+    sys.stdout.write("\n".join(lines) + "\n")
+    return 0

@@ -1,0 +1,122 @@
+"""Latency measured the same way every time, with the machine it was measured on.
+
+Sessions are pinned (1 intra-op and 1 inter-op thread, sequential execution, spinning off,
+full graph optimisation); after a warm-up, every version is timed once per round, round after
+round, so a noisy neighbour slows all versions alike and their ratio stays meaningful.
+Percentiles are nearest-rank. Runs inside the isolated child (:mod:`modelreg._child`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import platform
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+#: CPU flags that change ONNX Runtime's kernels, hence timings.
+RELEVANT_FLAGS = (
+    "sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl", "avx512_vnni",
+    "avx_vnni", "avx512_bf16", "amx_tile", "amx_int8", "amx_bf16", "asimd", "sve",
+)  # fmt: skip
+
+
+def nearest_rank(sorted_values: Sequence[float], percent: float) -> float:
+    """The nearest-rank percentile of already sorted values (``percent`` in (0, 100])."""
+    if not sorted_values:
+        raise ValueError("no values")
+    rank = max(1, math.ceil(percent / 100 * len(sorted_values)))
+    return sorted_values[rank - 1]
+
+
+def environment() -> dict[str, Any]:
+    """CPU model, relevant flags, cores, runtime versions, and a fingerprint over them."""
+    import onnxruntime as ort
+
+    cpu, flags = platform.processor() or platform.machine(), set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name" and cpu in ("", platform.machine()):
+                cpu = value.strip()
+            elif key.strip() in ("flags", "Features"):
+                flags.update(value.split())
+    except OSError:
+        pass
+    info: dict[str, Any] = {
+        "cpu": cpu,
+        "cpu_flags": [f for f in RELEVANT_FLAGS if f in flags],
+        "cores": os.cpu_count() or 1,
+        "onnxruntime": ort.__version__,
+        "python": platform.python_version(),
+        "platform": f"{platform.system()}-{platform.machine()}",
+    }
+    comparable = {k: info[k] for k in ("cpu", "cpu_flags", "onnxruntime", "platform")}
+    digest = hashlib.sha256(json.dumps(comparable, sort_keys=True).encode()).hexdigest()
+    return {"fingerprint": digest[:16], **info}
+
+
+def _session(path: Path) -> Any:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.log_severity_level = 3
+    return ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+
+
+def measure(targets: list[dict[str, Any]], runs: int, warmup: int) -> dict[str, Any]:
+    """Time each target (``{"model": path, "inputs": [pb paths]}``) interleaved."""
+    import numpy as np
+    import onnx
+    from onnx import numpy_helper
+
+    prepared = []
+    for target in targets:
+        session = _session(Path(target["model"]))
+        feeds = {}
+        for arg, pb in zip(session.get_inputs(), target["inputs"], strict=True):
+            tensor = onnx.TensorProto()
+            tensor.ParseFromString(Path(pb).read_bytes())
+            array = numpy_helper.to_array(tensor)
+            feeds[arg.name] = np.ascontiguousarray(array[:1]) if array.ndim else array
+        prepared.append((session, feeds))
+    for _ in range(warmup):
+        for session, feeds in prepared:
+            session.run(None, feeds)
+    samples: list[list[int]] = [[] for _ in prepared]
+    clock = time.perf_counter_ns
+    for _ in range(runs):
+        for i, (session, feeds) in enumerate(prepared):
+            start = clock()
+            session.run(None, feeds)
+            samples[i].append(clock() - start)
+    results = []
+    for (_, feeds), ns in zip(prepared, samples, strict=True):
+        ms = sorted(v / 1e6 for v in ns)
+        results.append(
+            {
+                "p50_ms": round(nearest_rank(ms, 50), 4),
+                "p90_ms": round(nearest_rank(ms, 90), 4),
+                "p99_ms": round(nearest_rank(ms, 99), 4),
+                "max_ms": round(ms[-1], 4),
+                "runs": runs,
+                "warmup": warmup,
+                "batch_size": 1,
+                "input_shapes": {k: list(v.shape) for k, v in feeds.items()},
+                "session": {
+                    "intra_op_threads": 1,
+                    "inter_op_threads": 1,
+                    "graph_optimization": "all",
+                },
+            }
+        )
+    return {"environment": environment(), "results": results}

@@ -1,0 +1,64 @@
+"""``modelreg bench``: nearest-rank percentiles and side-by-side figures on real sessions."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from conftest import Registry
+from modelreg.cli import main
+from modelreg.latency import nearest_rank
+
+
+@pytest.mark.parametrize(
+    ("percent", "expected"), [(50, 50.0), (90, 90.0), (99, 99.0), (100, 100.0), (0.5, 1.0)]
+)
+def test_nearest_rank_on_1_to_100(percent: float, expected: float) -> None:
+    assert nearest_rank([float(v) for v in range(1, 101)], percent) == expected
+
+
+def test_nearest_rank_small_samples() -> None:
+    assert nearest_rank([3.0, 7.0, 9.0], 50) == 7.0  # ceil(1.5) = 2nd value
+    assert nearest_rank([3.0, 7.0, 9.0], 99) == 9.0
+    with pytest.raises(ValueError, match="no values"):
+        nearest_rank([], 50)
+
+
+def test_side_by_side_table(registry: Registry, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench", "demo@1.0.0", "demo@1.1.0", "--runs", "50", "--warmup", "5"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "| Version | p50 ms | p90 ms | p99 ms | max ms | p50 ratio |"
+    row = re.compile(r"^\| demo@1\.(0|1)\.0 \| (\d+\.\d{3} \| ){4}\d+\.\d{3} \|$")
+    assert row.match(out[2]) and row.match(out[3]), out
+    assert out[2].endswith("| 1.000 |")
+    assert out[5].startswith("50 runs each after 5 warm-up, interleaved; batch 1; ")
+    assert "fingerprint " in out[5]
+
+
+def test_json_fits_the_metadata_latency_block(
+    registry: Registry, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from jsonschema import Draft202012Validator
+
+    from modelreg.schemas import load_schema
+
+    assert main(["bench", "demo@1.1.0", "--runs", "20", "--output", "json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    (result,) = report["results"]
+    assert result["p50_ms"] <= result["p90_ms"] <= result["p99_ms"] <= result["max_ms"]
+    assert result["input_shapes"] == {"input_ids": [1, 3]}
+    latency = {k: v for k, v in result.items() if k != "target"}
+    latency["environment"] = report["environment"]
+    schema = load_schema("metadata")
+    validator = Draft202012Validator({**schema["$defs"]["latency"], "$defs": schema["$defs"]})
+    assert list(validator.iter_errors(latency)) == []
+
+
+@pytest.mark.parametrize("target", ["demo", "demo@9.9.9", "nope@1.0.0"])
+def test_unknown_target_is_a_usage_error(
+    registry: Registry, capsys: pytest.CaptureFixture[str], target: str
+) -> None:
+    assert main(["bench", target]) == 2
+    assert "no such version" in capsys.readouterr().err
