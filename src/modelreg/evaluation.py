@@ -51,18 +51,14 @@ def f1_score(
 def evaluate(model_path: Path, data_path: Path, spec: dict[str, Any]) -> dict[str, Any]:
     """Predict every row of the evaluation file and score it; raises ValueError on bad data."""
     import numpy as np
-    import onnxruntime as ort
+
+    from modelreg.session import cpu_session
 
     try:
         archive = np.load(data_path, allow_pickle=False)
     except (OSError, ValueError) as exc:
         raise ValueError(f"{data_path.name} is not a readable .npz archive ({exc})") from None
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.log_severity_level = 3
-    session = ort.InferenceSession(
-        str(model_path), sess_options=options, providers=["CPUExecutionProvider"]
-    )
+    session = cpu_session(model_path)
     names = [i.name for i in session.get_inputs()]
     missing = [n for n in [*names, "labels"] if n not in archive.files]
     if missing:

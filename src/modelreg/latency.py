@@ -18,6 +18,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from modelreg.session import cpu_session
+
 #: CPU flags that change ONNX Runtime's kernels, hence timings.
 RELEVANT_FLAGS = (
     "sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl", "avx512_vnni",
@@ -60,19 +62,6 @@ def environment() -> dict[str, Any]:
     return {"fingerprint": digest[:16], **info}
 
 
-def _session(path: Path) -> Any:
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    options.log_severity_level = 3
-    return ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
-
-
 def measure(targets: list[dict[str, Any]], runs: int, warmup: int) -> dict[str, Any]:
     """Time each target (``{"model": path, "inputs": [pb paths]}``) interleaved."""
     import numpy as np
@@ -81,7 +70,7 @@ def measure(targets: list[dict[str, Any]], runs: int, warmup: int) -> dict[str, 
 
     prepared = []
     for target in targets:
-        session = _session(Path(target["model"]))
+        session = cpu_session(Path(target["model"]), pinned=True)
         feeds = {}
         for arg, pb in zip(session.get_inputs(), target["inputs"], strict=True):
             tensor = onnx.TensorProto()

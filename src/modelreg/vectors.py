@@ -12,6 +12,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+from modelreg.session import cpu_session
+
 _FILE = re.compile(r"^(input|output)_(\d+)\.pb$")
 #: onnxruntime's type strings for the element types a feed may have.
 _ORT_TYPES = {
@@ -60,16 +62,9 @@ def run_sets(model_path: Path, version_dir: Path, sets: list[dict[str, Any]]) ->
     wrong) or ``mismatch`` (the model computes something else).
     """
     import numpy as np
-    import onnxruntime as ort
 
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.inter_op_num_threads = 1
-    options.log_severity_level = 3
     try:
-        session = ort.InferenceSession(
-            str(model_path), sess_options=options, providers=["CPUExecutionProvider"]
-        )
+        session = cpu_session(model_path)
     except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own untyped errors
         first = str(exc).strip().splitlines()[0][:500] if str(exc).strip() else repr(exc)
         return {"session_error": first}
@@ -175,16 +170,10 @@ def write_sets(model_path: Path, data_path: Path, out_dir: Path, rows: int) -> d
     and ``output_K.pb`` with what onnxruntime computes now.
     """
     import numpy as np
-    import onnxruntime as ort
     from onnx import numpy_helper
 
     archive = np.load(data_path, allow_pickle=False)
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.log_severity_level = 3
-    session = ort.InferenceSession(
-        str(model_path), sess_options=options, providers=["CPUExecutionProvider"]
-    )
+    session = cpu_session(model_path)
     names = [i.name for i in session.get_inputs()]
     missing = [n for n in names if n not in archive.files]
     if missing:

@@ -32,6 +32,22 @@ def safe_child(base: Path, relative: str) -> tuple[Path | None, str]:
     return current, ""
 
 
+def local_artifact(ctx: VersionContext) -> Path | None:
+    """The artifact file when its bytes are here to read; None when integrity says why not.
+
+    Deep checks call this first: a missing, unsafe or not-pulled artifact is already a
+    finding of :func:`artifact_integrity` (MR203, MR206, MR204).
+    """
+    assert ctx.meta is not None
+    path, _reason = safe_child(ctx.version.dir, ctx.meta["artifact"]["path"])
+    if path is None or not path.is_file():
+        return None
+    try:
+        return None if looks_like_pointer(read_head(path)) else path
+    except OSError:
+        return None
+
+
 @check("version", rules=("MR201", "MR202", "MR203", "MR204", "MR205", "MR206", "MR901"))
 def artifact_integrity(ctx: VersionContext) -> Iterator[Finding]:
     """sha256 and size of model.onnx, or of its LFS pointer under ``--fast``."""

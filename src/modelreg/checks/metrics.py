@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from modelreg.checks import VersionContext, check
-from modelreg.checks.integrity import safe_child
+from modelreg.checks.integrity import local_artifact
 from modelreg.findings import Finding
 from modelreg.hashing import sha256_file
 from modelreg.isolate import run_child
@@ -66,8 +66,8 @@ def evaluation_metrics(ctx: VersionContext) -> Iterator[Finding]:
             "measured on other data",
         )
         return
-    model_path, _reason = safe_child(ctx.version.dir, ctx.meta["artifact"]["path"])
-    if model_path is None or not model_path.is_file() or looks_like_pointer(read_head(model_path)):
+    model_path = local_artifact(ctx)
+    if model_path is None:
         return  # integrity findings already explain
     if importlib.util.find_spec("onnxruntime") is None or importlib.util.find_spec("numpy") is None:
         yield rule("MR901").finding(

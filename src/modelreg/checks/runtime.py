@@ -9,10 +9,9 @@ import importlib.util
 from collections.abc import Iterator
 
 from modelreg.checks import VersionContext, check
-from modelreg.checks.integrity import safe_child
+from modelreg.checks.integrity import local_artifact
 from modelreg.findings import Finding
 from modelreg.isolate import run_child
-from modelreg.lfs import looks_like_pointer, read_head
 from modelreg.rules import rule
 
 
@@ -20,14 +19,9 @@ from modelreg.rules import rule
 def golden_vectors(ctx: VersionContext) -> Iterator[Finding]:
     """Load a CPU session; run each ``test_vectors`` set within its tolerances."""
     assert ctx.meta is not None
-    path, _reason = safe_child(ctx.version.dir, ctx.meta["artifact"]["path"])
-    if path is None or not path.is_file():
-        return  # MR203/MR206 already say why
-    try:
-        if looks_like_pointer(read_head(path)):
-            return  # MR204 already says how to pull it
-    except OSError:
-        return
+    path = local_artifact(ctx)
+    if path is None:
+        return  # MR203/MR204/MR206 already say why
     rel = ctx.registry.rel(path)
     missing = [m for m in ("onnxruntime", "onnx", "numpy") if importlib.util.find_spec(m) is None]
     if missing:

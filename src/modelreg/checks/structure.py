@@ -12,10 +12,9 @@ from collections.abc import Iterator
 from typing import Any
 
 from modelreg.checks import VersionContext, check
-from modelreg.checks.integrity import safe_child
+from modelreg.checks.integrity import local_artifact
 from modelreg.findings import Finding
 from modelreg.isolate import run_child
-from modelreg.lfs import looks_like_pointer, read_head
 from modelreg.rules import rule
 
 _KINDS = ("tensor", "sequence", "map", "optional")
@@ -29,14 +28,9 @@ _KINDS = ("tensor", "sequence", "map", "optional")
 def onnx_structure(ctx: VersionContext) -> Iterator[Finding]:
     """Parse, check and compare the ONNX file's declared facts with metadata's ``onnx``."""
     assert ctx.meta is not None
-    path, _reason = safe_child(ctx.version.dir, ctx.meta["artifact"]["path"])
-    if path is None or not path.is_file():
-        return  # MR203/MR206 already say why
-    try:
-        if looks_like_pointer(read_head(path)):
-            return  # MR204 already says how to pull it
-    except OSError:
-        return
+    path = local_artifact(ctx)
+    if path is None:
+        return  # MR203/MR204/MR206 already say why
     rel = ctx.registry.rel(path)
     if importlib.util.find_spec("onnx") is None:
         yield rule("MR901").finding(
