@@ -120,3 +120,23 @@ def test_exact_comparison_for_ints_bools_and_strings() -> None:
     flags = np.array([True, False])
     assert "first at [1]" in cmp(flags, np.array([True, True]))
     assert "has shape [2]" in cmp(flags, np.array([[True, False]]))
+
+
+def test_absent_runtime_is_a_finding_not_a_pass(
+    registry: Registry, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib.util
+
+    real_find_spec = importlib.util.find_spec
+
+    def without_onnxruntime(name: str, package: str | None = None) -> object:
+        return None if name == "onnxruntime" else real_find_spec(name, package)
+
+    monkeypatch.setattr(importlib.util, "find_spec", without_onnxruntime)
+    code, out = validate(capsys)
+    assert code == 1
+    model = "models/demo/1.1.0/model.onnx"
+    assert f"{model}: MR901 golden vectors not run: onnxruntime not installed" in out
+    assert (
+        "models/demo/data/eval.npz: MR901 metrics not recomputed: onnxruntime not installed" in out
+    )

@@ -9,14 +9,14 @@ from __future__ import annotations
 import importlib.util
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from modelreg.errors import ModelregError
 
 
-def inspect_task(path: Path) -> dict[str, Any]:
+def inspect_task(path: Path, _spec: dict[str, Any]) -> dict[str, Any]:
     """Facts of the file plus the result of onnx's full checker, by path."""
     import onnx
 
@@ -59,31 +59,32 @@ def golden_task(path: Path, spec: dict[str, Any]) -> dict[str, Any]:
         return {"error": str(exc)}
 
 
-def bench_task(spec: dict[str, Any]) -> dict[str, Any]:
+def bench_task(_path: Path, spec: dict[str, Any]) -> dict[str, Any]:
     """Interleaved latency of several models."""
     from modelreg.latency import measure
 
     return measure(spec["targets"], int(spec["runs"]), int(spec["warmup"]))
 
 
+#: Task name -> (function, whether it takes a SPEC argument).
+TASKS: dict[str, tuple[Callable[[Path, dict[str, Any]], dict[str, Any]], bool]] = {
+    "inspect": (inspect_task, False),
+    "run": (run_task, True),
+    "evaluate": (evaluate_task, True),
+    "golden": (golden_task, True),
+    "bench": (bench_task, True),
+}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one task and print its JSON result."""
     args = list(sys.argv[1:] if argv is None else argv)
-    arity = {"inspect": 2, "run": 3, "evaluate": 3, "golden": 3, "bench": 3}
-    if not args or arity.get(args[0]) != len(args):
+    task = TASKS.get(args[0]) if args else None
+    if task is None or len(args) != (3 if task[1] else 2):
         sys.stderr.write("usage: python -m modelreg._child inspect FILE | TASK FILE SPEC\n")
         return 2
     try:
-        if args[0] == "inspect":
-            result = inspect_task(Path(args[1]))
-        elif args[0] == "run":
-            result = run_task(Path(args[1]), json.loads(args[2]))
-        elif args[0] == "evaluate":
-            result = evaluate_task(Path(args[1]), json.loads(args[2]))
-        elif args[0] == "golden":
-            result = golden_task(Path(args[1]), json.loads(args[2]))
-        else:
-            result = bench_task(json.loads(args[2]))
+        result = task[0](Path(args[1]), json.loads(args[2]) if task[1] else {})
     except ModelregError as exc:
         result = {"error": str(exc)}
     except MemoryError:

@@ -22,7 +22,7 @@ from modelreg.checks import (
 )
 from modelreg.errors import UsageError
 from modelreg.findings import Finding
-from modelreg.registry import METADATA_FILE, MODEL_FILE, ModelEntry, Registry, VersionEntry
+from modelreg.registry import METADATA_FILE, ModelEntry, Registry, VersionEntry
 from modelreg.rules import matches, rule
 
 
@@ -188,6 +188,3 @@ def _guard(c: Check, ctx: object, where: str) -> list[Finding]:
                 "This is a modelreg bug: please report it",
             )
         ]
-
-
-__all__ = ["MODEL_FILE", "Selection", "run", "select"]

@@ -68,20 +68,17 @@ def validate_document(doc: Document, schema_name: str) -> list[Finding]:
         return []
     findings: list[Finding] = []
     for error in validator(schema_name).iter_errors(doc.data):
-        findings.extend(finding for finding, _path in _to_findings(doc, error, schema_name))
-    findings.extend(_coercions(doc, schema_name))
+        findings.extend(_to_findings(doc, error, schema_name))
+    coercions = list(_coercions(doc, schema_name))
     # A coercion explains a type or value error at the same place better than they do.
-    coerced = {
-        doc.position(p) for p, c in doc.coercions.items() if _coercion_bites(c, schema_name, p)
-    }
-    return [
+    coerced = {(f.line, f.column) for f in coercions}
+    kept = [
         f for f in findings if not (f.rule in ("MR103", "MR104") and (f.line, f.column) in coerced)
     ]
+    return kept + coercions
 
 
-def _to_findings(
-    doc: Document, error: ValidationError, schema_name: str
-) -> Iterator[tuple[Finding, JsonPath]]:
+def _to_findings(doc: Document, error: ValidationError, schema_name: str) -> Iterator[Finding]:
     path: JsonPath = tuple(error.absolute_path)
     sub: dict[str, Any] = error.schema if isinstance(error.schema, dict) else {}
     where = format_path(path) if path else "top level"
@@ -93,11 +90,8 @@ def _to_findings(
     if kind == "required":
         missing = _quoted_name(error.message)
         line, col = doc.key_position(path)
-        yield (
-            rule("MR101").finding(
-                doc.path, f"{where}: missing required field `{missing}`", line, col
-            ),
-            path,
+        yield rule("MR101").finding(
+            doc.path, f"{where}: missing required field `{missing}`", line, col
         )
         return
     if kind in ("additionalProperties", "unevaluatedProperties") and isinstance(
@@ -112,24 +106,18 @@ def _to_findings(
             line, col = doc.key_position(child)
             hint = difflib.get_close_matches(key, known, n=1)
             tip = f"; did you mean `{hint[0]}`?" if hint else f"; allowed: {', '.join(known)}"
-            yield (
-                rule("MR102").finding(doc.path, f"{where}: unknown field `{key}`{tip}", line, col),
-                child,
-            )
+            yield rule("MR102").finding(doc.path, f"{where}: unknown field `{key}`{tip}", line, col)
         return
     if kind == "type":
         line, col = doc.position(path)
         expected = error.validator_value
         names = [str(n) for n in expected] if isinstance(expected, list) else [str(expected)]
-        yield (
-            rule("MR103").finding(
-                doc.path,
-                f"{where}: expected {' or '.join(names)}, got {_json_type(error.instance)} "
-                f"{_short(error.instance)}",
-                line,
-                col,
-            ),
-            path,
+        yield rule("MR103").finding(
+            doc.path,
+            f"{where}: expected {' or '.join(names)}, got {_json_type(error.instance)} "
+            f"{_short(error.instance)}",
+            line,
+            col,
         )
         return
     if kind in _VALUE_RULES:
@@ -140,7 +128,7 @@ def _to_findings(
             line, col = doc.key_position(child)
             title = sub.get("title") or _title_of(schema_name, error)
             msg = f"{where}: key `{key}` is not a valid {title or 'key'}"
-            yield rule("MR104").finding(doc.path, msg, line, col), child
+            yield rule("MR104").finding(doc.path, msg, line, col)
             return
         line, col = doc.position(path)
         title = sub.get("title")
@@ -155,10 +143,10 @@ def _to_findings(
             msg = f"{where}: {_short(error.instance)} is not a valid {error.validator_value}"
         else:
             msg = f"{where}: {error.message}"
-        yield rule("MR104").finding(doc.path, msg, line, col), path
+        yield rule("MR104").finding(doc.path, msg, line, col)
         return
     line, col = doc.position(path)
-    yield rule("MR105").finding(doc.path, f"{where}: {error.message}", line, col), path
+    yield rule("MR105").finding(doc.path, f"{where}: {error.message}", line, col)
 
 
 def _best_branch(error: ValidationError) -> list[ValidationError]:

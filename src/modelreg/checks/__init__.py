@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib
+import importlib.util
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from modelreg.findings import Finding
 from modelreg.registry import ModelEntry, Registry, VersionEntry
+from modelreg.rules import rule
 
 Scope = Literal["version", "model", "registry"]
 
@@ -124,6 +126,16 @@ def check(
         return func
 
     return register
+
+
+def missing_dependency(where: str, what: str, *modules: str) -> Finding | None:
+    """An MR901 finding when a deep check's modules are absent (found without importing)."""
+    missing = [m for m in modules if importlib.util.find_spec(m) is None]
+    if not missing:
+        return None
+    return rule("MR901").finding(
+        where, f"{what}: {', '.join(missing)} not installed (pip install 'modelreg[onnx]')"
+    )
 
 
 def load_checks() -> list[Check]:

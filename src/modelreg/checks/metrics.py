@@ -6,12 +6,11 @@ the isolated child and a claim may differ from the recomputation by at most 1/N 
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from modelreg.checks import VersionContext, check
+from modelreg.checks import VersionContext, check, missing_dependency
 from modelreg.checks.integrity import local_artifact
 from modelreg.findings import Finding
 from modelreg.hashing import sha256_file
@@ -69,11 +68,8 @@ def evaluation_metrics(ctx: VersionContext) -> Iterator[Finding]:
     model_path = local_artifact(ctx)
     if model_path is None:
         return  # integrity findings already explain
-    if importlib.util.find_spec("onnxruntime") is None or importlib.util.find_spec("numpy") is None:
-        yield rule("MR901").finding(
-            rel, "metrics not recomputed: onnxruntime/numpy not installed "
-            "(pip install 'modelreg[onnx]')",
-        )  # fmt: skip
+    if absent := missing_dependency(rel, "metrics not recomputed", "onnxruntime", "numpy"):
+        yield absent
         return
     labels = (ctx.model_data or {}).get("labels") or []
     f1 = evaluation["metrics"]["f1"]

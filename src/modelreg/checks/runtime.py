@@ -5,10 +5,9 @@ Runs in the isolated child (:mod:`modelreg.isolate`), like the structure checks.
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Iterator
 
-from modelreg.checks import VersionContext, check
+from modelreg.checks import VersionContext, check, missing_dependency
 from modelreg.checks.integrity import local_artifact
 from modelreg.findings import Finding
 from modelreg.isolate import run_child
@@ -23,12 +22,8 @@ def golden_vectors(ctx: VersionContext) -> Iterator[Finding]:
     if path is None:
         return  # MR203/MR204/MR206 already say why
     rel = ctx.registry.rel(path)
-    missing = [m for m in ("onnxruntime", "onnx", "numpy") if importlib.util.find_spec(m) is None]
-    if missing:
-        yield rule("MR901").finding(
-            rel, f"golden vectors not run: {', '.join(missing)} not installed "
-            "(pip install 'modelreg[onnx]')",
-        )  # fmt: skip
+    if absent := missing_dependency(rel, "golden vectors not run", "onnxruntime", "onnx", "numpy"):
+        yield absent
         return
     sets = ctx.meta["test_vectors"]
     result = run_child("run", path, spec={"version_dir": str(ctx.version.dir), "sets": sets})

@@ -7,11 +7,10 @@ with ``onnx.checker.check_model(path, full_check=True)``.
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Iterator
 from typing import Any
 
-from modelreg.checks import VersionContext, check
+from modelreg.checks import VersionContext, check, missing_dependency
 from modelreg.checks.integrity import local_artifact
 from modelreg.findings import Finding
 from modelreg.isolate import run_child
@@ -32,11 +31,8 @@ def onnx_structure(ctx: VersionContext) -> Iterator[Finding]:
     if path is None:
         return  # MR203/MR204/MR206 already say why
     rel = ctx.registry.rel(path)
-    if importlib.util.find_spec("onnx") is None:
-        yield rule("MR901").finding(
-            rel, "structure and signature not checked: onnx is not installed "
-            "(pip install 'modelreg[onnx]')",
-        )  # fmt: skip
+    if absent := missing_dependency(rel, "structure and signature not checked", "onnx"):
+        yield absent
         return
     result = run_child("inspect", path)
     if result.died:
