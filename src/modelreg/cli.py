@@ -14,14 +14,12 @@ import traceback
 from collections.abc import Sequence
 
 from modelreg import __version__
-from modelreg.commands import add, bench, inspect, validate
+from modelreg.commands import command_modules
 from modelreg.errors import ModelregError
-
-COMMANDS = (validate, inspect, add, bench)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The top-level parser with one sub-command per module in :data:`COMMANDS`."""
+    """The top-level parser with one sub-command per module in :mod:`modelreg.commands`."""
     parser = argparse.ArgumentParser(
         prog="modelreg",
         description="Git-native model registry toolkit: prove every ONNX file is what its "
@@ -30,7 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-V", "--version", action="version", version=f"modelreg {__version__}")
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
-    for command in COMMANDS:
+    for command in command_modules():
         command.add_parser(subparsers)
     return parser
 

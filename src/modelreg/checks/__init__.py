@@ -2,8 +2,9 @@
 
 A check is a function decorated with :func:`check`. It receives a context for one version,
 one model or the whole registry and yields :class:`~modelreg.findings.Finding` objects with
-rule ids from :mod:`modelreg.rules`. Adding a check family means adding a module here and
-listing it in :data:`CHECK_MODULES`; the runner and the reporters do not change.
+rule ids from :mod:`modelreg.rules`. Adding a check family means adding a module to this
+package: it is found by listing the package, so no shared list changes, and neither do the
+runner or the reporters (findings are sorted before they are reported).
 
 Checks marked ``deep`` need the artifact's bytes or onnx/onnxruntime and are skipped by
 ``--fast``; they import heavy libraries inside the function, never at module level.
@@ -14,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import importlib
 import importlib.util
+import pkgutil
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -23,15 +25,6 @@ from modelreg.registry import ModelEntry, Registry, VersionEntry
 from modelreg.rules import rule
 
 Scope = Literal["version", "model", "registry"]
-
-#: Modules whose import registers checks, in the order their findings are produced.
-CHECK_MODULES = (
-    "modelreg.checks.layout",
-    "modelreg.checks.integrity",
-    "modelreg.checks.structure",
-    "modelreg.checks.runtime",
-    "modelreg.checks.metrics",
-)
 
 
 @dataclass(frozen=True)
@@ -140,6 +133,7 @@ def missing_dependency(where: str, what: str, *modules: str) -> Finding | None:
 
 def load_checks() -> list[Check]:
     """Import every check module once and return the registered checks."""
-    for module in CHECK_MODULES:
-        importlib.import_module(module)
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
+        if not info.name.startswith("_"):
+            importlib.import_module(f"{__name__}.{info.name}")
     return CHECKS

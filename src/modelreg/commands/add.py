@@ -24,6 +24,8 @@ from modelreg.registry import (
     find_root,
 )
 
+ORDER = 30  # place in `modelreg --help`
+
 HELP = "add a model version from an ONNX file, with measured facts"
 DESCRIPTION = """\
 Create models/MODEL/VERSION/ from an ONNX file: copy the artifact, read its signature

@@ -13,6 +13,8 @@ from modelreg.errors import ModelregError, UsageError
 from modelreg.isolate import run_child
 from modelreg.registry import discover, find_root
 
+ORDER = 40  # place in `modelreg --help`
+
 HELP = "measure latency of versions side by side (pinned, interleaved)"
 DESCRIPTION = """\
 Measure single-request latency (batch 1, the first row of each version's golden vector

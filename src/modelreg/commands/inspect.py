@@ -11,6 +11,8 @@ from modelreg.onnxfacts import facts_to_json, facts_to_yaml, inspect_file
 
 OUTPUT_FORMATS = ("yaml", "json")
 
+ORDER = 20  # place in `modelreg --help`
+
 HELP = "print an ONNX file's facts as metadata.yaml blocks"
 DESCRIPTION = """\
 Read an ONNX file (without loading its external data) and print what it declares, in

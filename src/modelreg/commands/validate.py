@@ -13,6 +13,8 @@ from modelreg.registry import discover, find_root
 from modelreg.runner import run as run_checks
 from modelreg.runner import select
 
+ORDER = 10  # place in `modelreg --help`
+
 HELP = "check metadata, artifacts and the registry layout"
 DESCRIPTION = """\
 Check the registry (or only the given files and directories) and report every problem as
