@@ -8,6 +8,9 @@ Rule ids never change meaning once released; retired ids are not reused. The ran
 * ``MR3xx`` ONNX structure and signature against the metadata
 * ``MR4xx`` runtime: onnxruntime session and golden vectors
 * ``MR5xx`` registry layout and lifecycle
+* ``MR6xx`` GitOps: overlays, environments and deployment policy
+* ``MR7xx`` git: release tags, immutability, support windows, Git LFS storage
+* ``MR8xx`` generated files (registry page, model cards, hooks) and repository wiring
 * ``MR9xx`` a check that could not run
 
 ``docs/rules.md`` is generated from this table (``python scripts/gen_docs.py``).
