@@ -20,6 +20,16 @@ SPEC_LINE = b"version https://git-lfs.github.com/spec/v1"
 #: The spec caps pointer files at 1024 bytes.
 MAX_POINTER_BYTES = 1024
 
+#: The ``.gitattributes`` lines of a registry that stores artifacts in Git LFS (what
+#: ``modelreg init`` writes): ONNX files and the external tensor data they reference, under the
+#: names the ONNX exporters use (``model.onnx.data``, ``model.onnx_data``, ``*.bin``).
+LFS_ATTRIBUTES: tuple[str, ...] = (
+    "*.onnx filter=lfs diff=lfs merge=lfs -text",
+    "*.onnx.data filter=lfs diff=lfs merge=lfs -text",
+    "*.onnx_data filter=lfs diff=lfs merge=lfs -text",
+    "models/**/*.bin filter=lfs diff=lfs merge=lfs -text",
+)
+
 _KEY = re.compile(rb"^[a-z0-9.-]+$")
 _OID = re.compile(r"^sha256:([0-9a-f]{64})$")
 
