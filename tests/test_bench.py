@@ -56,9 +56,16 @@ def test_json_fits_the_metadata_latency_block(
     assert list(validator.iter_errors(latency)) == []
 
 
-@pytest.mark.parametrize("target", ["demo", "demo@9.9.9", "nope@1.0.0"])
+@pytest.mark.parametrize(
+    ("target", "says"),
+    [
+        ("demo", "write MODEL@VERSION"),
+        ("demo@9.9.9", "demo has no version 9.9.9 (1.0.0, 1.1.0)"),
+        ("nope@1.0.0", "no model `nope` (models: demo)"),
+    ],
+)
 def test_unknown_target_is_a_usage_error(
-    registry: Registry, capsys: pytest.CaptureFixture[str], target: str
+    registry: Registry, capsys: pytest.CaptureFixture[str], target: str, says: str
 ) -> None:
     assert main(["bench", target]) == 2
-    assert "no such version" in capsys.readouterr().err
+    assert says in capsys.readouterr().err

@@ -63,7 +63,9 @@ def bench_task(_path: Path, spec: dict[str, Any]) -> dict[str, Any]:
     """Interleaved latency of several models."""
     from modelreg.latency import measure
 
-    return measure(spec["targets"], int(spec["runs"]), int(spec["warmup"]))
+    return measure(
+        spec["targets"], int(spec["runs"]), int(spec["warmup"]), bool(spec.get("progress"))
+    )
 
 
 #: Task name -> (function, whether it takes a SPEC argument).

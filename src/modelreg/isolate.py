@@ -44,15 +44,22 @@ def run_child(
     timeout: float = TIMEOUT_S,
     memory_mb: int = MEMORY_MB,
     spec: dict[str, Any] | None = None,
+    *,
+    stream_stderr: bool = False,
 ) -> ChildResult:
-    """Run ``task`` on ``path`` in a child process; never raises for what the child does."""
+    """Run ``task`` on ``path`` in a child process; never raises for what the child does.
+
+    ``stream_stderr`` lets the child draw a progress bar on the user's terminal; the parent
+    then cannot quote the child's last error line, so use it only for long, trusted work.
+    """
     cmd = [sys.executable, "-m", "modelreg._child", task, str(path)]
     if spec is not None:
         cmd.append(json.dumps(spec))
     try:
         proc = subprocess.run(
             cmd,
-            capture_output=True,
+            stdout=subprocess.PIPE,
+            stderr=None if stream_stderr else subprocess.PIPE,
             timeout=timeout,
             check=False,
             preexec_fn=(lambda: _limit_memory(memory_mb)) if os.name == "posix" else None,
@@ -68,8 +75,9 @@ def run_child(
     try:
         payload = json.loads(proc.stdout)
     except ValueError:
-        tail = proc.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
-        if b"MemoryError" in proc.stderr:
+        stderr = proc.stderr or b""
+        tail = stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
+        if b"MemoryError" in stderr:
             return ChildResult(died=f"ran out of its {memory_mb} MB memory limit")
         return ChildResult(died=f"exit status {proc.returncode}: {tail[0][:200]}")
     if not isinstance(payload, dict):

@@ -13,6 +13,7 @@ import json
 import math
 import os
 import platform
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -62,7 +63,29 @@ def environment() -> dict[str, Any]:
     return {"fingerprint": digest[:16], **info}
 
 
-def measure(targets: list[dict[str, Any]], runs: int, warmup: int) -> dict[str, Any]:
+class _Progress:
+    """A one-line bar on stderr, redrawn at most 20 times a second."""
+
+    def __init__(self, total: int, label: str) -> None:
+        self.total, self.label, self.last = total, label, 0
+
+    def update(self, done: int) -> None:
+        now = time.monotonic_ns()
+        if done != self.total and now - self.last < 50_000_000:
+            return
+        self.last = now
+        width = 30
+        filled = width * done // self.total
+        bar = "#" * filled + "-" * (width - filled)
+        sys.stderr.write(f"\r{self.label} [{bar}] {done}/{self.total}")
+        if done == self.total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+
+def measure(
+    targets: list[dict[str, Any]], runs: int, warmup: int, progress: bool = False
+) -> dict[str, Any]:
     """Time each target (``{"model": path, "inputs": [pb paths]}``) interleaved."""
     import numpy as np
     import onnx
@@ -83,11 +106,14 @@ def measure(targets: list[dict[str, Any]], runs: int, warmup: int) -> dict[str, 
             session.run(None, feeds)
     samples: list[list[int]] = [[] for _ in prepared]
     clock = time.perf_counter_ns
-    for _ in range(runs):
+    bar = _Progress(runs, f"timing {len(prepared)} version(s)") if progress else None
+    for done in range(1, runs + 1):
         for i, (session, feeds) in enumerate(prepared):
             start = clock()
             session.run(None, feeds)
             samples[i].append(clock() - start)
+        if bar is not None:
+            bar.update(done)
     results = []
     for (_, feeds), ns in zip(prepared, samples, strict=True):
         ms = sorted(v / 1e6 for v in ns)

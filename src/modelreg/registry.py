@@ -122,6 +122,20 @@ class Registry:
         data = self.document(version.metadata_path).data
         return data if isinstance(data, dict) else None
 
+    def version_at(self, target: str) -> VersionEntry:
+        """The version a ``MODEL@VERSION`` argument names, or a usage error saying what exists."""
+        model_name, sep, version_name = target.partition("@")
+        model = self.models.get(model_name)
+        if not sep or not version_name:
+            raise UsageError(f"`{target}`: write MODEL@VERSION, e.g. bert-classifier@1.1.0")
+        if model is None:
+            known = ", ".join(sorted(self.models)) or "none"
+            raise UsageError(f"`{target}`: no model `{model_name}` (models: {known})")
+        if version_name not in model.versions:
+            known = ", ".join(v.name for v in model.sorted_versions()) or "none"
+            raise UsageError(f"`{target}`: {model_name} has no version {version_name} ({known})")
+        return model.versions[version_name]
+
 
 def find_root(start: Path) -> Path:
     """The nearest directory at or above ``start`` that has a ``models/`` directory."""

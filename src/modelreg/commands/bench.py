@@ -7,11 +7,10 @@ import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from modelreg.errors import ModelregError, UsageError
-from modelreg.isolate import run_child
-from modelreg.registry import discover, find_root
+from modelreg.measure import LatencyTarget, golden_inputs, latency
+from modelreg.registry import Registry, VersionEntry, discover, find_root
 
 ORDER = 40  # place in `modelreg --help`
 
@@ -73,35 +72,11 @@ def execute(request: Request) -> int:
     if request.runs < 1 or request.warmup < 0:
         raise UsageError("--runs must be at least 1 and --warmup at least 0")
     registry = discover(find_root(request.root or Path.cwd()))
-    specs: list[dict[str, Any]] = []
-    for target in request.targets:
-        model_name, sep, version_name = target.partition("@")
-        model = registry.models.get(model_name)
-        if not sep or model is None or version_name not in model.versions:
-            raise UsageError(f"{target}: no such version (write MODEL@VERSION, e.g. demo@1.0.0)")
-        version = model.versions[version_name]
-        meta = registry.metadata(version)
-        if meta is None or "artifact" not in meta or "test_vectors" not in meta:
-            raise ModelregError(f"{target}: metadata is incomplete; run `modelreg validate`")
-        set_dir = version.dir / meta["test_vectors"][0]["path"]
-        inputs = sorted(set_dir.glob("input_*.pb"), key=lambda p: int(p.stem.split("_")[1]))
-        if not inputs:
-            raise ModelregError(f"{target}: {registry.rel(set_dir)} has no input_K.pb")
-        specs.append(
-            {"model": str(version.dir / meta["artifact"]["path"]),
-             "inputs": [str(p) for p in inputs]}
-        )  # fmt: skip
-    result = run_child(
-        "bench",
-        Path(specs[0]["model"]),
-        spec={"targets": specs, "runs": request.runs, "warmup": request.warmup},
-    )
-    if result.died or result.data is None:
-        raise ModelregError(f"benchmark failed: {result.died or result.error}")
-    data = result.data
-    rows = [{"target": t, **r} for t, r in zip(request.targets, data["results"], strict=True)]
+    targets = [latency_target(registry, registry.version_at(t), t) for t in request.targets]
+    env, results = latency(targets, request.runs, request.warmup)
+    rows = [{"target": t, **r} for t, r in zip(request.targets, results, strict=True)]
     if request.output == "json":
-        sys.stdout.write(json.dumps({"environment": data["environment"], "results": rows}) + "\n")
+        sys.stdout.write(json.dumps({"environment": env, "results": rows}) + "\n")
         return 0
     base = rows[0]["p50_ms"]
     lines = [
@@ -114,7 +89,6 @@ def execute(request: Request) -> int:
             f"| {row['target']} | {row['p50_ms']:.3f} | {row['p90_ms']:.3f} | "
             f"{row['p99_ms']:.3f} | {row['max_ms']:.3f} | {ratio:.3f} |"
         )
-    env = data["environment"]
     lines.append("")
     lines.append(
         f"{request.runs} runs each after {request.warmup} warm-up, interleaved; batch 1; "
@@ -123,3 +97,15 @@ def execute(request: Request) -> int:
     )
     sys.stdout.write("\n".join(lines) + "\n")
     return 0
+
+
+def latency_target(registry: Registry, version: VersionEntry, label: str) -> LatencyTarget:
+    """The artifact and golden input set 0 of a version, as a timing target."""
+    meta = registry.metadata(version)
+    if meta is None or "artifact" not in meta or not meta.get("test_vectors"):
+        raise ModelregError(f"{label}: metadata is incomplete; run `modelreg validate`")
+    set_dir = version.dir / meta["test_vectors"][0]["path"]
+    inputs = golden_inputs(set_dir)
+    if not inputs:
+        raise ModelregError(f"{label}: {registry.rel(set_dir)} has no input_K.pb")
+    return LatencyTarget(label, version.dir / meta["artifact"]["path"], inputs)

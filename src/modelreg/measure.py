@@ -1,0 +1,80 @@
+"""Measuring versions from the parent side: latency and metrics, always in the isolated child.
+
+``bench``, ``add``, ``gate`` and the deep latency check all measure through here, so a
+figure in metadata, on the gate table and on the bench table is produced by one code path.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from modelreg.errors import ModelregError
+from modelreg.isolate import run_child
+
+#: Warm-up runs before timing, unless the caller says otherwise.
+WARMUP = 50
+
+
+@dataclass(frozen=True)
+class LatencyTarget:
+    """One model file and the golden input set to time it on."""
+
+    label: str
+    model: Path
+    inputs: tuple[Path, ...]
+
+
+def golden_inputs(set_dir: Path) -> tuple[Path, ...]:
+    """``input_K.pb`` files of a vector set, in positional order."""
+    found = [p for p in set_dir.glob("input_*.pb") if p.stem.split("_")[1].isdigit()]
+    return tuple(sorted(found, key=lambda p: int(p.stem.split("_")[1])))
+
+
+def show_progress() -> bool:
+    """Progress bars only on a terminal (``NO_PROGRESS``/``CI`` switch them off)."""
+    if os.environ.get("NO_PROGRESS") or os.environ.get("CI"):
+        return False
+    return sys.stderr.isatty()
+
+
+def latency(
+    targets: list[LatencyTarget], runs: int, warmup: int = WARMUP
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Time ``targets`` interleaved in one child: (environment, one result per target)."""
+    if runs < 1 or warmup < 0:
+        raise ModelregError("runs must be at least 1 and warm-up at least 0")
+    progress = show_progress()
+    spec = {
+        "targets": [{"model": str(t.model), "inputs": [str(p) for p in t.inputs]} for t in targets],
+        "runs": runs,
+        "warmup": warmup,
+        "progress": progress,
+    }
+    result = run_child("bench", targets[0].model, spec=spec, stream_stderr=progress)
+    if result.died or result.data is None:
+        names = ", ".join(t.label for t in targets)
+        raise ModelregError(f"latency of {names} not measured: {result.died or result.error}")
+    return result.data["environment"], list(result.data["results"])
+
+
+def scores(
+    model: Path, data: Path, *, output: str, classes: int, average: str, positive: int
+) -> dict[str, Any]:
+    """Accuracy and F1 of ``model`` on the evaluation file ``data``, in the child."""
+    spec = {
+        "data": str(data),
+        "output": output,
+        "classes": classes,
+        "average": average,
+        "positive": positive,
+    }
+    result = run_child("evaluate", model, spec=spec)
+    if result.died:
+        raise ModelregError(f"{model}: evaluation died: {result.died}")
+    if result.error is not None or result.data is None:
+        raise ModelregError(f"{model}: cannot evaluate: {result.error}")
+    return result.data
