@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from modelreg import schemas
+from modelreg.cache import DeepCache
+from modelreg.cache import salt as cache_salt
 from modelreg.checks import (
     Check,
     ModelContext,
@@ -88,8 +90,14 @@ def run(
     options: Options,
     select_rules: tuple[str, ...] = ("MR",),
     ignore_rules: tuple[str, ...] = (),
+    *,
+    cache: DeepCache | None = None,
 ) -> list[Finding]:
-    """All findings for the selection, filtered by rule and sorted."""
+    """All findings for the selection, filtered by rule and sorted.
+
+    With a ``cache``, a version's deep checks are skipped when they passed before on the same
+    bytes (see :mod:`modelreg.cache`).
+    """
     checks = [
         c
         for c in load_checks()
@@ -113,11 +121,16 @@ def run(
             findings.extend(_guard(c, ctx, registry.rel(registry.models_dir)))
     for name in sorted(model_names):
         findings.extend(_run_model(registry, registry.models[name], options, by_scope["model"]))
+    deep = [c.name for c in by_scope["version"] if c.deep]
+    if not deep:
+        cache = None
+    salt = cache_salt(deep, select_rules, ignore_rules, options) if cache else ""
     for model_name, version_name in sorted(version_keys):
         model = registry.models[model_name]
+        version = model.versions[version_name]
         findings.extend(
             _run_version(
-                registry, model, model.versions[version_name], options, by_scope["version"]
+                registry, model, version, options, by_scope["version"], cache=cache, salt=salt
             )
         )
     kept = {
@@ -153,6 +166,9 @@ def _run_version(
     version: VersionEntry,
     options: Options,
     checks: list[Check],
+    *,
+    cache: DeepCache | None = None,
+    salt: str = "",
 ) -> list[Finding]:
     findings: list[Finding] = []
     meta = None
@@ -165,10 +181,25 @@ def _run_version(
         meta = registry.metadata(version)
         valid = meta is not None and doc.loaded and not _errors(schema_findings)
     ctx = VersionContext(registry, model, version, options, meta, registry.model_data(model), valid)
+    key = cache.key(model, version, salt) if cache is not None and valid else None
+    cached = key is not None and cache is not None and cache.hit(key)
+    deep_findings: list[Finding] = []
     for c in checks:
-        if c.needs_valid and not valid:
+        if (c.needs_valid and not valid) or (c.deep and cached):
             continue
-        findings.extend(_guard(c, ctx, registry.rel(version.dir / METADATA_FILE)))
+        found = _guard(c, ctx, registry.rel(version.dir / METADATA_FILE))
+        findings.extend(found)
+        if c.deep:
+            deep_findings.extend(found)
+    # Only a clean pass is recorded, and only if no input changed while the checks ran.
+    if (
+        cache is not None
+        and key is not None
+        and not cached
+        and not deep_findings
+        and cache.key(model, version, salt) == key
+    ):
+        cache.store(key, f"{model.name}@{version.name}")
     return findings
 
 

@@ -7,8 +7,10 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from modelreg import reporters
+from modelreg import ci, reporters
+from modelreg.cache import DeepCache
 from modelreg.checks import Options
+from modelreg.errors import UsageError
 from modelreg.registry import discover, find_root
 from modelreg.runner import run as run_checks
 from modelreg.runner import select
@@ -34,6 +36,10 @@ examples:
   modelreg validate models/bert-classifier/1.1.0
   modelreg validate --select MR1 --output json
   modelreg validate --ignore MR509 --output github   # annotations in GitHub Actions
+  modelreg validate --shard 2/8 --output github --summary "$GITHUB_STEP_SUMMARY"
+
+Deep checks that passed are remembered by content in .git/modelreg-cache/ (docs/hooks.md):
+an unchanged version is not re-run; --no-cache (or MODELREG_NO_CACHE=1) runs everything.
 
 rules: docs/rules.md lists every rule id, what it checks and how to fix it.
 """
@@ -49,6 +55,9 @@ class Request:
     output: str
     select: tuple[str, ...]
     ignore: tuple[str, ...]
+    shard: str | None = None
+    summary: Path | None = None
+    cache: bool = True
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -90,6 +99,23 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.add_argument(
         "--root", type=Path, help="registry root (default: found from the current directory)"
     )
+    p.add_argument(
+        "--shard",
+        metavar="I/N",
+        help="check only shard I of N (versions balanced by artifact size; see ci-matrix)",
+    )
+    p.add_argument(
+        "--summary",
+        type=Path,
+        metavar="FILE",
+        help="also append a Markdown summary to FILE (e.g. $GITHUB_STEP_SUMMARY)",
+    )
+    p.add_argument(
+        "--no-cache",
+        dest="cache",
+        action="store_false",
+        help="re-run deep checks even where a pass on the same bytes is cached",
+    )
     p.set_defaults(handler=from_args)
 
 
@@ -108,6 +134,9 @@ def from_args(args: argparse.Namespace) -> int:
             output=args.output,
             select=select_rules,
             ignore=_split(args.ignore),
+            shard=args.shard,
+            summary=args.summary,
+            cache=args.cache,
         )
     )
 
@@ -116,9 +145,15 @@ def execute(request: Request) -> int:
     """Run a validate request; print the report; return the exit code."""
     start = request.root or (request.paths[0] if request.paths else Path.cwd())
     registry = discover(find_root(start))
-    selection = select(registry, request.paths)
+    if request.shard is not None:
+        if request.paths:
+            raise UsageError("--shard checks a part of the whole registry; give no PATH with it")
+        selection = ci.shard_selection(registry, *ci.parse_shard(request.shard))
+    else:
+        selection = select(registry, request.paths)
+    cache = DeepCache.for_registry(registry.root) if request.cache and not request.fast else None
     findings = run_checks(
-        registry, selection, Options(fast=request.fast), request.select, request.ignore
+        registry, selection, Options(fast=request.fast), request.select, request.ignore, cache=cache
     )
     if selection.whole:
         what = "registry"
@@ -128,7 +163,13 @@ def execute(request: Request) -> int:
         if selection.models:
             m = len(selection.models)
             what += f", {m} model{'s' * (m != 1)}"
+    if request.shard is not None:
+        what += f", shard {request.shard}"
     if request.fast:
         what += " (fast)"
+    if cache is not None and cache.hits:
+        what += f", {cache.hits} cached"
     reporters.report(findings, request.output, sys.stdout, sys.stderr, what)
+    if request.summary is not None:
+        ci.append_summary(request.summary, findings, what)
     return 1 if reporters.status(findings) == "fail" else 0

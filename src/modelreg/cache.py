@@ -1,0 +1,209 @@
+"""A content-addressed cache of deep-check passes under ``.git/modelreg-cache/``.
+
+A deep run (ONNX checker, onnxruntime session, golden vectors, metrics, latency) of a version
+whose inputs have not changed proves nothing new, so the pre-commit hook should not pay for it
+again. The key is a sha256 over everything those checks can read or depend on:
+
+* every file of the version directory, by relative path and content (the artifact's sha256,
+  metadata.yaml, golden vectors, external data; a symlink by its target text);
+* the model's ``model.yaml`` and every file of its shared ``data/`` directory;
+* modelreg's version and a digest of its own source, so an edited check is a miss;
+* the deep checks that ran, the ``--select``/``--ignore`` rules and the run's options;
+* the machine and runtime (platform, Python, onnx and onnxruntime versions), because latency
+  claims are judged against the machine they were measured on.
+
+Only passes are stored: an entry means "these deep checks ran on exactly these bytes and
+found nothing". A failure is never written, and a changed byte anywhere above is a different
+key, so the cache can skip work but never turn a failure into a pass. The key is computed
+before and after the checks run and the pass is stored only when both agree (a file changed
+during the run is not cached). Set ``MODELREG_NO_CACHE=1`` (or ``validate --no-cache``) to
+disable it; delete the directory to clear it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import json
+import os
+import platform
+import sys
+import tempfile
+from collections.abc import Iterable, Iterator
+from functools import cache as _memo
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+
+from modelreg import __version__
+from modelreg.hashing import sha256_file
+from modelreg.registry import MODEL_FILE, SHARED_DATA_DIR, ModelEntry, VersionEntry
+
+CACHE_DIRNAME = "modelreg-cache"
+#: Bumped when the key's recipe or the entry format changes.
+FORMAT = "v1"
+DISABLE_ENV = "MODELREG_NO_CACHE"
+
+
+def git_dir(start: Path) -> Path | None:
+    """The ``.git`` directory of the repository containing ``start`` (worktrees included)."""
+    start = start.resolve()
+    for candidate in (start, *start.parents):
+        dot_git = candidate / ".git"
+        if dot_git.is_dir():
+            return dot_git
+        if dot_git.is_file():
+            # A worktree or submodule: ".git" is a file saying "gitdir: <path>".
+            text = dot_git.read_text(encoding="utf-8", errors="replace").strip()
+            if text.startswith("gitdir:"):
+                target = Path(text.removeprefix("gitdir:").strip())
+                target = target if target.is_absolute() else candidate / target
+                return target.resolve() if target.is_dir() else None
+            return None
+    return None
+
+
+@_memo
+def code_digest() -> str:
+    """modelreg's version and a digest of its Python source (an edited check is a miss)."""
+    digest = hashlib.sha256(__version__.encode())
+    package = Path(__file__).resolve().parent
+    for path in sorted(package.rglob("*.py")):
+        digest.update(path.relative_to(package).as_posix().encode() + b"\0")
+        digest.update(path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def _dist_version(name: str) -> str:
+    try:
+        return importlib_metadata.version(name)
+    except importlib_metadata.PackageNotFoundError:
+        return "-"
+
+
+@_memo
+def environment() -> str:
+    """Machine and runtime fingerprint (latency claims depend on it)."""
+    parts = [
+        platform.machine(),
+        platform.system(),
+        platform.python_implementation(),
+        platform.python_version(),
+        f"onnx {_dist_version('onnx')}",
+        f"onnxruntime {_dist_version('onnxruntime')}",
+        f"numpy {_dist_version('numpy')}",
+        str(os.cpu_count()),
+    ]
+    return "|".join(parts)
+
+
+def _tree(directory: Path) -> Iterator[tuple[str, str]]:
+    """``(relative path, content tag)`` for every entry below ``directory``, sorted."""
+    if not directory.is_dir():
+        return
+    for path in sorted(directory.rglob("*")):
+        rel = path.relative_to(directory).as_posix()
+        if path.is_symlink():
+            yield rel, "symlink:" + str(path.readlink())
+        elif path.is_file():
+            yield rel, "sha256:" + sha256_file(path)[0]
+        elif path.is_dir():
+            yield rel, "dir"
+        else:
+            yield rel, "special"
+
+
+def _file(path: Path) -> str:
+    if path.is_symlink():
+        return "symlink:" + str(path.readlink())
+    if path.is_file():
+        return "sha256:" + sha256_file(path)[0]
+    return "absent"
+
+
+class DeepCache:
+    """Pass records for deep checks, one small file per key."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.hits = 0
+        self.stores = 0
+
+    @classmethod
+    def for_registry(cls, root: Path) -> DeepCache | None:
+        """The cache of the git repository holding ``root``; None outside git or disabled."""
+        if os.environ.get(DISABLE_ENV, "").strip() not in ("", "0"):
+            return None
+        found = git_dir(root)
+        return cls(found / CACHE_DIRNAME / FORMAT) if found is not None else None
+
+    def key(self, model: ModelEntry, version: VersionEntry, salt: str) -> str:
+        """The content key of ``version``'s deep checks under ``salt`` (checks, rules, options)."""
+        digest = hashlib.sha256()
+
+        def feed(*items: str) -> None:
+            for item in items:
+                digest.update(item.encode("utf-8", "surrogateescape") + b"\0")
+
+        feed(FORMAT, code_digest(), environment(), salt, model.name, version.name)
+        feed("version-dir")
+        for rel, tag in _tree(version.dir):
+            feed(rel, tag)
+        feed("model.yaml", _file(model.dir / MODEL_FILE))
+        feed("shared-data")
+        for rel, tag in _tree(model.dir / SHARED_DATA_DIR):
+            feed(rel, tag)
+        return digest.hexdigest()
+
+    def _path(self, key: str) -> Path:
+        return self.directory / key[:2] / key
+
+    def hit(self, key: str) -> bool:
+        """Whether a pass is recorded for ``key``."""
+        found = self._path(key).is_file()
+        self.hits += found
+        return found
+
+    def store(self, key: str, what: str) -> None:
+        """Record a pass for ``key``; a cache that cannot be written is silently skipped."""
+        path = self._path(key)
+        record = {"format": FORMAT, "what": what, "modelreg": __version__}
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".entry.", suffix=".tmp")
+            try:
+                with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                    json.dump(record, fh)
+                Path(tmp).replace(path)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    Path(tmp).unlink()
+                raise
+        except OSError as exc:
+            # A read-only .git (CI caches, containers) must not fail a run that passed.
+            sys.stderr.write(f"modelreg: note: cache not written ({exc.strerror})\n")
+            return
+        self.stores += 1
+
+
+def salt(
+    check_names: Iterable[str], select: Iterable[str], ignore: Iterable[str], options: object
+) -> str:
+    """The part of a key that depends on the run, not on the files.
+
+    ``options`` is the run's :class:`~modelreg.checks.Options` (a dataclass); its ``today``
+    is left out: deep checks judge bytes, not dates, and a key that changed daily would
+    re-run every version each morning.
+    """
+    fields: dict[str, object] = {}
+    if dataclasses.is_dataclass(options) and not isinstance(options, type):
+        fields = {k: v for k, v in dataclasses.asdict(options).items() if k != "today"}
+    return json.dumps(
+        {
+            "checks": sorted(check_names),
+            "select": sorted(select),
+            "ignore": sorted(ignore),
+            "options": {k: repr(v) for k, v in sorted(fields.items())},
+        },
+        sort_keys=True,
+    )

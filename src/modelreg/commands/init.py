@@ -1,0 +1,185 @@
+"""``modelreg init``: scaffold a new registry repository with hooks, CI and LFS wired."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from modelreg import scaffold
+from modelreg.errors import ModelregError, UsageError
+
+ORDER = 5  # place in `modelreg --help`: the first command a new team runs
+
+HELP = "create a new registry repository (models/, schemas, hooks, workflows, LFS)"
+DESCRIPTION = """\
+Create a registry in DIR: models/, copies of the JSON Schemas for editors (schemas/),
+.gitattributes storing *.onnx in Git LFS, .pre-commit-config.yaml running the modelreg hooks,
+GitHub workflows (pull-request checks, release tags on main, nightly sharded validation),
+CODEOWNERS with production owned by release owners, a pull-request template and a README.
+DIR becomes a git repository unless it is inside one already.
+
+Without --hooks-repo the hooks run the installed modelreg (repo: local, no network); with
+--hooks-repo URL --hooks-rev TAG they come from that copy of the modelreg repository.
+
+An existing file is never overwritten, except with --update, which refreshes the files
+modelreg owns (workflows, schemas, hook config, .gitattributes) and keeps the ones you edit
+(README.md, CODEOWNERS, .gitignore, models/README.md).
+exit status: 0 written, 1 a file exists or cannot be written, 2 usage error.
+"""
+EPILOG = """\
+examples:
+  modelreg init my-registry
+  modelreg init my-registry -n                       # list what would be written
+  modelreg init . --update                           # after upgrading modelreg
+  modelreg init reg --hooks-repo https://github.com/ORG/modelreg --hooks-rev v0.1.0
+"""
+
+#: Files the user is expected to edit after init; --update leaves them alone.
+USER_OWNED = frozenset({"README.md", ".gitignore", ".github/CODEOWNERS", "models/README.md"})
+
+
+@dataclass(frozen=True)
+class Request:
+    """A parsed ``init`` invocation, runnable without argv."""
+
+    directory: Path
+    dry_run: bool = False
+    update: bool = False
+    hooks_repo: str | None = None
+    hooks_rev: str | None = None
+    install: str = scaffold.DEFAULT_INSTALL
+    git: bool = True
+
+
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``init``."""
+    p = subparsers.add_parser(
+        "init",
+        help=HELP,
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("directory", type=Path, metavar="DIR", help="where to create the registry")
+    p.add_argument("-n", "--dry-run", action="store_true", help="list the files; write nothing")
+    p.add_argument("--update", action="store_true", help="refresh modelreg-owned files")
+    p.add_argument("--hooks-repo", metavar="URL", help="consume the hooks from this repository")
+    p.add_argument("--hooks-rev", metavar="REV", help="tag or commit of --hooks-repo")
+    p.add_argument(
+        "--install",
+        default=scaffold.DEFAULT_INSTALL,
+        metavar="CMD",
+        help=f"how CI installs modelreg (default: {scaffold.DEFAULT_INSTALL})",
+    )
+    p.add_argument("--no-git", dest="git", action="store_false", help="do not run git init")
+    p.set_defaults(handler=from_args)
+
+
+def from_args(args: argparse.Namespace) -> int:
+    """Build the request from parsed arguments and run it."""
+    return execute(
+        Request(
+            directory=args.directory,
+            dry_run=args.dry_run,
+            update=args.update,
+            hooks_repo=args.hooks_repo,
+            hooks_rev=args.hooks_rev,
+            install=args.install,
+            git=args.git,
+        )
+    )
+
+
+def plan(request: Request) -> dict[str, str]:
+    """The files to write, after checking that none would clobber a file (unless --update)."""
+    files = scaffold.registry_files(
+        install=request.install, hooks_repo=request.hooks_repo, hooks_rev=request.hooks_rev
+    )
+    root = request.directory
+    if root.exists() and not root.is_dir():
+        raise UsageError(f"{root} exists and is not a directory")
+    existing = sorted(rel for rel in files if (root / rel).exists())
+    if request.update:
+        return {
+            rel: text
+            for rel, text in files.items()
+            if not (rel in USER_OWNED and (root / rel).exists())
+        }
+    if existing:
+        raise ModelregError(
+            f"{root} already has {', '.join(existing)}; nothing written "
+            "(use --update to refresh the files modelreg owns)"
+        )
+    return files
+
+
+def _write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+            fh.write(text)
+        Path(tmp).chmod(0o644)
+        Path(tmp).replace(path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            Path(tmp).unlink()
+        raise
+
+
+def _inside_git(directory: Path) -> bool:
+    probe = directory if directory.exists() else directory.parent
+    proc = subprocess.run(
+        ["git", "rev-parse", "--is-inside-work-tree"],
+        cwd=probe,
+        capture_output=True,
+        check=False,
+    )
+    return proc.returncode == 0
+
+
+def execute(request: Request) -> int:
+    """Write the registry (or with -n list it); return the exit code."""
+    files = plan(request)
+    root = request.directory
+    if request.dry_run:
+        for rel in sorted(files):
+            sys.stdout.write(f"{rel}\n")
+        sys.stderr.write(f"modelreg: init: would write {len(files)} files in {root} (dry run)\n")
+        return 0
+    if not root.exists():
+        # Build beside the target and rename in one step: a failure leaves nothing behind.
+        root.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(dir=root.parent, prefix=f".{root.name}.init-"))
+        try:
+            for rel, text in files.items():
+                _write(staging / rel, text)
+            (staging / "models").mkdir(exist_ok=True)
+            staging.replace(root)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+    else:
+        for rel, text in sorted(files.items()):
+            _write(root / rel, text)
+    if request.git and shutil.which("git") and not _inside_git(root):
+        subprocess.run(
+            ["git", "init", "--quiet", "--initial-branch=main", str(root)],
+            check=True,
+            capture_output=True,
+        )
+    for rel in sorted(files):
+        sys.stdout.write(f"{rel}\n")
+    sys.stderr.write(
+        f"modelreg: init: wrote {len(files)} files in {root}\n"
+        "next: git lfs install; pre-commit install; write models/<model>/model.yaml; "
+        "modelreg add <model> <version> --onnx FILE ...\n"
+    )
+    return 0

@@ -1,0 +1,158 @@
+"""The files a registry repository is wired with: workflows, review rules, hooks, LFS.
+
+``modelreg init`` writes them into a new registry; ``scripts/gen_hooks.py`` writes the same
+workflow templates into this repository (with its own install command), so the toolkit runs
+exactly the CI it hands out. Templates live in ``templates/`` beside this file; placeholders are
+``@@NAME@@`` (GitHub's ``${{ }}`` and the shell's ``$`` stay untouched).
+"""
+
+from __future__ import annotations
+
+import re
+from importlib import resources
+
+from modelreg import __version__, hooks
+from modelreg.errors import UsageError
+from modelreg.lfs import LFS_ATTRIBUTES
+from modelreg.schemas import SCHEMA_NAMES, schema_dir
+
+WORKFLOWS = ("pr.yml", "release.yml", "full.yml")
+_PLACEHOLDER = re.compile(r"@@[A-Z_]+@@")
+
+#: How a new registry's CI installs modelreg: the release that scaffolded it.
+DEFAULT_INSTALL = f"pip install 'modelreg[onnx]=={__version__}' 'pre-commit>=3.2'"
+
+
+def template(name: str) -> str:
+    """The text of ``templates/<name>``."""
+    return (resources.files(__name__) / "templates" / name).read_text(encoding="utf-8")
+
+
+def fill(text: str, **values: str) -> str:
+    """Replace ``@@KEY@@`` placeholders; every placeholder must be given."""
+    for key, value in values.items():
+        text = text.replace(f"@@{key}@@", value)
+    left = _PLACEHOLDER.findall(text)
+    if left:
+        raise ValueError(f"template placeholders without a value: {', '.join(sorted(set(left)))}")
+    return text
+
+
+def workflows(install: str, header: str) -> dict[str, str]:
+    """``.github/workflows/*.yml`` with ``install`` as the install step's command."""
+    if any(c in install for c in '"\\\n'):
+        raise UsageError('the install command may not contain `"`, a backslash or a newline')
+    return {
+        f".github/workflows/{name}": f"{header}\n"
+        + fill(template(f"workflows/{name}"), INSTALL=install)
+        for name in WORKFLOWS
+    }
+
+
+def precommit_config(hooks_repo: str | None, hooks_rev: str | None) -> str:
+    """A registry's ``.pre-commit-config.yaml``.
+
+    With ``hooks_repo`` (and ``hooks_rev``) it consumes this project's ``.pre-commit-hooks.yaml``
+    like any pre-commit repository; without, it runs the installed ``modelreg`` (``repo:
+    local``, ``language: system``), which needs no network and no hook environment.
+    """
+    lines = [
+        f"# Written by modelreg init {__version__}: the modelreg hooks (docs/hooks.md).",
+        f'minimum_pre_commit_version: "{hooks.MINIMUM_PRE_COMMIT_VERSION}"',
+        "default_install_hook_types: [pre-commit, pre-push]",
+        "repos:",
+    ]
+    if hooks_repo:
+        if not hooks_rev:
+            raise UsageError("--hooks-repo needs --hooks-rev (a tag or commit of that repository)")
+        lines += [f"  - repo: {hooks_repo}", f"    rev: {hooks_rev}", "    hooks:"]
+        lines += [f"      - id: {hook.id}" for hook in hooks.HOOKS]
+    else:
+        lines += ["  - repo: local", "    hooks:"]
+        for hook in hooks.HOOKS:
+            lines += hooks.hook_lines(hook, language="system", indent="      ", local=True)
+    return "\n".join(lines) + "\n"
+
+
+README = """\
+# Model registry
+
+This repository is a [modelreg](https://pypi.org/project/modelreg/) registry: every model
+version is a directory under `models/` with an ONNX file (stored in Git LFS) and a
+`metadata.yaml` checked against the JSON Schemas in `schemas/`; every release is a git tag;
+every deploy is a merge to main.
+
+## Set up
+
+```bash
+python3 -m venv .venv && .venv/bin/pip install '@@MODELREG@@' 'pre-commit>=3.2'
+git lfs install && .venv/bin/pre-commit install
+```
+
+## Add a model
+
+1. Write `models/<model>/model.yaml` (the model card; editors complete its fields from the
+   `# yaml-language-server` line).
+2. `modelreg add <model> <version> --onnx model.onnx --eval eval.npz ...` measures the rest.
+3. `modelreg validate`, commit, open a pull request: CI validates the versions you changed,
+   gates promotions and posts the deployment plan as a comment.
+
+Rules: every finding names a rule id, documented with modelreg (`docs/rules.md`).
+"""
+
+MODELS_README = """\
+# models/
+
+One directory per model: `models/<model>/model.yaml` (card, lifecycle, promotion gates) and
+one sub-directory per version, `models/<model>/<version>/` (metadata.yaml, model.onnx, golden
+vectors), written by `modelreg add`. Start a model card with this line so editors complete it:
+
+    # yaml-language-server: $schema=../../schemas/model.schema.json
+"""
+
+SCHEMAS_README = f"""\
+# schemas/
+
+Copies of the JSON Schemas of modelreg {__version__}, for editors: the
+`# yaml-language-server: $schema=...` line at the top of each YAML file points here.
+`modelreg validate` always uses the schemas of the installed modelreg, identified by their
+`$id` (`urn:modelreg:schema:<name>:1`); refresh these copies with `modelreg init --update .`
+after upgrading.
+"""
+
+GITIGNORE = """\
+.venv/
+__pycache__/
+*.py[cod]
+"""
+
+
+def registry_files(
+    *,
+    install: str = DEFAULT_INSTALL,
+    hooks_repo: str | None = None,
+    hooks_rev: str | None = None,
+    ml_owners: str = "@your-org/ml",
+    release_owners: str = "@your-org/release-owners",
+) -> dict[str, str]:
+    """Every file ``modelreg init`` writes: repository-relative path to text."""
+    header = f"# Written by modelreg init {__version__}; regenerate with modelreg init --update."
+    files: dict[str, str] = {
+        "README.md": fill(README, MODELREG=f"modelreg[onnx]=={__version__}"),
+        ".gitignore": GITIGNORE,
+        ".gitattributes": "# Model artifacts are stored in Git LFS.\n"
+        + "\n".join(LFS_ATTRIBUTES)
+        + "\n",
+        ".pre-commit-config.yaml": precommit_config(hooks_repo, hooks_rev),
+        ".github/CODEOWNERS": fill(
+            template("CODEOWNERS"), ML_OWNERS=ml_owners, RELEASE_OWNERS=release_owners
+        ),
+        ".github/pull_request_template.md": template("pull_request_template.md"),
+        "models/README.md": MODELS_README,
+        "schemas/README.md": SCHEMAS_README,
+    }
+    for name in SCHEMA_NAMES:
+        path = schema_dir() / f"{name}.schema.json"
+        files[f"schemas/{name}.schema.json"] = path.read_text(encoding="utf-8")
+    files.update(workflows(install, header))
+    return files

@@ -1,0 +1,131 @@
+"""The deep-check cache skips work on unchanged bytes and never turns a failure into a pass."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import Registry
+from modelreg.cache import CACHE_DIRNAME, DeepCache, git_dir
+from modelreg.cli import main
+
+VERSION = "models/demo/1.1.0"
+
+
+@pytest.fixture
+def repo(registry: Registry) -> Registry:
+    """The demo registry inside a real git repository (the cache lives in its .git/)."""
+    if not (registry.root / ".git").exists():
+        subprocess.run(["git", "init", "-q", str(registry.root)], check=True)
+    return registry
+
+
+def entries(reg: Registry) -> list[Path]:
+    return sorted(p for p in (reg.root / ".git" / CACHE_DIRNAME).rglob("*") if p.is_file())
+
+
+def validate(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(["validate", *args])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def flip_byte(path: Path, offset: int = -1) -> None:
+    data = bytearray(path.read_bytes())
+    data[offset] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+def test_a_pass_is_cached_and_the_next_run_is_a_hit(
+    repo: Registry, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = validate(capsys, VERSION)
+    assert code == 0 and "cached" not in err
+    assert len(entries(repo)) == 1
+    code, _, err = validate(capsys, VERSION)
+    assert code == 0
+    assert "1 cached" in err
+
+
+def test_cache_a_pass_flip_a_byte_of_the_artifact_must_fail(
+    repo: Registry, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert validate(capsys, VERSION)[0] == 0
+    flip_byte(repo.path(f"{VERSION}/model.onnx"))
+    code, out, err = validate(capsys, VERSION)
+    assert code == 1
+    assert "MR201" in out  # sha256 mismatch
+    assert "cached" not in err
+
+
+def test_cache_a_pass_flip_a_byte_of_a_golden_vector_must_fail(
+    repo: Registry, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Golden vectors are read only by the deep (cached) checks: the key must cover them.
+    assert validate(capsys, VERSION)[0] == 0
+    flip_byte(repo.path(f"{VERSION}/test_data_set_0/output_0.pb"))
+    code, out, _ = validate(capsys, VERSION)
+    assert code == 1
+    assert "MR40" in out
+
+
+def test_cache_a_pass_change_shared_eval_data_must_fail(
+    repo: Registry, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert validate(capsys, VERSION)[0] == 0
+    flip_byte(repo.path("models/demo/data/eval.npz"), offset=100)
+    code, out, _ = validate(capsys, VERSION)
+    assert code == 1
+    assert "MR406" in out or "MR405" in out
+
+
+def test_a_failure_is_never_stored(repo: Registry, capsys: pytest.CaptureFixture[str]) -> None:
+    flip_byte(repo.path(f"{VERSION}/test_data_set_0/output_0.pb"))
+    assert validate(capsys, VERSION)[0] == 1
+    assert entries(repo) == []
+    assert validate(capsys, VERSION)[0] == 1  # and stays a failure
+
+
+def test_the_rule_selection_is_part_of_the_key(
+    repo: Registry, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert validate(capsys, VERSION, "--select", "MR3")[0] == 0
+    code, _, err = validate(capsys, VERSION)
+    assert code == 0 and "cached" not in err  # a run of MR3 only proves nothing about MR4
+    assert len(entries(repo)) == 2
+
+
+def test_no_cache_outside_git_or_when_disabled(
+    registry: Registry, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plain = registry.root.parent / "plain"
+    (plain / "models").mkdir(parents=True)
+    if git_dir(plain) is None:  # tmp_path may itself sit inside a repository
+        assert DeepCache.for_registry(plain) is None
+    if not (registry.root / ".git").exists():
+        subprocess.run(["git", "init", "-q", str(registry.root)], check=True)
+    monkeypatch.setenv("MODELREG_NO_CACHE", "1")
+    assert DeepCache.for_registry(registry.root) is None
+    assert validate(capsys, VERSION)[0] == 0
+    assert entries(registry) == []
+    monkeypatch.delenv("MODELREG_NO_CACHE")
+    assert validate(capsys, VERSION, "--no-cache")[0] == 0
+    assert entries(registry) == []
+
+
+def test_fast_runs_do_not_touch_the_cache(
+    repo: Registry, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert validate(capsys, "--fast", VERSION)[0] == 0
+    assert entries(repo) == []
+
+
+def test_worktree_git_file_is_followed(tmp_path: Path) -> None:
+    real = tmp_path / "real.git"
+    real.mkdir()
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    (tree / ".git").write_text(f"gitdir: {real}\n", encoding="utf-8")
+    assert git_dir(tree / "models") == real.resolve()
