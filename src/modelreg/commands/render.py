@@ -1,0 +1,176 @@
+"""``modelreg render``: write the registry page, the model cards and the development guide."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from modelreg import render as generated
+from modelreg.errors import UsageError
+from modelreg.registry import find_root
+from modelreg.render import blocks
+from modelreg.render.asof import parse_date
+
+ORDER = 40  # place in `modelreg --help`
+
+HELP = "write MODEL_REGISTRY.md, docs/models/<model>.md and docs/DEVELOPMENT.md"
+DESCRIPTION = """\
+Generate the registry page (MODEL_REGISTRY.md), one model card per model
+(docs/models/<model>.md) and the development guide (docs/DEVELOPMENT.md) from models/,
+the environment overlays, the rule catalog and the schemas. The output is byte-identical on
+every run and machine: support windows are judged against the date of the HEAD commit
+(override with --today or SOURCE_DATE_EPOCH), and no figure is measured here.
+
+exit status: 0 done (or, with --check, everything current), 1 --check found a stale file
+or a merge conflict, 2 usage error.
+"""
+EPILOG = """\
+examples:
+  modelreg render                  # rewrite what changed
+  modelreg render --check          # CI: a unified diff and exit 1 when a file is stale
+  modelreg render -n               # the diff of what would be written; writes nothing
+  modelreg render --check --output json
+  modelreg render --merge-driver %O %A %B %P   # as git's merge driver (see docs/DEVELOPMENT.md)
+"""
+
+
+@dataclass(frozen=True)
+class Request:
+    """A parsed ``render`` invocation."""
+
+    root: Path | None
+    check: bool
+    dry_run: bool
+    output: str
+    today: str | None
+
+
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``render``."""
+    p = subparsers.add_parser(
+        "render",
+        help=HELP,
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help="write nothing; print a unified diff of every stale file and exit 1 if any",
+    )
+    p.add_argument(
+        "-n", "--dry-run", action="store_true", help="print what would change; write nothing"
+    )
+    p.add_argument(
+        "--output",
+        choices=("text", "json"),
+        default="text",
+        help="text (diffs) or json ({version, status, files: [{path, status}]}) on stdout",
+    )
+    p.add_argument(
+        "--today",
+        metavar="YYYY-MM-DD",
+        help="judge support windows as of this date instead of HEAD's commit date",
+    )
+    p.add_argument(
+        "--root", type=Path, help="registry root (default: found from the current directory)"
+    )
+    p.add_argument(
+        "--merge-driver",
+        nargs="+",
+        metavar="FILE",
+        help="act as git's merge driver: BASE OURS THEIRS [PATH]; writes the merge into OURS",
+    )
+    p.set_defaults(handler=from_args)
+
+
+def from_args(args: argparse.Namespace) -> int:
+    """Build the request from parsed arguments and run it."""
+    if args.merge_driver is not None:
+        if len(args.merge_driver) not in (3, 4):
+            raise UsageError("--merge-driver takes BASE OURS THEIRS [PATH] (git's %O %A %B %P)")
+        return merge_driver(*(Path(p) for p in args.merge_driver[:3]))
+    return execute(Request(args.root, args.check, args.dry_run, args.output, args.today))
+
+
+def execute(request: Request) -> int:
+    """Render, then write, check or show; return the exit code."""
+    today = parse_date(request.today) if request.today else None
+    root = request.root or find_root(Path.cwd())
+    if not (root / "models").is_dir():
+        raise UsageError(f"{root} has no models/ directory; is it a registry?")
+    states = generated.states(root, generated.render(root, today))
+    changed = [s for s in states if not s.current]
+    write = not (request.check or request.dry_run)
+    if request.output == "json":
+        status = "stale" if changed and request.check else "ok"
+        report = {
+            "version": 1,
+            "status": status,
+            "files": [{"path": s.rel, "status": s.status} for s in states],
+        }
+        sys.stdout.write(json.dumps(report, indent=2) + "\n")
+    else:
+        for state in changed:
+            if not write:
+                sys.stdout.writelines(state.diff())
+    if write:
+        for state in changed:
+            generated.apply(root, state)
+            verb = "removed" if state.new is None else "wrote"
+            sys.stderr.write(f"{verb} {state.rel}\n")
+    sys.stdout.flush()
+    names = ", ".join(s.rel for s in changed)
+    if not changed:
+        sys.stderr.write(f"{len(states)} generated files are current\n")
+    elif request.check:
+        sys.stderr.write(f"modelreg render: out of date: {names}; run `modelreg render`\n")
+        return 1
+    elif request.dry_run:
+        sys.stderr.write(f"would write {names} (dry run: nothing written)\n")
+    return 0
+
+
+def merge_driver(base: Path, ours: Path, theirs: Path) -> int:
+    """Git merge driver: merge a generated page block by block into ``ours``.
+
+    Falls back to a plain three-way text merge (``git merge-file``) for a file that is not
+    a keyed page. Exit 0 when clean, 1 with conflict markers left in ``ours``.
+    """
+    try:
+        texts = [p.read_bytes().decode("utf-8") for p in (base, ours, theirs)]
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"--merge-driver: cannot read {exc}") from None
+    result = blocks.merge(*texts)
+    if result is None:
+        proc = subprocess.run(
+            [
+                "git",
+                "merge-file",
+                "-L",
+                "ours",
+                "-L",
+                "base",
+                "-L",
+                "theirs",
+                str(ours),
+                str(base),
+                str(theirs),
+            ],
+            check=False,
+        )
+        return 0 if proc.returncode == 0 else 1
+    generated.write_atomic(ours, result.text)
+    if result.conflicts:
+        sys.stderr.write(
+            "modelreg render: both sides changed "
+            f"{', '.join(result.conflicts)}; resolve model.yaml/metadata first, then run "
+            "`modelreg render`\n"
+        )
+        return 1
+    return 0
