@@ -1,0 +1,47 @@
+"""Helpers for the GitOps tests: a demo registry with overlays, rendered with real kustomize."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from modelreg.gitops import overlays
+from modelreg.gitops.kustomize import build
+from modelreg.registry import discover
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def add_overlays(root: Path, production: dict[str, list[str]], alias: dict[str, str]) -> None:
+    """Copy overlays/base from this repository and generate version and env overlays."""
+    shutil.copytree(REPO / "overlays" / "base", root / "overlays" / "base")
+    registry = discover(root)
+    for model, entry in registry.models.items():
+        for version in entry.versions:
+            overlays.write_tree(
+                overlays.version_overlay_dir(root, model, version),
+                overlays.version_overlay_files(registry, model, version),
+            )
+    for env in ("staging", "production"):
+        running = production if env == "production" else {}
+        aliases = alias if env == "production" else {}
+        text = overlays.env_kustomization_text(None, env, running, aliases)
+        overlays.write_text(root / "overlays" / env / "kustomization.yaml", text)
+        for model, version in aliases.items():
+            overlays.write_text(
+                root / "overlays" / env / f"{model}.alias.yaml",
+                overlays.alias_text(model, env, version),
+            )
+
+
+def render(root: Path, env: str) -> list[dict[str, Any]]:
+    """The objects of ``overlays/<env>`` as plain kustomize renders them."""
+    return [d for d in yaml.safe_load_all(build(root / "overlays" / env)) if d]
+
+
+def selects(selector: dict[str, str], labels: dict[str, str]) -> bool:
+    """Kubernetes equality-based selector semantics."""
+    return all(labels.get(k) == v for k, v in selector.items())
