@@ -529,3 +529,39 @@ def test_merge_driver_reports_a_same_model_conflict(
     assert main(["render", "--merge-driver", *files, "MODEL_REGISTRY.md"]) == 1
     assert "both sides changed 10/a" in capsys.readouterr().err
     assert "<<<<<<< ours\n2\n=======\n3\n>>>>>>> theirs" in (tmp_path / "ours").read_text()
+
+
+# -- validate reports a stale page (MR801) --------------------------------------------------------
+
+
+def test_validate_reports_stale_generated_files(
+    registry: Registry, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["render"]) == 0
+    registry.write("docs/models/notes.md", "# hand-written, not generated\n")
+    capsys.readouterr()
+    assert main(["validate", "--fast", "--select", "MR8"]) == 0
+    capsys.readouterr()
+
+    registry.replace("models/demo/1.1.0/metadata.yaml", "accuracy: 0.8", "accuracy: 0.85")
+    assert main(["validate", "--fast", "--select", "MR8"]) == 1
+    out = capsys.readouterr().out
+    page_line = next(
+        n
+        for n, line in enumerate(registry.read("MODEL_REGISTRY.md").splitlines(), start=1)
+        if line.startswith("| **1.1.0** |")
+    )
+    assert (
+        f"MODEL_REGISTRY.md:{page_line}: MR801 out of date (first difference at line "
+        f"{page_line}); run `modelreg render` and commit the result"
+    ) in out
+    assert "docs/models/demo.md:" in out
+    assert "notes.md" not in out
+
+    assert main(["render"]) == 0
+    registry.write("docs/models/gone.md", render.GENERATED_MARK + " from models/gone/ -->\n")
+    capsys.readouterr()
+    assert main(["validate", "--fast", "--select", "MR8"]) == 1
+    assert "docs/models/gone.md: MR801 generated card of a model that no longer exists" in (
+        capsys.readouterr().out
+    )
