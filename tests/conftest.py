@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import subprocess
 import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,7 +27,7 @@ labels: [negative, positive]
 lifecycle:
   1.0.0:
     status: supported
-    supported_until: 2024-03-01
+    supported_until: 2099-03-01
     note: Legacy support
   1.1.0:
     status: production
@@ -189,6 +191,34 @@ def add_version(
     )
 
 
+GIT_IDENTITY = ("-c", "user.name=modelreg tests", "-c", "user.email=tests@modelreg.invalid")
+
+
+def git(root: Path, *args: str, env: dict[str, str] | None = None) -> str:
+    """Run git in ``root`` (with a fixed identity) and return its stdout."""
+    done = subprocess.run(
+        ["git", "-C", str(root), *GIT_IDENTITY, *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=None if env is None else {**os.environ, **env},
+    )
+    assert done.returncode == 0, f"git {' '.join(args)}: {done.stderr}"
+    return done.stdout
+
+
+def git_commit_all(root: Path, message: str) -> str:
+    """``git init`` (once), add everything, commit; return the commit id.
+
+    A registry lives in git: the release rules (MR7xx) read tags and trees from it.
+    """
+    if not (root / ".git").exists():
+        git(root, "init", "-q", "-b", "main")
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "--allow-empty", "-m", message)
+    return git(root, "rev-parse", "HEAD").strip()
+
+
 @pytest.fixture
 def make_registry(tmp_path: Path) -> Callable[[], Registry]:
     """Build a valid two-version registry at ``tmp_path/reg``."""
@@ -200,6 +230,7 @@ def make_registry(tmp_path: Path) -> Callable[[], Registry]:
         eval_sha = write_eval_data(root / "models" / "demo" / "data" / "eval.npz")
         add_version(root, "1.0.0", "2024-01-15", demo_model(0.25).SerializeToString(), eval_sha)
         add_version(root, "1.1.0", "2024-01-22", demo_model(0.5).SerializeToString(), eval_sha)
+        git_commit_all(root, "demo registry")
         return Registry(root)
 
     return build

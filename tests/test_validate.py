@@ -73,7 +73,7 @@ BROKEN = {
         "MR503",
     ),
     "supported without a date": (
-        MODEL, "    supported_until: 2024-03-01\n", "", MODEL, "1.0.0:", "MR505",
+        MODEL, "    supported_until: 2099-03-01\n", "", MODEL, "1.0.0:", "MR505",
     ),
     "release order": (META_11, "2024-01-22", "2024-01-01", META_11, "2024-01-01", "MR506"),
     "TODO left": (META_11, "Demo release 1.1.0.", "TODO", META_11, "summary: TODO", "MR508"),
@@ -126,7 +126,7 @@ def test_unquoted_date_in_a_date_field_is_fine_but_not_in_a_text_field(
 
 
 def test_version_not_in_lifecycle(registry: Registry, capsys: pytest.CaptureFixture[str]) -> None:
-    registry.replace(MODEL, "  1.0.0:\n    status: supported\n    supported_until: 2024-03-01\n"
+    registry.replace(MODEL, "  1.0.0:\n    status: supported\n    supported_until: 2099-03-01\n"
                      "    note: Legacy support\n", "")  # fmt: skip
     code, out, _ = run(capsys)
     assert code == 1
@@ -236,7 +236,7 @@ def test_json_output_matches_report_schema(
     registry: Registry, capsys: pytest.CaptureFixture[str]
 ) -> None:
     registry.replace(META_11, "summary:", "summry: x\nsummary:")
-    registry.replace(MODEL, "    supported_until: 2024-03-01\n", "")
+    registry.replace(MODEL, "    supported_until: 2099-03-01\n", "")
     code, out, _ = run(capsys, "--output", "json")
     report = json.loads(out)
     Draft202012Validator(load_schema("report")).validate(report)

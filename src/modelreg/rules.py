@@ -340,6 +340,85 @@ RULES: tuple[Rule, ...] = (
         "A file or directory under models/ is neither a model nor a version.",
         "Move it out of models/, or name version directories by semver (`1.2.0`).",
     ),
+    # -- git: release tags, immutability, support windows, Git LFS -------------------------
+    Rule(
+        "MR700",
+        "git-unavailable",
+        _W,
+        "The release rules (MR701-MR704, MR707, MR708) could not run: git is missing, the "
+        "registry is not in a git work tree, or a shallow clone has no tags.",
+        "Validate a full clone with tags (`git fetch --tags --unshallow`; `fetch-depth: 0` "
+        "in actions/checkout).",
+    ),
+    Rule(
+        "MR701",
+        "released-version-changed",
+        _E,
+        "A file of a released version (its directory or its overlay `overlays/<model>/"
+        "v<version>/`) differs from the release tag; released versions are frozen.",
+        "Restore the file from the tag (`git checkout <tag> -- <path>`) and release the "
+        "change as a new version (`modelreg add`).",
+    ),
+    Rule(
+        "MR702",
+        "release-tag-lightweight",
+        _E,
+        "A release tag is a lightweight tag: it has no tagger, date or message, and moves "
+        "silently.",
+        "Delete it and let `modelreg release` create an annotated tag, or `git tag -f -a`.",
+    ),
+    Rule(
+        "MR703",
+        "release-tag-moved",
+        _E,
+        "A release tag no longer points at its version: its commit lacks the version "
+        "directory, or the directory's tree differs from the `Version-Tree` recorded in the "
+        "tag message when it was created.",
+        "Point the tag back at the commit it was created for (`git tag -f -a`) and push it "
+        "with `--force` only after agreeing with the registry's consumers.",
+    ),
+    Rule(
+        "MR704",
+        "release-tag-orphaned",
+        _E,
+        "A release tag of a model names a version whose directory is not in the tree.",
+        "Restore the version directory (released versions are kept, marked `retired`), or "
+        "delete the stray tag.",
+    ),
+    Rule(
+        "MR705",
+        "support-ended",
+        _W,
+        "A `supported` version is past its `supported_until` date (still within the grace "
+        "period, `support_grace_days` in model.yaml, default 90).",
+        "Mark it `deprecated` and move its deployments, or extend `supported_until`.",
+    ),
+    Rule(
+        "MR706",
+        "support-expired",
+        _E,
+        "A `supported` version is past its `supported_until` date by more than the grace "
+        "period (`support_grace_days` in model.yaml, default 90).",
+        "Mark it `deprecated` (or `retired`) and move its deployments, or extend "
+        "`supported_until` if support really continues.",
+    ),
+    Rule(
+        "MR707",
+        "lfs-expected",
+        _E,
+        "An artifact is committed as a plain git blob although .gitattributes routes it to "
+        "Git LFS (`filter=lfs`).",
+        "Re-add it with git-lfs installed (`git rm --cached <path> && git add <path>`), or "
+        "`git lfs migrate import` to rewrite history.",
+    ),
+    Rule(
+        "MR708",
+        "lfs-unexpected",
+        _E,
+        "An artifact is committed as a Git LFS pointer although no .gitattributes line routes "
+        "it to LFS, so clones check out the pointer text instead of the model.",
+        "Add the LFS lines to .gitattributes (`*.onnx filter=lfs diff=lfs merge=lfs -text`).",
+    ),
     # -- generated files ------------------------------------------------------------------
     Rule(
         "MR801",

@@ -1,0 +1,185 @@
+"""Release tags, immutability, support windows and Git LFS storage (MR7xx).
+
+All git facts come from :func:`modelreg.releases.state`: a constant handful of git calls for
+the whole registry, so these checks run in ``--fast`` mode too (pre-commit, pointer clones).
+Outside a git work tree they report one note and check nothing else.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from typing import Any
+
+from modelreg import releases
+from modelreg.checks import ModelContext, RegistryContext, VersionContext, check
+from modelreg.checks.integrity import lfs_pull_command
+from modelreg.findings import Finding
+from modelreg.rules import rule
+
+#: Days a `supported` version may stay past its `supported_until` before it is an error.
+DEFAULT_SUPPORT_GRACE_DAYS = 90
+#: At most this many changed files are named one by one.
+MAX_LISTED = 10
+
+
+@check("registry", rules=("MR700",), needs_valid=False)
+def git_available(ctx: RegistryContext) -> Iterator[Finding]:
+    """Say once when the git rules could not run (no git, no repository, shallow clone)."""
+    found = releases.state(ctx.registry)
+    if found.problem is not None:
+        yield rule("MR700").finding(ctx.registry.rel(ctx.registry.models_dir), found.problem)
+
+
+@check("model", rules=("MR704",))
+def tags_without_version(ctx: ModelContext) -> Iterator[Finding]:
+    """A release tag of this model names a version that has no directory."""
+    found = releases.state(ctx.registry)
+    line, col = ctx.key_position("lifecycle")
+    for tag, version in sorted(found.orphans.get(ctx.model.name, [])):
+        yield rule("MR704").finding(
+            ctx.model_rel,
+            f"tag {tag} releases {version}, but models/{ctx.model.name}/{version}/ is not in "
+            "the tree; released versions stay (mark them `retired`), or delete the stray tag "
+            f"(`git tag -d {tag}` and `git push origin :refs/tags/{tag}`)",
+            line,
+            col,
+        )
+
+
+@check("model", rules=("MR705", "MR706"))
+def support_windows(ctx: ModelContext) -> Iterator[Finding]:
+    """A `supported` version past its `supported_until`: warning, then error after the grace."""
+    data: dict[str, Any] = ctx.data or {}
+    grace = data.get("support_grace_days", DEFAULT_SUPPORT_GRACE_DAYS)
+    today = ctx.options.today
+    for version, entry in data["lifecycle"].items():
+        until_text = entry.get("supported_until")
+        if entry["status"] != "supported" or not isinstance(until_text, str):
+            continue
+        try:
+            until = dt.date.fromisoformat(until_text)
+        except ValueError:
+            continue  # the schema reports a bad date
+        if today <= until:
+            continue
+        line, col = ctx.position("lifecycle", version, "supported_until")
+        days = (today - until).days
+        deadline = until + dt.timedelta(days=grace)
+        what = (
+            f"{version} is `supported` but its support ended on {until_text} "
+            f"({days} day{'s' * (days != 1)} ago)"
+        )
+        fix = (
+            "mark it `deprecated` (or `retired`) and move deployments to a supported version, "
+            "or extend `supported_until` if support really continues"
+        )
+        if today > deadline:
+            yield rule("MR706").finding(
+                ctx.model_rel,
+                f"{what}, beyond the {grace}-day grace period (`support_grace_days`); {fix}",
+                line,
+                col,
+            )
+        else:
+            yield rule("MR705").finding(
+                ctx.model_rel,
+                f"{what}; this becomes an error after {deadline.isoformat()}; {fix}",
+                line,
+                col,
+            )
+
+
+@check("version", rules=("MR701", "MR702", "MR703"), needs_valid=False)
+def released_version(ctx: VersionContext) -> Iterator[Finding]:
+    """A released version is byte-identical to its annotated, unmoved tag."""
+    found = releases.state(ctx.registry)
+    vs = found.versions.get((ctx.model.name, ctx.version.name))
+    if found.repo is None or vs is None or vs.tag_ref is None:
+        return
+    tag = vs.tag_ref
+    where = ctx.metadata_rel
+    if not tag.annotated:
+        yield rule("MR702").finding(
+            where,
+            f"release tag {vs.tag} is a lightweight tag; release tags must be annotated "
+            f"(recreate it: `git tag -f -a {vs.tag} -m '...' {(tag.commit or '')[:12]}`, "
+            "or delete it and run `modelreg release`)",
+        )
+    if tag.commit is None:
+        yield rule("MR703").finding(where, f"release tag {vs.tag} does not point at a commit")
+        return
+    if not vs.tag_commit_present:
+        return  # a shallow clone without the tagged commit: git_available says so
+    if vs.tagged_tree is None:
+        yield rule("MR703").finding(
+            where,
+            f"release tag {vs.tag} points at {tag.commit[:12]}, which has no {vs.git_dir}/; "
+            "the tag was moved or created on the wrong commit: point it back at the commit "
+            "that added the version",
+        )
+        return
+    recorded = tag.trailer(releases.TREE_TRAILER)
+    if recorded and recorded != vs.tagged_tree:
+        yield rule("MR703").finding(
+            where,
+            f"release tag {vs.tag} was moved: it was created for {vs.git_dir}/ with tree "
+            f"{recorded[:12]}, but now points at {tag.commit[:12]} where that tree is "
+            f"{vs.tagged_tree[:12]}; restore the original tag",
+        )
+    if vs.differs:
+        yield from _changed_files(ctx, vs)
+
+
+def _changed_files(ctx: VersionContext, vs: releases.VersionState) -> Iterator[Finding]:
+    """One MR701 finding per file that differs from the release tag (first few by name)."""
+    found = releases.state(ctx.registry)
+    assert found.repo is not None and vs.tag_ref is not None and vs.tag_ref.commit is not None
+    repo = found.repo
+    paths: set[str] = set(vs.changed)
+    for directory in (vs.git_dir, vs.git_overlay):
+        tagged = repo.ls_tree(vs.tag_ref.commit, directory)
+        current = repo.ls_tree("HEAD", directory) if found.head else {}
+        paths.update(p for p in tagged.keys() | current.keys() if tagged.get(p) != current.get(p))
+    message = (
+        f"changed after its release ({vs.tag}); a released version is frozen: restore it "
+        f"(`git checkout {vs.tag} -- {{path}}`) and release the change as a new version"
+    )
+    ordered = sorted(paths)
+    for path in ordered[:MAX_LISTED]:
+        rel = ctx.registry.rel(repo.root / path)
+        yield rule("MR701").finding(rel, message.replace("{path}", path))
+    if len(ordered) > MAX_LISTED:
+        yield rule("MR701").finding(
+            ctx.metadata_rel,
+            f"{len(ordered) - MAX_LISTED} more files of {vs.git_dir}/ changed after {vs.tag}",
+        )
+
+
+@check("version", rules=("MR707", "MR708"), needs_valid=False)
+def lfs_storage(ctx: VersionContext) -> Iterator[Finding]:
+    """Artifacts are LFS pointers exactly where ``.gitattributes`` says LFS."""
+    found = releases.state(ctx.registry)
+    vs = found.versions.get((ctx.model.name, ctx.version.name))
+    if found.repo is None or vs is None:
+        return
+    for stored in vs.stored:
+        if stored.is_pointer is None:
+            continue  # not committed yet
+        rel = ctx.registry.rel(found.repo.root / stored.git_path)
+        if stored.expects_lfs and not stored.is_pointer:
+            yield rule("MR707").finding(
+                rel,
+                "is committed as a plain git blob, but .gitattributes routes it to Git LFS "
+                "(filter=lfs); re-add it so git stores a pointer: "
+                f"`git rm --cached {stored.git_path} && git add {stored.git_path}` "
+                "(`git lfs migrate import --include=...` rewrites history instead)",
+            )
+        elif stored.is_pointer and not stored.expects_lfs:
+            yield rule("MR708").finding(
+                rel,
+                "is committed as a Git LFS pointer, but no .gitattributes line gives it "
+                "filter=lfs, so clones check out the pointer text instead of the model; add "
+                "`*.onnx filter=lfs diff=lfs merge=lfs -text` to .gitattributes (then: "
+                f"{lfs_pull_command(rel)})",
+            )

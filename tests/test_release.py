@@ -1,0 +1,354 @@
+"""``modelreg release`` and the release rules of ``validate`` (MR7xx), on real git repositories."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from conftest import Registry, git, git_commit_all
+from modelreg.cli import main
+from modelreg.lfs import LFS_ATTRIBUTES
+
+MODEL = "models/demo/model.yaml"
+META_10 = "models/demo/1.0.0/metadata.yaml"
+TAG_10 = "model-demo-v1.0.0"
+TAG_11 = "model-demo-v1.1.0"
+
+
+@pytest.fixture(autouse=True)
+def _identity(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A tagger identity that does not depend on the machine's git config."""
+    for key, value in {
+        "GIT_AUTHOR_NAME": "Release Bot",
+        "GIT_AUTHOR_EMAIL": "bot@modelreg.invalid",
+        "GIT_COMMITTER_NAME": "Release Bot",
+        "GIT_COMMITTER_EMAIL": "bot@modelreg.invalid",
+    }.items():
+        monkeypatch.setenv(key, value)
+
+
+def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def rules(out: str) -> list[str]:
+    """The rule ids of a validate text report, in order."""
+    return [line.split(": ")[1].split(" ")[0] for line in out.splitlines()]
+
+
+def tag_object(root: Path, tag: str) -> tuple[str, str]:
+    """(object type of the ref, commit it peels to)."""
+    kind = git(root, "cat-file", "-t", tag).strip()
+    return kind, git(root, "rev-parse", f"{tag}^{{commit}}").strip()
+
+
+# -- release ------------------------------------------------------------------------------
+
+
+def test_release_tags_each_version_once_at_the_commit_that_made_it(
+    registry: Registry, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = registry.root
+    first = git(root, "rev-parse", "HEAD").strip()
+    # A later commit that touches only model.yaml must not become the tagged commit.
+    registry.replace(MODEL, "note: Legacy support", "note: Old")
+    git_commit_all(root, "edit the card")
+
+    code, out, err = cli(capsys, "release")
+    assert code == 0, err
+    assert out.splitlines() == [
+        f"created {TAG_10} at {first[:12]}",
+        f"created {TAG_11} at {first[:12]}",
+    ]
+    for tag in (TAG_10, TAG_11):
+        assert tag_object(root, tag) == ("tag", first)
+    msg = git(root, "tag", "-l", "--format=%(contents)", TAG_11)
+    sha = registry.read("models/demo/1.1.0/metadata.yaml").split("sha256: ")[1].split()[0]
+    tree = git(root, "rev-parse", f"{first}:models/demo/1.1.0").strip()
+    assert msg.rstrip("\n").splitlines() == [
+        "demo 1.1.0: Demo release 1.1.0.",
+        "",
+        "Model: demo",
+        "Version: 1.1.0",
+        f"Artifact-Sha256: {sha}",
+        f"Version-Tree: {tree}",
+    ]
+
+    # Idempotent: a second run creates nothing and changes no tag.
+    before = git(root, "for-each-ref", "refs/tags")
+    code, out, err = cli(capsys, "release")
+    assert (code, out) == (0, "")
+    assert "created 0 tag(s); 2 version(s) already released" in err
+    assert git(root, "for-each-ref", "refs/tags") == before
+
+    assert cli(capsys, "validate", "--fast")[0] == 0
+
+
+def test_dry_run_creates_nothing(registry: Registry, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = cli(capsys, "release", "-n", "--output", "json")
+    assert code == 0
+    report = json.loads(out)
+    assert [(t["tag"], t["status"]) for t in report["tags"]] == [
+        (TAG_10, "would-create"),
+        (TAG_11, "would-create"),
+    ]
+    assert git(registry.root, "tag", "-l") == ""
+
+
+def test_release_refuses_uncommitted_changes(
+    registry: Registry, capsys: pytest.CaptureFixture[str]
+) -> None:
+    registry.replace(META_10, "Demo release 1.0.0.", "Edited.")
+    code, out, err = cli(capsys, "release")
+    assert code == 1
+    assert f"refused {TAG_10}: uncommitted changes: {META_10}; commit them first" in out
+    assert "no tag was created" in err
+    assert git(registry.root, "tag", "-l") == ""  # not even the clean 1.1.0
+
+
+def test_release_refuses_a_version_that_differs_from_main(
+    registry: Registry, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = registry.root
+    git(root, "checkout", "-q", "-b", "feature")
+    registry.replace(META_10, "Demo release 1.0.0.", "Edited on a branch.")
+    git_commit_all(root, "branch edit")
+    code, out, _ = cli(capsys, "release")
+    assert code == 1
+    assert f"refused {TAG_10}: models/demo/1.0.0/ (or its overlay) differs from main" in out
+    # Detached HEAD (how CI checks out a commit) on main's commit is fine.
+    git(root, "checkout", "-q", "--detach", "main")
+    assert cli(capsys, "release")[0] == 0
+    assert git(root, "tag", "-l").split() == [TAG_10, TAG_11]
+
+
+def test_release_errors_are_one_line(
+    tmp_path: Path, registry: Registry, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shutil.rmtree(registry.root / ".git")
+    code, _, err = cli(capsys, "release")
+    assert code == 1
+    assert err.startswith("modelreg: error: ")
+    assert "is not inside a git repository" in err
+    assert "Traceback" not in err
+
+
+def test_shallow_clone_is_refused(
+    tmp_path: Path, registry: Registry, capsys: pytest.CaptureFixture[str]
+) -> None:
+    registry.replace(MODEL, "note: Legacy support", "note: Old")
+    git_commit_all(registry.root, "second")
+    clone = tmp_path / "shallow"
+    git(tmp_path, "clone", "-q", "--depth", "1", f"file://{registry.root}", str(clone))
+    code, _, err = cli(capsys, "release", "--root", str(clone))
+    assert code == 1
+    assert "shallow clone" in err
+    # validate says once that it could not check releases, and passes.
+    code, out, _ = cli(capsys, "validate", "--fast", "--root", str(clone))
+    assert code == 0
+    assert rules(out) == ["MR700"]
+    assert "shallow clone without tags" in out
+
+
+def test_gto_form_round_trips(registry: Registry, capsys: pytest.CaptureFixture[str]) -> None:
+    registry.replace(MODEL, "tag_prefix: model-demo\n", "tag_prefix: model-demo\ntag_format: gto\n")
+    git_commit_all(registry.root, "gto tags")
+    assert cli(capsys, "release")[0] == 0
+    assert git(registry.root, "tag", "-l").split() == ["demo@v1.0.0", "demo@v1.1.0"]
+    assert cli(capsys, "release")[1] == ""  # nothing new
+    assert cli(capsys, "validate", "--fast")[0] == 0
+    # A tag of the other form is not one of this model's releases.
+    git(registry.root, "tag", "-a", "-m", "x", "demo@v2.0.0")
+    code, out, _ = cli(capsys, "validate", "--fast")
+    assert (code, rules(out)) == (1, ["MR704"])
+
+
+# -- validate: immutability and tags ------------------------------------------------------
+
+
+@pytest.fixture
+def released(registry: Registry, capsys: pytest.CaptureFixture[str]) -> Registry:
+    """The demo registry with both versions released."""
+    assert cli(capsys, "release")[0] == 0
+    return registry
+
+
+@pytest.mark.parametrize(
+    "rel",
+    [
+        "models/demo/1.0.0/metadata.yaml",
+        "models/demo/1.0.0/model.onnx",
+        "models/demo/1.0.0/test_data_set_0/output_0.pb",
+    ],
+)
+def test_editing_a_released_file_is_mr701(
+    released: Registry, capsys: pytest.CaptureFixture[str], rel: str
+) -> None:
+    path = released.path(rel)
+    path.write_bytes(path.read_bytes() + b"\n")
+    code, out, _ = cli(capsys, "validate", "--fast", "--select", "MR7")
+    assert code == 1
+    assert out == (
+        f"{rel}: MR701 changed after its release ({TAG_10}); a released version is frozen: "
+        f"restore it (`git checkout {TAG_10} -- {rel}`) and release the change as a new "
+        "version\n"
+    )
+    # Committing the edit does not make it right.
+    git_commit_all(released.root, "sneaky")
+    assert rules(cli(capsys, "validate", "--fast", "--select", "MR7")[1]) == ["MR701"]
+
+
+def test_new_and_deleted_files_in_a_released_version_are_mr701(
+    released: Registry, capsys: pytest.CaptureFixture[str]
+) -> None:
+    released.write("models/demo/1.1.0/notes.txt", "extra\n")
+    released.path("models/demo/1.1.0/test_data_set_0/input_0.pb").unlink()
+    code, out, _ = cli(capsys, "validate", "--fast", "--select", "MR7")
+    assert code == 1
+    assert [line.split(":")[0] for line in out.splitlines()] == [
+        "models/demo/1.1.0/notes.txt",
+        "models/demo/1.1.0/test_data_set_0/input_0.pb",
+    ]
+
+
+def test_released_overlay_is_frozen_too(
+    registry: Registry, capsys: pytest.CaptureFixture[str]
+) -> None:
+    overlay = "overlays/demo/v1.0.0/kustomization.yaml"
+    registry.write(overlay, "resources: [../../base]\n")
+    git_commit_all(registry.root, "overlay")
+    assert cli(capsys, "release")[0] == 0
+    registry.write(overlay, "resources: [../../base]\nnamePrefix: x-\n")
+    code, out, _ = cli(capsys, "validate", "--fast")
+    assert (code, rules(out)) == (1, ["MR701"])
+    assert out.startswith(f"{overlay}: MR701 changed after its release ({TAG_10})")
+
+
+def test_lightweight_tag_is_mr702(registry: Registry, capsys: pytest.CaptureFixture[str]) -> None:
+    git(registry.root, "tag", TAG_10)
+    code, out, _ = cli(capsys, "validate", "--fast")
+    assert (code, rules(out)) == (1, ["MR702"])
+    assert out.startswith(f"{META_10}: MR702 release tag {TAG_10} is a lightweight tag")
+    # release leaves an existing tag alone: it never rewrites a tag.
+    cli(capsys, "release")
+    assert git(registry.root, "cat-file", "-t", TAG_10).strip() == "commit"
+
+
+def test_moved_tag_is_mr703(released: Registry, capsys: pytest.CaptureFixture[str]) -> None:
+    root = released.root
+    message = git(root, "tag", "-l", "--format=%(contents)", TAG_10)
+    # A new commit changes 1.0.0 and the tag is re-pointed at it with its old message.
+    released.replace(META_10, "Demo release 1.0.0.", "Quietly changed.")
+    git_commit_all(root, "change 1.0.0")
+    (root.parent / "msg").write_text(message)
+    git(root, "tag", "-f", "-a", "-F", str(root.parent / "msg"), TAG_10, "HEAD")
+    code, out, _ = cli(capsys, "validate", "--fast")
+    assert (code, rules(out)) == (1, ["MR703"])
+    assert f"release tag {TAG_10} was moved" in out
+
+
+def test_tag_on_a_commit_without_the_version_is_mr703(
+    registry: Registry, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = registry.root
+    git(root, "checkout", "-q", "--orphan", "elsewhere")
+    git(root, "rm", "-q", "-r", "--cached", ".")
+    git(root, "commit", "-q", "--allow-empty", "-m", "unrelated")
+    git(root, "tag", "-a", "-m", "x", TAG_10)
+    git(root, "checkout", "-q", "-f", "main")
+    code, out, _ = cli(capsys, "validate", "--fast")
+    assert (code, rules(out)) == (1, ["MR703"])
+    assert "which has no models/demo/1.0.0/" in out
+
+
+def test_tag_without_its_version_is_mr704(
+    released: Registry, capsys: pytest.CaptureFixture[str]
+) -> None:
+    git(released.root, "tag", "-a", "-m", "x", "model-demo-v0.9.0")
+    code, out, _ = cli(capsys, "validate", "--fast")
+    assert (code, rules(out)) == (1, ["MR704"])
+    assert out.startswith(f"{MODEL}:9:1: MR704 tag model-demo-v0.9.0 releases 0.9.0, but ")
+    # Tags of other models, or that are no version, are not this model's.
+    git(released.root, "tag", "-a", "-m", "x", "model-demo-vnext")
+    git(released.root, "tag", "-a", "-m", "x", "model-other-v1.0.0")
+    assert rules(cli(capsys, "validate", "--fast")[1]) == ["MR704"]
+
+
+def test_outside_git_one_warning_and_nothing_else(
+    registry: Registry, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shutil.rmtree(registry.root / ".git")
+    code, out, _ = cli(capsys, "validate", "--fast")
+    assert code == 0
+    assert rules(out) == ["MR700"]
+    assert "is not inside a git repository" in out
+
+
+# -- support windows ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("days_ago", "grace", "expected"),
+    [(-1, None, []), (0, None, []), (1, None, ["MR705"]), (90, None, ["MR705"]),
+     (91, None, ["MR706"]), (10, 5, ["MR706"]), (10, 10, ["MR705"])],
+)  # fmt: skip
+def test_support_window(
+    registry: Registry,
+    capsys: pytest.CaptureFixture[str],
+    days_ago: int,
+    grace: int | None,
+    expected: list[str],
+) -> None:
+    until = (dt.date.today() - dt.timedelta(days=days_ago)).isoformat()
+    registry.replace(MODEL, "supported_until: 2099-03-01", f"supported_until: {until}")
+    if grace is not None:
+        registry.replace(MODEL, "lifecycle:", f"support_grace_days: {grace}\nlifecycle:")
+    code, out, _ = cli(capsys, "validate", "--fast")
+    assert rules(out) == expected
+    assert code == (1 if "MR706" in expected else 0)
+    if expected:
+        line = registry.read(MODEL).splitlines().index(f"    supported_until: {until}") + 1
+        assert out.startswith(f"{MODEL}:{line}:22: {expected[0]}")
+        assert f"support ended on {until}" in out
+
+
+def test_example_registry_says_its_support_window_ended(capsys: pytest.CaptureFixture[str]) -> None:
+    root = Path(__file__).resolve().parents[1]
+    out = cli(capsys, "validate", "--fast", "--select", "MR705,MR706", "--root", str(root))[1]
+    assert "models/bert-classifier/model.yaml:13:22: MR70" in out
+    assert "1.0.0 is `supported` but its support ended on 2024-03-01" in out
+
+
+# -- Git LFS storage ----------------------------------------------------------------------
+
+
+def test_lfs_expected_but_plain_blob_is_mr707(
+    registry: Registry, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The artifacts were committed as plain blobs; now .gitattributes routes them to LFS.
+    registry.write(".gitattributes", "\n".join(LFS_ATTRIBUTES) + "\n")
+    code, out, _ = cli(capsys, "validate", "--fast")
+    assert (code, rules(out)) == (1, ["MR707", "MR707"])
+    assert out.startswith("models/demo/1.0.0/model.onnx: MR707 is committed as a plain git blob")
+
+
+def test_pointer_without_lfs_attributes_is_mr708(
+    registry: Registry, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = registry.path("models/demo/1.1.0/model.onnx").read_bytes()
+    pointer = (
+        "version https://git-lfs.github.com/spec/v1\n"
+        f"oid sha256:{hashlib.sha256(data).hexdigest()}\nsize {len(data)}\n"
+    )
+    registry.write("models/demo/1.1.0/model.onnx", pointer)
+    git_commit_all(registry.root, "pointer without attributes")
+    code, out, _ = cli(capsys, "validate", "--fast")
+    assert (code, rules(out)) == (1, ["MR708"])
+    assert out.startswith("models/demo/1.1.0/model.onnx: MR708 is committed as a Git LFS pointer")
