@@ -33,6 +33,9 @@ MODELS_FILES = r"^models/"
 #: The YAML files the schemas cover.
 YAML_FILES = r"^models/[^/]+/(model\.yaml|[^/]+/metadata\.yaml)$"
 
+#: What the generated pages are made from, and the pages themselves.
+GENERATED_INPUTS = r"^(models/|overlays/|MODEL_REGISTRY\.md$|docs/)"
+
 COMMIT_STAGES = ("pre-commit", "pre-merge-commit", "pre-push", "manual")
 
 #: The deep checks import these; the hook environment installs them (pyproject's onnx extra).
@@ -78,6 +81,17 @@ HOOKS: tuple[Hook, ...] = (
         additional_dependencies=ONNX_DEPENDENCIES,
         proves="sha256, ONNX checker, signature, onnxruntime session, golden vectors and "
         "metrics of each version touched; unchanged versions are cache hits",
+    ),
+    Hook(
+        id="modelreg-render",
+        name="modelreg: registry page and model cards are current",
+        entry="modelreg render --check",
+        description="MODEL_REGISTRY.md, docs/models/*.md and docs/DEVELOPMENT.md are what "
+        "`modelreg render` makes from models/ and overlays/ (prints a diff when stale).",
+        files=GENERATED_INPUTS,
+        pass_filenames=False,
+        proves="the generated pages equal what `modelreg render` makes now; fix with "
+        "`modelreg render`",
     ),
 )
 
