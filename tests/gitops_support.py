@@ -45,3 +45,33 @@ def render(root: Path, env: str) -> list[dict[str, Any]]:
 def selects(selector: dict[str, str], labels: dict[str, str]) -> bool:
     """Kubernetes equality-based selector semantics."""
     return all(labels.get(k) == v for k, v in selector.items())
+
+
+def clone_model(root: Path, source: str, target: str) -> None:
+    """Copy ``models/<source>`` to ``models/<target>`` under the new name."""
+    shutil.copytree(root / "models" / source, root / "models" / target)
+    card = root / "models" / target / "model.yaml"
+    card.write_text(
+        card.read_text()
+        .replace(f"name: {source}\n", f"name: {target}\n")
+        .replace(f"tag_prefix: model-{source}", f"tag_prefix: model-{target}"),
+        encoding="utf-8",
+    )
+    for meta in (root / "models" / target).glob("*/metadata.yaml"):
+        meta.write_text(
+            meta.read_text().replace(f"model: {source}\n", f"model: {target}\n"),
+            encoding="utf-8",
+        )
+
+
+def add_candidate(root: Path, model: str, source: str, version: str) -> None:
+    """A new candidate version of ``model``, a copy of ``source`` under another number."""
+    src, dst = root / "models" / model / source, root / "models" / model / version
+    shutil.copytree(src, dst)
+    meta = dst / "metadata.yaml"
+    meta.write_text(
+        meta.read_text().replace(f"version: {source}\n", f"version: {version}\n"),
+        encoding="utf-8",
+    )
+    card = root / "models" / model / "model.yaml"
+    card.write_text(card.read_text() + f"  {version}:\n    status: candidate\n", encoding="utf-8")

@@ -1,0 +1,58 @@
+"""``modelreg rollback``: revert the last promotion of a model in an environment."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from modelreg.gitops.promotion import check_clean_revert, last_promotion, revert
+from modelreg.gitrepo import open_repo
+from modelreg.registry import find_root
+
+ORDER = 61  # place in `modelreg --help`
+
+HELP = "roll back the last promotion of a model in an environment (git revert)"
+DESCRIPTION = """\
+Find the newest commit with the trailer `Modelreg-Promotion: MODEL OLD->NEW ENV` that is not
+reverted yet and `git revert` it: model.yaml's lifecycle and overlays/ENV/ return to exactly
+what they were, so the rendered manifests (and Flux's or Argo CD's inventory) do too. Refuses,
+changing nothing, when later commits touched the same lines (not a clean revert); then promote
+the version you want with `modelreg promote`.
+"""
+EPILOG = """\
+examples:
+  modelreg rollback bert-classifier --env production -n   # which commit, and is it clean?
+  modelreg rollback bert-classifier --env production
+"""
+
+
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``rollback``."""
+    p = subparsers.add_parser(
+        "rollback",
+        help=HELP,
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("model", help="model name")
+    p.add_argument("--env", required=True, help="environment (overlays/ENV), e.g. production")
+    p.add_argument("-n", "--dry-run", action="store_true", help="say what would be reverted")
+    p.add_argument("--root", type=Path, help="registry root (default: found from cwd)")
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Revert the newest promotion of MODEL to ENV."""
+    root = find_root(args.root or Path.cwd())
+    repo = open_repo(root)
+    commit = last_promotion(repo, args.model, args.env)
+    what = f"{commit.sha[:12]} {commit.subject} ({commit.model} {commit.new} -> {commit.old})"
+    if args.dry_run:
+        check_clean_revert(repo, commit)
+        sys.stdout.write(f"would revert {what}\n")
+        return 0
+    sha = revert(repo, commit)
+    sys.stderr.write(f"modelreg: reverted {what} in {sha[:12]}\n")
+    return 0
