@@ -352,3 +352,36 @@ def test_pointer_without_lfs_attributes_is_mr708(
     code, out, _ = cli(capsys, "validate", "--fast")
     assert (code, rules(out)) == (1, ["MR708"])
     assert out.startswith("models/demo/1.1.0/model.onnx: MR708 is committed as a Git LFS pointer")
+
+
+# -- list and show ------------------------------------------------------------------------
+
+
+def test_list_and_show(released: Registry, capsys: pytest.CaptureFixture[str]) -> None:
+    released.write("overlays/production/kustomization.yaml", "resources:\n  - ../demo/v1.1.0\n")
+    code, out, _ = cli(capsys, "list", "--output", "json")
+    assert code == 0
+    versions = json.loads(out)["versions"]
+    today = dt.date.today().isoformat()
+    assert [
+        (v["version"], v["status"], v["tag"], v["released"], v["environments"]) for v in versions
+    ] == [
+        ("1.0.0", "supported", TAG_10, True, []),
+        ("1.1.0", "production", TAG_11, True, ["production"]),
+    ]
+    assert {v["tag_date"] for v in versions} == {today}
+    code, out, _ = cli(capsys, "list")
+    assert out.splitlines()[1].split() == ["demo", "1.0.0", "supported", TAG_10, today, "-"]
+
+    code, out, _ = cli(capsys, "show", "demo@1.1.0", "--output", "json")
+    shown = json.loads(out)
+    assert shown["details"]["metrics"] == {"accuracy": 0.8, "f1": 0.8, "p99_ms": None}
+    assert shown["tag"] == TAG_11 and shown["environments"] == ["production"]
+    code, out, _ = cli(capsys, "show", "demo@1.1.0")
+    assert "accuracy         80.00%" in out
+    assert cli(capsys, "show", "demo@9.9.9")[0] == 2
+    code, _, err = cli(capsys, "show", "nope")
+    assert (code, err) == (
+        2,
+        f"modelreg: error: no model `nope` in {released.root / 'models'} (models: demo)\n",
+    )

@@ -1,0 +1,107 @@
+"""The registry as a table: every version with its status, release tag and environments.
+
+``modelreg list`` and ``modelreg show`` print this. It reads model.yaml files, the
+environment overlays and all tags with one ``git for-each-ref``; metadata.yaml files (and so
+metrics) only for the versions ``show`` asks about, so listing stays fast with thousands of
+versions and tags.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from modelreg.gitrepo import GitError, Tag, open_repo
+from modelreg.registry import Registry, VersionEntry
+from modelreg.releases import model_tag_data
+from modelreg.tags import tag_name
+
+
+@dataclass
+class Row:
+    """One version of one model."""
+
+    model: str
+    version: str
+    status: str | None
+    tag: str | None
+    #: Whether the tag exists in this clone.
+    released: bool
+    tag_date: str | None
+    commit: str | None
+    environments: list[str] = field(default_factory=list)
+    supported_until: str | None = None
+    details: dict[str, Any] | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        """The row as a JSON object (``details`` only when read)."""
+        data = asdict(self)
+        if data["details"] is None:
+            del data["details"]
+        return data
+
+
+def environments_by_version(registry: Registry) -> dict[tuple[str, str], list[str]]:
+    """(model, version) → environments running it, from modelreg.gitops when present."""
+    try:
+        from modelreg.gitops.envs import environments
+    except ImportError:  # the GitOps layer is optional for listing
+        return {}
+    found: dict[tuple[str, str], list[str]] = {}
+    for env, pairs in environments(registry.root).items():
+        for pair in pairs:
+            found.setdefault(pair, []).append(env)
+    return found
+
+
+def rows(registry: Registry, only: set[tuple[str, str | None]] | None = None) -> list[Row]:
+    """Every version (or those in ``only``: (model, None) for all of a model's), sorted."""
+    try:
+        tags: dict[str, Tag] = open_repo(registry.root).tags()
+    except GitError:
+        tags = {}
+    envs = environments_by_version(registry)
+    result: list[Row] = []
+    for model in sorted(registry.models.values(), key=lambda m: m.name):
+        data = model_tag_data(registry, model)
+        lifecycle = (data or {}).get("lifecycle") or {}
+        for version in model.sorted_versions():
+            if only is not None and not {(model.name, None), (model.name, version.name)} & only:
+                continue
+            entry = lifecycle.get(version.name) or {}
+            tag = tag_name(data, version.name) if data else None
+            found = tags.get(tag) if tag else None
+            result.append(
+                Row(
+                    model.name,
+                    version.name,
+                    entry.get("status"),
+                    tag,
+                    found is not None,
+                    found.date if found else None,
+                    found.commit if found else None,
+                    sorted(envs.get((model.name, version.name), [])),
+                    entry.get("supported_until"),
+                )
+            )
+    return result
+
+
+def details(registry: Registry, version: VersionEntry) -> dict[str, Any]:
+    """What ``show MODEL@VERSION`` adds: dates, summary, artifact and metrics."""
+    meta = registry.metadata(version) or {}
+    evaluation = meta.get("evaluation") or {}
+    metrics = evaluation.get("metrics") or {}
+    f1 = metrics.get("f1")
+    latency = evaluation.get("latency") or {}
+    artifact = meta.get("artifact") or {}
+    return {
+        "release_date": meta.get("release_date"),
+        "summary": meta.get("summary"),
+        "artifact": {k: artifact.get(k) for k in ("path", "sha256", "size")},
+        "metrics": {
+            "accuracy": metrics.get("accuracy"),
+            "f1": f1.get("value") if isinstance(f1, dict) else f1,
+            "p99_ms": latency.get("p99_ms") if isinstance(latency, dict) else None,
+        },
+    }
