@@ -287,6 +287,7 @@ def test_model_card_has_every_fact(seed: Registry) -> None:
         "| Measured with | 1,000 timed runs after 100 warm-up, batch 1; the seed page's machine, "
         "onnxruntime 1.17.0, fingerprint `seedpage0001` |",
         "| v1.0.0 | 🟡 Supported ⚠️ expired | 2024-03-01 (⚠️ expired) |",
+        "| Evaluation data | `models/demo/data/eval.npz` (10 samples), sha256 `",
         "## How the numbers were measured",
         "`logits`",
     ):
@@ -565,3 +566,22 @@ def test_validate_reports_stale_generated_files(
     assert "docs/models/gone.md: MR801 generated card of a model that no longer exists" in (
         capsys.readouterr().out
     )
+
+
+# -- this repository's own pages -------------------------------------------------------------------
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_this_repositorys_generated_files_are_current() -> None:
+    rendered = render.render(REPO)
+    assert {"MODEL_REGISTRY.md", "docs/DEVELOPMENT.md", "docs/models/bert-classifier.md"} <= set(
+        rendered
+    )
+    stale = [s.rel for s in render.states(REPO, rendered) if not s.current]
+    assert stale == [], f"stale: {stale}; run `modelreg render` and commit the result"
+
+
+def test_this_repository_routes_the_page_through_the_merge_driver() -> None:
+    lines = (REPO / ".gitattributes").read_text(encoding="utf-8").splitlines()
+    assert "MODEL_REGISTRY.md merge=modelreg-render" in lines

@@ -178,7 +178,7 @@ def _version(v: VersionFacts, show_signature: bool) -> list[str]:
     rows += [
         (
             "Evaluation data",
-            f"{text.code(str(ev['path']))} ({samples(ev['samples'])} samples), "
+            f"{text.code(str(ev['repo_path']))} ({samples(ev['samples'])} samples), "
             f"sha256 {text.code(str(ev['sha256']))}",
         ),
         ("Accuracy", text.percent(v.accuracy)),

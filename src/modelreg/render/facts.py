@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -257,7 +258,12 @@ def _version(
         sha256=str(meta["artifact"]["sha256"]),
         size=int(meta["artifact"]["size"]),
         dataset=dict(meta["training"]["dataset"]),
-        eval_data=dict(evaluation["data"]),
+        eval_data={
+            **evaluation["data"],
+            "repo_path": registry.rel(
+                Path(os.path.normpath(entry.dir / str(evaluation["data"]["path"])))
+            ),
+        },
         accuracy=decimal(metrics["accuracy"]),
         f1=decimal(metrics["f1"]["value"]),
         f1_average=str(metrics["f1"]["average"]),
