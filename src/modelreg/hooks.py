@@ -63,7 +63,7 @@ HOOKS: tuple[Hook, ...] = (
     Hook(
         id="modelreg-metadata",
         name="modelreg: metadata schema and layout (fast)",
-        entry="modelreg validate --fast",
+        entry="modelreg validate --fast --ignore MR7",
         description="Validate model.yaml and metadata.yaml against the JSON Schemas, the "
         "registry layout and artifact sizes (no ONNX bytes read, no onnx import).",
         files=YAML_FILES,
@@ -81,6 +81,17 @@ HOOKS: tuple[Hook, ...] = (
         additional_dependencies=ONNX_DEPENDENCIES,
         proves="sha256, ONNX checker, signature, onnxruntime session, golden vectors and "
         "metrics of each version touched; unchanged versions are cache hits",
+    ),
+    Hook(
+        id="modelreg-release",
+        name="modelreg: released versions are frozen, tags and LFS storage are right",
+        entry="modelreg validate --fast --select MR7",
+        description="A version with a release tag may not change (any file of its directory), "
+        "release tags are annotated and unmoved, support windows, artifacts stored in Git LFS "
+        "as .gitattributes says. Reads git, never artifact bytes.",
+        files=MODELS_FILES,
+        proves="a tagged version's files equal the tagged commit's, tags are annotated and "
+        "unmoved, support windows, LFS storage as `.gitattributes` says",
     ),
     Hook(
         id="modelreg-render",
