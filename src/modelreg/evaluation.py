@@ -2,7 +2,8 @@
 
 The evaluation file is an ``.npz`` archive (loaded with ``allow_pickle=False``: data never
 runs code) holding one array per model input, named like the input, plus a ``labels`` array
-of int64 class indices. The scored output's argmax over its last axis is the prediction.
+of int64 class indices. The prediction is the argmax over the scored output's last axis, or,
+for a 1-D integer output (a classifier's label output, as skl2onnx emits), its value.
 Runs inside the isolated child (:mod:`modelreg._child`).
 """
 
@@ -77,7 +78,16 @@ def evaluate(model_path: Path, data_path: Path, spec: dict[str, Any]) -> dict[st
     for start in range(0, n, BATCH):
         feeds = {k: v[start : start + BATCH] for k, v in inputs.items()}
         (scores,) = session.run([spec["output"]], feeds)
-        predictions.extend(int(p) for p in np.argmax(scores, axis=-1))
+        scores = np.asarray(scores)
+        if scores.ndim == 1 and np.issubdtype(scores.dtype, np.integer):
+            predictions.extend(int(p) for p in scores)  # a label output (e.g. skl2onnx's)
+        else:
+            predictions.extend(int(p) for p in np.argmax(scores, axis=-1))
+    if predictions and not 0 <= min(predictions) <= max(predictions) < n_classes:
+        raise ValueError(
+            f"`{spec['output']}` predicts labels outside 0..{n_classes - 1}; score an output "
+            "of class scores, or one whose labels are the class indices"
+        )
     truth = [int(y) for y in labels]
     correct = sum(p == y for p, y in zip(predictions, truth, strict=True))
     return {

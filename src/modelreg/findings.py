@@ -7,10 +7,15 @@ from dataclasses import dataclass
 
 
 class Severity(enum.Enum):
-    """How bad a finding is: errors fail the run, warnings are reported only."""
+    """How bad a finding is: errors fail the run; warnings and notes are reported only.
+
+    A note says what could not be judged here and why (e.g. latency measured on another
+    machine), so silence is never mistaken for a check that passed.
+    """
 
     ERROR = "error"
     WARNING = "warning"
+    NOTE = "note"
 
 
 @dataclass(frozen=True)

@@ -53,10 +53,11 @@ def to_json(findings: Sequence[Finding]) -> dict[str, object]:
 
 
 def format_text(finding: Finding, colour: bool = False) -> str:
-    """``path:line:col: MR201 message`` (warnings say so)."""
-    label = finding.rule if finding.severity is Severity.ERROR else f"{finding.rule} (warning)"
+    """``path:line:col: MR201 message`` (warnings and notes say so)."""
+    severity = finding.severity
+    label = finding.rule if severity is Severity.ERROR else f"{finding.rule} ({severity.value})"
     if colour:
-        tint = "\033[31m" if finding.severity is Severity.ERROR else "\033[33m"
+        tint = {Severity.ERROR: "\033[31m", Severity.WARNING: "\033[33m"}.get(severity, "\033[36m")
         return f"\033[1m{finding.location}\033[0m: {tint}{label}\033[0m {finding.message}"
     return f"{finding.location}: {label} {finding.message}"
 
@@ -71,7 +72,7 @@ def _escape_property(value: str) -> str:
 
 def format_github(finding: Finding) -> str:
     """A GitHub Actions workflow command that annotates the file and line."""
-    kind = "error" if finding.severity is Severity.ERROR else "warning"
+    kind = {Severity.ERROR: "error", Severity.WARNING: "warning"}.get(finding.severity, "notice")
     props = [f"file={_escape_property(finding.path)}"]
     if finding.line is not None:
         props.append(f"line={finding.line}")
@@ -86,14 +87,18 @@ def format_github(finding: Finding) -> str:
 def summary(findings: Sequence[Finding], checked: str) -> str:
     """One line for stderr: what was checked and what was found."""
     errors = sum(f.severity is Severity.ERROR for f in findings)
-    warnings = len(findings) - errors
-    if not findings:
-        return f"modelreg: {checked}: all checks passed"
+    warnings = sum(f.severity is Severity.WARNING for f in findings)
+    notes = len(findings) - errors - warnings
+    if not errors and not warnings:
+        tail = f" ({notes} note{'s' * (notes != 1)})" if notes else ""
+        return f"modelreg: {checked}: all checks passed{tail}"
     parts = []
     if errors:
         parts.append(f"{errors} error{'s' * (errors != 1)}")
     if warnings:
         parts.append(f"{warnings} warning{'s' * (warnings != 1)}")
+    if notes:
+        parts.append(f"{notes} note{'s' * (notes != 1)}")
     return f"modelreg: {checked}: {', '.join(parts)}"
 
 

@@ -276,6 +276,25 @@ RULES: tuple[Rule, ...] = (
         "sha256 or sample count differs from the metadata.",
         "Restore the evaluation file the metrics were measured on, or re-measure.",
     ),
+    Rule(
+        "MR407",
+        "latency-claim",
+        _E,
+        "On a machine with the same fingerprint as the stored latency, the re-measured p99 "
+        "exceeds the claim by more than the tolerance (model.yaml `gates.p99_tolerance`, "
+        "default 50%, plus `gates.p99_tolerance_ms`, default 1 ms), twice in a row.",
+        "Re-measure with `modelreg bench` on a quiet machine and store the figure with "
+        "`modelreg add`, or find what made the artifact slower.",
+    ),
+    Rule(
+        "MR408",
+        "latency-not-comparable",
+        Severity.NOTE,
+        "The stored latency was measured on another machine or runtime (fingerprint differs), "
+        "so it was not re-checked here; this is a note, never a failure.",
+        "Nothing to fix. To re-check the figure, run validate on a machine with the stored "
+        "fingerprint, or compare versions side by side with `modelreg bench`.",
+    ),
     # -- registry layout and lifecycle ----------------------------------------------------
     Rule(
         "MR501",

@@ -1,9 +1,12 @@
 """Golden test vectors in the ONNX test-data layout, run on an onnxruntime CPU session.
 
 A set is a directory ``test_data_set_N`` with ``input_K.pb`` and ``output_K.pb`` (serialized
-TensorProto, positional K), as in onnx's own backend tests. Floating outputs must satisfy
-``|actual - expected| <= atol + rtol * |expected|`` element-wise; integers, booleans and
-strings must be equal. Runs inside the isolated child (:mod:`modelreg._child`).
+TensorProto, positional K), as in onnx's own backend tests. A non-tensor output (a sequence
+or a map, e.g. the sequence of maps skl2onnx's ZipMap emits) is a SequenceProto or MapProto,
+chosen by the output's declared type. Floating values must satisfy
+``|actual - expected| <= atol + rtol * |expected|`` element-wise; integers, booleans, strings,
+map keys and sequence lengths must be equal. Runs inside the isolated child
+(:mod:`modelreg._child`).
 """
 
 from __future__ import annotations
@@ -40,19 +43,96 @@ def _numbered(directory: Path, kind: str) -> list[Path]:
     return [found[i] for i in expected]
 
 
-def _load(path: Path) -> Any:
+def _load(path: Path, ort_type: str = "tensor") -> Any:
+    """The value in ``path``: an array, or for ``seq(...)``/``map(...)`` a list or dict."""
     import onnx
     from onnx import numpy_helper
 
-    tensor = onnx.TensorProto()
+    kind, proto, convert = {
+        "seq": ("SequenceProto", onnx.SequenceProto(), numpy_helper.to_list),
+        "map": ("MapProto", onnx.MapProto(), numpy_helper.to_dict),
+    }.get(ort_type[:3], ("TensorProto", onnx.TensorProto(), numpy_helper.to_array))
     try:
-        tensor.ParseFromString(path.read_bytes())
+        proto.ParseFromString(path.read_bytes())
     except Exception as exc:  # noqa: BLE001 - protobuf's DecodeError has no typed import
-        raise ValueError(f"{path.name} is not a serialized TensorProto ({exc})") from None
+        raise ValueError(f"{path.name} is not a serialized {kind} ({exc})") from None
     try:
-        return numpy_helper.to_array(tensor)
-    except Exception as exc:  # noqa: BLE001 - malformed tensors raise several error types
-        raise ValueError(f"{path.name} holds a malformed tensor ({exc})") from None
+        return convert(proto)
+    except Exception as exc:  # noqa: BLE001 - malformed protos raise several error types
+        raise ValueError(f"{path.name} holds a malformed {kind} ({exc})") from None
+
+
+def _to_proto(value: Any, ort_type: str, name: str) -> Any:
+    """Serialize a session output as the test-data convention stores it."""
+    import numpy as np
+    from onnx import numpy_helper
+
+    if ort_type.startswith("seq("):
+        return numpy_helper.from_list([_typed(v, ort_type[4:-1]) for v in value], name)
+    if ort_type.startswith("map("):
+        return numpy_helper.from_dict(_typed(value, ort_type), name)
+    return numpy_helper.from_array(np.asarray(value), name)
+
+
+def _typed(value: Any, ort_type: str) -> Any:
+    """Python floats from onnxruntime's maps, cast back to the declared element type."""
+    import numpy as np
+
+    if ort_type.startswith("map("):
+        inner = ort_type[4:-1].split(",", 1)[1]
+        return {k: _typed(v, inner) for k, v in value.items()}
+    if ort_type.startswith("seq("):
+        return [_typed(v, ort_type[4:-1]) for v in value]
+    dtype = _ORT_TYPES.get(ort_type)
+    return np.asarray(value, dtype=dtype) if dtype and dtype != "object" else np.asarray(value)
+
+
+def _leaves(value: Any, prefix: str = "") -> list[tuple[str, Any]]:
+    """``(path, array)`` for every tensor inside nested sequences and maps, in order."""
+    import numpy as np
+
+    if isinstance(value, dict):
+        return [leaf for key in sorted(value) for leaf in _leaves(value[key], f"{prefix}[{key!r}]")]
+    if isinstance(value, list):
+        return [leaf for i, item in enumerate(value) for leaf in _leaves(item, f"{prefix}[{i}]")]
+    return [(prefix, np.asarray(value))]
+
+
+def _compare_nested(
+    actual: Any, expected: Any, *, rtol: float, atol: float, file: str, name: str
+) -> str:
+    """Compare sequences/maps: same structure and keys, then every value as :func:`_compare`."""
+    import numpy as np
+
+    got, want = _leaves(actual), _leaves(expected)
+    got_paths, want_paths = [p for p, _ in got], [p for p, _ in want]
+    if got_paths != want_paths:
+        first = next(
+            (i for i, (a, b) in enumerate(zip(got_paths, want_paths, strict=False)) if a != b),
+            min(len(got_paths), len(want_paths)),
+        )
+        where = want_paths[first] if first < len(want_paths) else got_paths[first]
+        return (
+            f"{file}: `{name}` differs in structure ({len(got_paths)} values, expected "
+            f"{len(want_paths)}); first difference at {where}"
+        )
+    if not want:
+        return ""
+    for (path, a), (_, e) in zip(got, want, strict=True):
+        if a.shape != e.shape:
+            return f"{file}: `{name}{path}` has shape {list(a.shape)}, expected {list(e.shape)}"
+    flat_e = np.concatenate([e.ravel() for _, e in want])
+    flat_a = np.concatenate([a.ravel() for _, a in got])
+    if np.issubdtype(flat_e.dtype, np.floating) and np.issubdtype(flat_a.dtype, np.floating):
+        flat_a = flat_a.astype(flat_e.dtype)
+    problem = _compare(flat_a, flat_e, rtol=rtol, atol=atol, file=file, name=name)
+    if not problem:
+        return ""
+    # Name the value by its place in the structure rather than its flat index.
+    sizes = np.cumsum([e.size for _, e in want])
+    flat_index = int(problem.rsplit("at [", 1)[1].split("]", 1)[0]) if "at [" in problem else 0
+    leaf = int(np.searchsorted(sizes, flat_index, side="right"))
+    return problem.replace(f"at [{flat_index}]", f"at {want[leaf][0] or '[]'}", 1)
 
 
 def run_sets(model_path: Path, version_dir: Path, sets: list[dict[str, Any]]) -> dict[str, Any]:
@@ -103,9 +183,10 @@ def run_sets(model_path: Path, version_dir: Path, sets: list[dict[str, Any]]) ->
             if len(expected_files) > len(outputs):
                 raise ValueError(f"{len(expected_files)} output files for {len(outputs)} outputs")
             for k, file in enumerate(expected_files):
-                expected = _load(file)
-                problem = _compare(
-                    np.asarray(actual[k]),
+                expected = _load(file, outputs[k].type)
+                compare = _compare if outputs[k].type.startswith("tensor") else _compare_nested
+                problem = compare(
+                    np.asarray(actual[k]) if compare is _compare else actual[k],
                     expected,
                     rtol=rtol,
                     atol=atol,
@@ -186,6 +267,6 @@ def write_sets(model_path: Path, data_path: Path, out_dir: Path, rows: int) -> d
         tensor = numpy_helper.from_array(np.ascontiguousarray(feeds[name]), name)
         (directory / f"input_{k}.pb").write_bytes(tensor.SerializeToString())
     for k, (out, value) in enumerate(zip(session.get_outputs(), outputs, strict=True)):
-        tensor = numpy_helper.from_array(np.asarray(value), out.name)
-        (directory / f"output_{k}.pb").write_bytes(tensor.SerializeToString())
+        proto = _to_proto(value, out.type, out.name)
+        (directory / f"output_{k}.pb").write_bytes(proto.SerializeToString())
     return {"path": "test_data_set_0", "rows": len(next(iter(feeds.values())))}

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import shutil
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,6 +17,7 @@ from typing import Any
 from modelreg.errors import ModelregError, UsageError
 from modelreg.hashing import sha256_file
 from modelreg.isolate import ChildResult, run_child
+from modelreg.measure import LatencyTarget, golden_inputs, latency
 from modelreg.registry import (
     MODEL_FILE,
     SEMVER_RE,
@@ -33,8 +37,18 @@ Create models/MODEL/VERSION/ from an ONNX file: copy the artifact, read its sign
 data/ directory, measure accuracy and F1 on it, write golden vectors from its first rows,
 write metadata.yaml, and list the version as `candidate` in model.yaml's lifecycle.
 
-Fields that need a human (summary, changes, migration) come from flags; without them they
-say TODO, which `modelreg validate` reports (MR508) until someone writes them.
+Latency is measured as `modelreg bench` does (pinned session, warm-up, --runs timed runs,
+nearest-rank percentiles) and stored with this machine's fingerprint.
+
+--from PREV takes what rarely changes between versions from PREV's metadata: the training
+data set, the evaluation file, the scored output, the F1 averaging and the golden-vector
+tolerances; flags override it. Fields that need a human (summary, changes, migration) come
+from flags; without them they say TODO, which `modelreg validate` reports (MR508) until
+someone writes them.
+
+An ONNX file with external data brings its data files along (same relative locations); they
+are hashed into `artifact.external_data`. Only one `add` per model runs at a time (a lock file
+models/MODEL/.add.lock; a lock left by a dead process is taken over).
 
 The version directory appears at once or not at all: it is assembled in a temporary
 directory beside it and renamed into place.
@@ -44,26 +58,30 @@ examples:
   modelreg add bert-classifier 1.2.0 --onnx build/model.onnx --eval build/eval.npz \\
       --dataset-name sentiment-analysis --dataset-version 1.2 --dataset-samples 9000 \\
       --summary "Longer context" --change "Sequence length 64"
-  modelreg add bert-classifier 1.2.0 --onnx model.onnx --eval eval.npz ... -n   # dry run
+  modelreg add bert-classifier 1.2.0 --onnx build/model.onnx --from 1.1.0 \
+      --summary "Longer context" --change "Sequence length 64"
+  modelreg add bert-classifier 1.2.0 --onnx model.onnx --from 1.1.0 -n   # dry run
 """
 
 
 @dataclass(frozen=True)
 class Request:
-    """A parsed ``add`` invocation."""
+    """A parsed ``add`` invocation (``None``: take it from ``--from``, or the default)."""
 
     model: str
     version: str
     onnx: Path
-    eval: Path
+    eval: Path | None
     output: str | None
-    f1_average: str
+    f1_average: str | None
     sample: int
+    runs: int
     date: str
-    summary: str
+    summary: str | None
     changes: tuple[str, ...]
     migration: str | None
     dataset: dict[str, Any]
+    previous: str | None
     dry_run: bool
     root: Path | None
 
@@ -79,28 +97,40 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     p.add_argument("model", help="model name (models/MODEL/model.yaml must exist)")
     p.add_argument("version", help="new semantic version, e.g. 1.2.0")
-    p.add_argument("--onnx", type=Path, required=True, help="the ONNX file (single file)")
+    p.add_argument("--onnx", type=Path, required=True, help="the ONNX file (and its data files)")
     p.add_argument(
         "--eval",
         type=Path,
-        required=True,
-        help=".npz with one array per model input and an int `labels` array",
+        help=".npz with one array per model input and an int `labels` array "
+        "(default with --from: PREV's evaluation file)",
     )
-    p.add_argument("--output-name", help="output to score (default: the first output)")
+    p.add_argument(
+        "--from",
+        dest="previous",
+        metavar="PREV",
+        help="take data set, evaluation file, output, F1 averaging and tolerances from PREV",
+    )
+    p.add_argument("--output-name", help="output to score (default: PREV's, else the first)")
     p.add_argument(
         "--f1-average",
         choices=("binary", "macro", "micro", "weighted"),
         default=None,
-        help="F1 averaging (default: binary for two labels, else macro)",
+        help="F1 averaging (default: PREV's, else binary for two labels, else macro)",
     )
     p.add_argument("--sample", type=int, default=8, help="golden vector rows (default 8)")
+    p.add_argument(
+        "--runs",
+        type=int,
+        default=1000,
+        help="timed runs for the stored latency (default 1000; 0 stores no latency)",
+    )
     p.add_argument("--date", default=None, help="release date YYYY-MM-DD (default today)")
-    p.add_argument("--summary", default="TODO: one line about this version")
+    p.add_argument("--summary", default=None, help="one line about this version")
     p.add_argument("--change", action="append", default=[], help="a change (repeatable)")
     p.add_argument("--migration", default=None, help="how to move from the previous version")
-    p.add_argument("--dataset-name", required=True, help="training data set name")
-    p.add_argument("--dataset-version", required=True, help="training data set version")
-    p.add_argument("--dataset-samples", type=int, required=True, help="training samples")
+    p.add_argument("--dataset-name", help="training data set name (required without --from)")
+    p.add_argument("--dataset-version", help="training data set version (idem)")
+    p.add_argument("--dataset-samples", type=int, help="training samples (idem)")
     p.add_argument("--dataset-description", default=None, help="what the data is")
     p.add_argument("-n", "--dry-run", action="store_true", help="print, write nothing")
     p.add_argument("--root", type=Path, help="registry root (default: found from cwd)")
@@ -109,13 +139,12 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 def from_args(args: argparse.Namespace) -> int:
     """Build the request and run it."""
-    dataset: dict[str, Any] = {
+    dataset = {
         "name": args.dataset_name,
         "version": args.dataset_version,
         "samples": args.dataset_samples,
+        "description": args.dataset_description,
     }
-    if args.dataset_description:
-        dataset["description"] = args.dataset_description
     return execute(
         Request(
             model=args.model,
@@ -123,13 +152,15 @@ def from_args(args: argparse.Namespace) -> int:
             onnx=args.onnx,
             eval=args.eval,
             output=args.output_name,
-            f1_average=args.f1_average or "",
+            f1_average=args.f1_average,
             sample=args.sample,
+            runs=args.runs,
             date=args.date or dt.date.today().isoformat(),
             summary=args.summary,
-            changes=tuple(args.change) or ("TODO: what changed",),
+            changes=tuple(args.change),
             migration=args.migration,
-            dataset=dataset,
+            dataset={k: v for k, v in dataset.items() if v is not None},
+            previous=args.previous,
             dry_run=args.dry_run,
             root=args.root,
         )
@@ -147,7 +178,19 @@ def _child(task: str, path: Path, spec: dict[str, Any] | None = None) -> dict[st
     return result.data
 
 
-def _preflight(request: Request) -> tuple[Registry, ModelEntry, Path, list[str]]:
+@dataclass(frozen=True)
+class Plan:
+    """What ``add`` will write, resolved from flags, ``--from`` and defaults."""
+
+    registry: Registry
+    model: ModelEntry
+    target: Path
+    labels: list[str]
+    previous: dict[str, Any] | None
+    eval: Path
+
+
+def _preflight(request: Request) -> Plan:
     """Refuse bad requests before measuring anything."""
     if not SEMVER_RE.match(request.version):
         raise UsageError(f"version `{request.version}` is not a semantic version (e.g. 1.2.0)")
@@ -155,9 +198,10 @@ def _preflight(request: Request) -> tuple[Registry, ModelEntry, Path, list[str]]
         dt.date.fromisoformat(request.date)
     except ValueError:
         raise UsageError(f"--date `{request.date}` is not YYYY-MM-DD") from None
-    for path in (request.onnx, request.eval):
-        if not path.is_file():
-            raise UsageError(f"{path}: no such file")
+    if request.sample < 1 or request.runs < 0:
+        raise UsageError("--sample must be at least 1 and --runs at least 0")
+    if not request.onnx.is_file():
+        raise UsageError(f"{request.onnx}: no such file")
     registry = discover(find_root(request.root or Path.cwd()))
     model = registry.models.get(request.model)
     if model is None or not model.model_path.is_file():
@@ -173,24 +217,65 @@ def _preflight(request: Request) -> tuple[Registry, ModelEntry, Path, list[str]]
     model_data = registry.model_data(model)
     if model_data is None or not isinstance(model_data.get("labels"), list):
         raise ModelregError(f"{registry.rel(model.model_path)} is not valid; run validate")
-    labels: list[str] = model_data["labels"]
-    return registry, model, target, labels
+    previous = None
+    if request.previous is not None:
+        entry = registry.version_at(f"{request.model}@{request.previous}")
+        previous = registry.metadata(entry)
+        if previous is None or "evaluation" not in previous or "training" not in previous:
+            raise ModelregError(
+                f"{registry.rel(entry.metadata_path)} is missing or incomplete; --from needs a "
+                "valid version (run `modelreg validate`)"
+            )
+    eval_path = request.eval
+    if eval_path is None:
+        if previous is None:
+            raise UsageError("--eval is required (or --from PREV to reuse PREV's evaluation file)")
+        assert request.previous is not None
+        eval_path = Path(
+            os.path.normpath(model.dir / request.previous / previous["evaluation"]["data"]["path"])
+        )
+    if not eval_path.is_file():
+        raise UsageError(f"{eval_path}: no such file")
+    missing = [
+        f"--dataset-{key}"
+        for key in ("name", "version", "samples")
+        if key not in request.dataset and previous is None
+    ]
+    if missing:
+        raise UsageError(f"{', '.join(missing)} required (or --from PREV to reuse PREV's)")
+    return Plan(registry, model, target, list(model_data["labels"]), previous, eval_path)
 
 
 def execute(request: Request) -> int:
-    """Measure, assemble in a temporary directory, rename into place, update model.yaml."""
-    registry, model, target, labels = _preflight(request)
+    """Measure, assemble in a staging directory, rename into place, update model.yaml."""
+    plan = _preflight(request)
+    with _model_lock(plan.model.dir, dry_run=request.dry_run):
+        return _execute(request, plan)
+
+
+def _execute(request: Request, plan: Plan) -> int:
+    registry, model, target, labels, prev = (
+        plan.registry, plan.model, plan.target, plan.labels, plan.previous
+    )  # fmt: skip
+    if target.exists():  # checked again under the lock: another add may have just made it
+        raise ModelregError(f"{registry.rel(target)} already exists")
     facts = _child("inspect", request.onnx.resolve())
     if facts.get("checker"):
         raise ModelregError(f"{request.onnx}: onnx.checker rejects it: {facts['checker']}")
     onnx_facts = facts["facts"]["onnx"]
-    if facts["facts"]["artifact"].get("external_data"):
-        raise ModelregError("models with external data are not supported by `add` yet")
-    output = request.output or onnx_facts["outputs"][0]["name"]
-    average = request.f1_average or ("binary" if len(labels) == 2 else "macro")
+    external: list[dict[str, Any]] = facts["facts"]["artifact"].get("external_data") or []
+    output_names = [o["name"] for o in onnx_facts["outputs"]]
+    prev_eval = (prev or {}).get("evaluation") or {}
+    output = request.output or prev_eval.get("output") or output_names[0]
+    if output not in output_names:
+        raise UsageError(f"output `{output}` is not an output of {request.onnx} ({output_names})")
+    prev_f1 = (prev_eval.get("metrics") or {}).get("f1") or {}
+    average = (
+        request.f1_average or prev_f1.get("average") or ("binary" if len(labels) == 2 else "macro")
+    )
     positive = len(labels) - 1
-    eval_sha, _ = sha256_file(request.eval)
-    eval_name = request.eval.name
+    eval_sha, _ = sha256_file(plan.eval)
+    eval_name = plan.eval.name
     shared = model.dir / SHARED_DATA_DIR / eval_name
     if shared.exists() and sha256_file(shared)[0] != eval_sha:
         raise ModelregError(
@@ -201,26 +286,87 @@ def execute(request: Request) -> int:
         "evaluate",
         request.onnx.resolve(),
         {
-            "data": str(request.eval.resolve()),
+            "data": str(plan.eval.resolve()),
             "output": output,
             "classes": len(labels),
             "average": average,
             "positive": positive,
         },
     )
+    metadata = _metadata(
+        request,
+        plan,
+        onnx_facts=onnx_facts,
+        external=external,
+        scores=scores,
+        output=output,
+        average=average,
+        eval_sha=eval_sha,
+    )
+    parent = Path(tempfile.gettempdir()) if request.dry_run else model.dir
+    staging = Path(tempfile.mkdtemp(prefix=f".add-{request.version}-", dir=parent))
+    try:
+        text = _assemble(request, plan, staging, metadata, external)
+        if request.dry_run:
+            sys.stdout.write(text)
+            sys.stderr.write(f"modelreg: dry run: would create {registry.rel(target)}/\n")
+            return 0
+        if not shared.exists():
+            shared.parent.mkdir(exist_ok=True)
+            tmp = shared.with_name(f".{shared.name}.tmp")
+            shutil.copyfile(plan.eval, tmp)
+            tmp.replace(shared)
+        staging.rename(target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    _add_to_lifecycle(model.dir / MODEL_FILE, request.version)
+    latency_note = ""
+    if "latency" in metadata["evaluation"]:
+        latency_note = f", p99 {metadata['evaluation']['latency']['p99_ms']} ms"
+    sys.stderr.write(
+        f"modelreg: added {registry.rel(target)}/ as candidate: accuracy "
+        f"{scores['accuracy']:.4f}, F1 ({average}) {scores['f1']:.4f} on {scores['samples']} "
+        f"samples{latency_note}\n"
+    )
+    return 0
+
+
+def _metadata(
+    request: Request,
+    plan: Plan,
+    *,
+    onnx_facts: dict[str, Any],
+    external: list[dict[str, Any]],
+    scores: dict[str, Any],
+    output: str,
+    average: str,
+    eval_sha: str,
+) -> dict[str, Any]:
+    """metadata.yaml's content, in the schema's order, without latency (measured later)."""
+    prev = plan.previous
+    eval_name = plan.eval.name
     artifact_sha, artifact_size = sha256_file(request.onnx)
+    dataset = {**((prev or {}).get("training") or {}).get("dataset", {}), **request.dataset}
+    vectors = dict(((prev or {}).get("test_vectors") or [{}])[0])
+    vectors.update(path="test_data_set_0")
+    vectors.setdefault("rtol", 1e-4)
+    vectors.setdefault("atol", 1e-5)
+    todo_migration = f"TODO: how to move from v{request.previous}" if request.previous else None
     metadata: dict[str, Any] = {
         "model": request.model,
         "version": request.version,
         "release_date": request.date,
-        "summary": request.summary,
-        "changes": list(request.changes),
+        "summary": request.summary or "TODO: one line about this version",
+        "changes": list(request.changes) or ["TODO: what changed"],
     }
-    if request.migration:
-        metadata["migration"] = request.migration
-    metadata["artifact"] = {"path": "model.onnx", "sha256": artifact_sha, "size": artifact_size}
+    if request.migration or todo_migration:
+        metadata["migration"] = request.migration or todo_migration
+    artifact: dict[str, Any] = {"path": "model.onnx", "sha256": artifact_sha, "size": artifact_size}
+    if external:
+        artifact["external_data"] = external
+    metadata["artifact"] = artifact
     metadata["onnx"] = onnx_facts
-    metadata["training"] = {"dataset": request.dataset}
+    metadata["training"] = {"dataset": dataset}
     metadata["evaluation"] = {
         "data": {
             "path": f"../{SHARED_DATA_DIR}/{eval_name}",
@@ -233,7 +379,37 @@ def execute(request: Request) -> int:
             "f1": {"value": round(scores["f1"], 6), "average": average},
         },
     }
-    metadata["test_vectors"] = [{"path": "test_data_set_0", "rtol": 1e-4, "atol": 1e-5}]
+    metadata["test_vectors"] = [vectors]
+    return metadata
+
+
+def _assemble(
+    request: Request,
+    plan: Plan,
+    staging: Path,
+    metadata: dict[str, Any],
+    external: list[dict[str, Any]],
+) -> str:
+    """Fill the staging directory: artifact, data files, golden vectors, latency, metadata."""
+    shutil.copyfile(request.onnx, staging / "model.onnx")
+    for entry in external:
+        source = request.onnx.parent / entry["path"]
+        destination = staging / entry["path"]
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, destination)
+        if sha256_file(destination)[0] != entry["sha256"]:
+            raise ModelregError(f"{source} changed while it was being added; try again")
+    _child(
+        "golden",
+        (staging / "model.onnx").resolve(),
+        {"data": str(plan.eval.resolve()), "out": str(staging), "rows": request.sample},
+    )
+    if request.runs:
+        target = LatencyTarget(
+            request.version, staging / "model.onnx", golden_inputs(staging / "test_data_set_0")
+        )
+        env, (result,) = latency([target], request.runs)
+        metadata["evaluation"]["latency"] = {**result, "environment": env}
     from modelreg.onnxfacts import dump_yaml
 
     text = (
@@ -241,40 +417,55 @@ def execute(request: Request) -> int:
         "# Written by `modelreg add`; every number below was measured by modelreg.\n"
         + dump_yaml(metadata)
     )
-    if request.dry_run:
-        sys.stdout.write(text)
-        sys.stderr.write(f"modelreg: dry run: would create {registry.rel(target)}/\n")
-        return 0
-    _write(request, model.dir, target, text, shared)
-    sys.stderr.write(
-        f"modelreg: added {registry.rel(target)}/ as candidate: accuracy "
-        f"{scores['accuracy']:.4f}, F1 ({average}) {scores['f1']:.4f} on {scores['samples']} "
-        "samples\n"
-    )
-    return 0
+    (staging / "metadata.yaml").write_text(text, encoding="utf-8")
+    return text
 
 
-def _write(request: Request, model_dir: Path, target: Path, text: str, shared: Path) -> None:
-    """Assemble the version beside its final place, then rename it in one step."""
-    staging = Path(tempfile.mkdtemp(prefix=f".add-{request.version}-", dir=model_dir))
+@contextmanager
+def _model_lock(model_dir: Path, *, dry_run: bool) -> Iterator[None]:
+    """One ``add`` per model at a time; a lock whose process is gone is taken over."""
+    if dry_run:
+        yield
+        return
+    lock = model_dir / ".add.lock"
+    for _attempt in range(2):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            holder = _lock_holder(lock)
+            if holder is not None and _alive(holder):
+                raise ModelregError(
+                    f"another `modelreg add` (pid {holder}) is adding a version of this model; "
+                    f"wait for it, or delete {lock.name} in {model_dir.name}/ if it is stale"
+                ) from None
+            lock.unlink(missing_ok=True)  # left by a process that died
+            continue
+        with os.fdopen(fd, "w") as fh:
+            fh.write(f"{os.getpid()}\n")
+        break
+    else:
+        raise ModelregError(f"could not take the lock {lock}")
     try:
-        shutil.copyfile(request.onnx, staging / "model.onnx")
-        _child(
-            "golden",
-            (staging / "model.onnx").resolve(),
-            {"data": str(request.eval.resolve()), "out": str(staging), "rows": request.sample},
-        )
-        (staging / "metadata.yaml").write_text(text, encoding="utf-8")
-        if not shared.exists():
-            shared.parent.mkdir(exist_ok=True)
-            tmp = shared.with_name(f".{shared.name}.tmp")
-            shutil.copyfile(request.eval, tmp)
-            tmp.replace(shared)
-        staging.rename(target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    _add_to_lifecycle(model_dir / MODEL_FILE, request.version)
+        yield
+    finally:
+        lock.unlink(missing_ok=True)
+
+
+def _lock_holder(lock: Path) -> int | None:
+    try:
+        return int(lock.read_text(encoding="utf-8").strip() or "0") or None
+    except (OSError, ValueError):
+        return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, owned by someone else
+    return True
 
 
 def _add_to_lifecycle(model_yaml: Path, version: str) -> None:
