@@ -175,7 +175,7 @@ def test_a_commit_touching_no_model_file_starts_no_modelreg(tmp_path: Path) -> N
 @pytest.mark.slow
 def test_try_repo_installs_the_published_hooks(tmp_path: Path) -> None:
     """`pre-commit try-repo` on this checkout: the hooks as another registry consumes them."""
-    if run(["git", "status", "--porcelain", ".pre-commit-hooks.yaml"], ROOT, os.environ).stdout:
+    if run(["git", "status", "--porcelain", ".pre-commit-hooks.yaml"], ROOT, dict(os.environ)).stdout:
         pytest.skip(".pre-commit-hooks.yaml has uncommitted changes; try-repo uses HEAD")
     environ = env(tmp_path)
     reg = scaffold_with_model(tmp_path, environ)
