@@ -160,12 +160,32 @@ RULES: tuple[Rule, ...] = (
         "The artifact path is absolute, leaves the version directory or is a link.",
         "Keep the artifact inside its version directory as a regular file.",
     ),
+    Rule(
+        "MR207",
+        "external-data-unsafe",
+        _E,
+        "A tensor's external data reference is refused before any library may open it: the "
+        "location is absolute, contains `..`, passes through a symbolic link, is a hard link, "
+        "leaves the version directory or does not exist; its offset or length is negative or "
+        "past the end of the file; or a cap (MODELREG_MAX_EXTERNAL_TENSORS, "
+        "MODELREG_MAX_FILE_MB) is exceeded.",
+        "Re-save the model with its data files beside it (onnx.save_model(..., "
+        "save_as_external_data=True, location='model.data')) and re-add the version.",
+    ),
+    Rule(
+        "MR208",
+        "external-data-undeclared",
+        _E,
+        "The ONNX file references an external data file that `artifact.external_data` does "
+        "not declare, or the metadata declares a data file the ONNX file does not reference.",
+        "Take the list from `modelreg inspect` (or re-add the version with `modelreg add`).",
+    ),
     # -- ONNX structure and signature ------------------------------------------------------
     Rule(
         "MR301",
         "onnx-invalid",
         _E,
-        "The artifact is not a valid ONNX file (does not parse, truncated, unsafe external data).",
+        "The artifact is not a valid ONNX file (does not parse, or is truncated).",
         "Re-export the model; if it is a Git LFS pointer, pull the object first.",
     ),
     Rule(
@@ -358,6 +378,129 @@ RULES: tuple[Rule, ...] = (
         _W,
         "A file or directory under models/ is neither a model nor a version.",
         "Move it out of models/, or name version directories by semver (`1.2.0`).",
+    ),
+    # -- GitOps: overlays, environments and deployment policy ------------------------------
+    Rule(
+        "MR601",
+        "env-version-missing",
+        _E,
+        "An environment overlay (`overlays/<env>/kustomization.yaml`) runs a version that has "
+        "no `models/<model>/<version>/` directory or no `overlays/<model>/v<version>/` overlay.",
+        "Fix the line, add the version (`modelreg add`), or generate its overlay "
+        "(`modelreg overlays`).",
+    ),
+    Rule(
+        "MR602",
+        "env-version-not-deployable",
+        _E,
+        "An environment runs a version that is `deprecated` or `retired` in model.yaml, or "
+        "that the lifecycle does not list at all.",
+        "Remove the line (`modelreg rollback`, or promote another version), or correct the "
+        "lifecycle.",
+    ),
+    Rule(
+        "MR603",
+        "alias-not-production",
+        _E,
+        "The stable Service alias (`overlays/<env>/<model>.alias.yaml`) selects a version that "
+        "does not run in the environment, or, in production, not the version whose lifecycle "
+        "status is `production`.",
+        "Promote with `modelreg promote MODEL VERSION --env ENV`; it edits the lifecycle, the "
+        "version line and the alias together.",
+    ),
+    Rule(
+        "MR604",
+        "lifecycle-env-disagree",
+        _E,
+        "model.yaml and the production overlay disagree: the `production` version does not run "
+        "in production, or production runs a version that is still a `candidate`.",
+        "Promote with `modelreg promote`, which changes both in one commit.",
+    ),
+    Rule(
+        "MR605",
+        "overlay-stale",
+        _E,
+        "A version overlay is missing, differs from what its metadata generates, has files "
+        "modelreg did not generate, or exists for a version that does not.",
+        "Run `modelreg overlays` and commit the result; never edit generated overlays by hand.",
+    ),
+    Rule(
+        "MR606",
+        "kustomization-not-portable",
+        _E,
+        "A kustomization needs more than a default `kustomize build`: a remote resource, a "
+        "file outside its directory (needs `--load-restrictor`), plugins, Helm or exec "
+        "functions, or an entry that does not exist.",
+        "Vendor remote bases into the repository, move files into the kustomization's "
+        "directory, and commit generated manifests instead of generators.",
+    ),
+    Rule(
+        "MR610",
+        "overlay-build",
+        _E,
+        "An overlay does not build with plain `kustomize build` / `kubectl kustomize` (default "
+        "options), or kustomize prints a warning while building it.",
+        "Run `kubectl kustomize overlays/...` and fix what it reports.",
+    ),
+    Rule(
+        "MR611",
+        "image-reference",
+        _E,
+        "A container image has no tag or uses `:latest` (a moving target), or its digest is "
+        "not `sha256:` followed by 64 hex digits.",
+        "Reference a released tag (`nvcr.io/nvidia/tritonserver:24.04-py3`), and pin a digest "
+        "only after verifying it.",
+    ),
+    Rule(
+        "MR612",
+        "image-unpinned",
+        _W,
+        "A container image is referenced by tag only, not by digest: the pinning report "
+        "(a tag can be moved to other bytes; a digest cannot).",
+        "Look up the digest of the image you tested (`crane digest IMAGE` or `docker "
+        "buildx imagetools inspect IMAGE`) and reference `IMAGE@sha256:...`.",
+    ),
+    Rule(
+        "MR613",
+        "resource-limits",
+        _E,
+        "A container has no CPU or no memory limit.",
+        "Set `resources.limits` (base) or `deployment.resources` in metadata.yaml.",
+    ),
+    Rule(
+        "MR614",
+        "security-context",
+        _E,
+        "A container may run as root, write its root filesystem, escalate privileges or run "
+        "privileged.",
+        "Set `runAsNonRoot: true`, `readOnlyRootFilesystem: true` and "
+        "`allowPrivilegeEscalation: false`; mount an emptyDir where it must write.",
+    ),
+    Rule(
+        "MR615",
+        "probes",
+        _E,
+        "A serving container lacks a liveness, readiness or startup probe.",
+        "Probe Triton's `/v2/health/live` and `/v2/health/ready`; a startup probe gives "
+        "large models time to load.",
+    ),
+    Rule(
+        "MR616",
+        "labels",
+        _E,
+        "A pod template lacks the `model` or `version` label, or a selector uses the "
+        "`version` label (selectors are immutable on workloads).",
+        "Generate the version overlay with `modelreg overlays`: it sets the labels with "
+        "`includeSelectors: false` and selects on a per-version instance label.",
+    ),
+    Rule(
+        "MR617",
+        "cluster-manifest",
+        _E,
+        "A Flux `GitRepository`/`Kustomization` or Argo CD `Application` under clusters/ lacks "
+        "a field it needs (url, interval, path, prune, source, destination, automated prune) "
+        "or points at a path without a kustomization.",
+        "Compare with clusters/production/ in this repository.",
     ),
     # -- git: release tags, immutability, support windows, Git LFS -------------------------
     Rule(

@@ -1,0 +1,226 @@
+"""GitOps rules (MR6xx): environments agree with the lifecycle, overlays are current and
+portable, and what they render follows the deployment policy.
+
+The fast rules read YAML only (no process: they run in the pre-commit hook); the rules that
+need rendered manifests (MR610-MR616) run kustomize and are deep (skipped by ``--fast``; also
+run by ``modelreg overlays --check``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from modelreg.checks import RegistryContext, check
+from modelreg.errors import ModelregError
+from modelreg.findings import Finding
+from modelreg.gitops import BASE_DIR, CLUSTERS_DIR, OVERLAYS_DIR, PRODUCTION
+from modelreg.gitops.envs import (
+    KUSTOMIZATION,
+    alias_path,
+    alias_version,
+    environment_names,
+    version_refs,
+)
+from modelreg.gitops.overlays import stale_version_overlays
+from modelreg.gitops.policy import cluster_problems, object_problems, static_problems
+from modelreg.rules import rule
+
+_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _lifecycle(ctx: RegistryContext, model: str) -> dict[str, Any] | None:
+    entry = ctx.registry.models.get(model)
+    data = ctx.registry.model_data(entry) if entry is not None else None
+    lifecycle = data.get("lifecycle") if data else None
+    return lifecycle if isinstance(lifecycle, dict) else None
+
+
+def _has_overlays(ctx: RegistryContext) -> bool:
+    return (ctx.registry.root / OVERLAYS_DIR).is_dir()
+
+
+@check("registry", rules=("MR601", "MR602", "MR603", "MR604"), needs_valid=False)
+def environments_agree(ctx: RegistryContext) -> Iterator[Finding]:
+    """Every environment line names a deployable version; production matches the lifecycle."""
+    root = ctx.registry.root
+    if not _has_overlays(ctx):
+        return
+    for env in environment_names(root):
+        where = f"{OVERLAYS_DIR}/{env}/{KUSTOMIZATION}"
+        try:
+            refs = version_refs(root, env)
+        except ModelregError as exc:
+            yield rule("MR601").finding(where, str(exc).split(": ", 1)[-1])
+            continue
+        running: dict[str, set[str]] = {}
+        for ref in refs:
+            running.setdefault(ref.model, set()).add(ref.version)
+            entry = ctx.registry.models.get(ref.model)
+            if entry is None or ref.version not in entry.versions:
+                yield rule("MR601").finding(
+                    where, f"runs {ref.model} {ref.version}, but models/{ref.model}/"
+                    f"{ref.version} does not exist", ref.line,
+                )  # fmt: skip
+                continue
+            overlay = root / OVERLAYS_DIR / ref.model / f"v{ref.version}" / KUSTOMIZATION
+            if not overlay.is_file():
+                yield rule("MR601").finding(
+                    where, f"runs {ref.model} {ref.version}, but {OVERLAYS_DIR}/{ref.model}/"
+                    f"v{ref.version} does not exist (generate it: `modelreg overlays`)", ref.line,
+                )  # fmt: skip
+            lifecycle = _lifecycle(ctx, ref.model)
+            if lifecycle is None:
+                continue
+            status = (lifecycle.get(ref.version) or {}).get("status")
+            if status is None:
+                yield rule("MR602").finding(
+                    where, f"runs {ref.model} {ref.version}, which is not in the model's "
+                    "lifecycle", ref.line,
+                )  # fmt: skip
+            elif status in ("deprecated", "retired"):
+                yield rule("MR602").finding(
+                    where, f"runs {ref.model} {ref.version}, which is {status}; remove the line "
+                    "(or roll back the promotion that added it)", ref.line,
+                )  # fmt: skip
+            elif env == PRODUCTION and status == "candidate":
+                yield rule("MR604").finding(
+                    where, f"production runs {ref.model} {ref.version}, still a candidate in "
+                    f"model.yaml; promote it with `modelreg promote {ref.model} {ref.version} "
+                    "--env production`", ref.line,
+                )  # fmt: skip
+        for model in sorted(running):
+            try:
+                aliased = alias_version(root, env, model)
+            except ModelregError as exc:
+                yield rule("MR603").finding(
+                    ctx.registry.rel(alias_path(root, env, model)), str(exc).split(": ", 1)[-1]
+                )
+                continue
+            alias_rel = ctx.registry.rel(alias_path(root, env, model))
+            if aliased is not None and aliased not in running[model]:
+                yield rule("MR603").finding(
+                    alias_rel, f"the alias points at {model} {aliased}, which does not run in {env}"
+                )
+
+
+@check("registry", rules=("MR603", "MR604"), needs_valid=False)
+def production_agrees(ctx: RegistryContext) -> Iterator[Finding]:
+    """The lifecycle's production version runs in production and the alias selects it."""
+    root = ctx.registry.root
+    if PRODUCTION not in environment_names(root):
+        return
+    where = f"{OVERLAYS_DIR}/{PRODUCTION}/{KUSTOMIZATION}"
+    try:
+        refs = version_refs(root, PRODUCTION)
+    except ModelregError:
+        return  # environments_agree reports it
+    running: dict[str, set[str]] = {}
+    for ref in refs:
+        running.setdefault(ref.model, set()).add(ref.version)
+    env = PRODUCTION
+    for model in sorted(ctx.registry.models):
+        lifecycle = _lifecycle(ctx, model)
+        if not lifecycle:
+            continue
+        production = [v for v, e in lifecycle.items() if (e or {}).get("status") == PRODUCTION]
+        if len(production) != 1:
+            continue  # the lifecycle rules (MR5xx) report that
+        version = production[0]
+        if version not in running.get(model, set()):
+            yield rule("MR604").finding(
+                where, f"{model} {version} is `production` in model.yaml but does not run "
+                f"in production (add `../{model}/v{version}`: `modelreg promote {model} "
+                f"{version} --env production`)",
+            )  # fmt: skip
+            continue
+        try:
+            aliased = alias_version(root, env, model)
+        except ModelregError:
+            continue  # reported above
+        if aliased != version:
+            yield rule("MR603").finding(
+                ctx.registry.rel(alias_path(root, env, model)),
+                f"the production alias of {model} points at {aliased or 'nothing'}, but "
+                f"model.yaml says {version} is production",
+            )
+
+
+@check("registry", rules=("MR605",), needs_valid=False)
+def overlays_current(ctx: RegistryContext) -> Iterator[Finding]:
+    """Version overlays are what the metadata generates (compared as text, no kustomize)."""
+    if not _has_overlays(ctx):
+        return
+    for stale in stale_version_overlays(ctx.registry):
+        yield rule("MR605").finding(stale.path, f"{stale.reason} (run `modelreg overlays`)")
+
+
+def _kustomizations(root: Path) -> list[Path]:
+    return sorted((root / OVERLAYS_DIR).rglob(KUSTOMIZATION))
+
+
+@check("registry", rules=("MR606",), needs_valid=False)
+def kustomizations_portable(ctx: RegistryContext) -> Iterator[Finding]:
+    """Every kustomization builds with default options: no remote, plugin or outside file."""
+    if not _has_overlays(ctx):
+        return
+    for path in _kustomizations(ctx.registry.root):
+        for rule_id, message in static_problems(path):
+            yield rule(rule_id).finding(ctx.registry.rel(path), message)
+
+
+@check("registry", rules=("MR617",), needs_valid=False)
+def cluster_manifests(ctx: RegistryContext) -> Iterator[Finding]:
+    """Flux and Argo CD manifests under clusters/ carry the fields they need."""
+    root = ctx.registry.root
+    for path in sorted((root / CLUSTERS_DIR).rglob("*.yaml")):
+        try:
+            docs = list(yaml.load_all(path.read_text(encoding="utf-8"), Loader=_Loader))
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+            yield rule("MR617").finding(ctx.registry.rel(path), f"cannot be read: {exc}")
+            continue
+        for data in docs:
+            if isinstance(data, dict):
+                for rule_id, message in cluster_problems(data, root):
+                    yield rule(rule_id).finding(ctx.registry.rel(path), message)
+
+
+@check(
+    "registry",
+    rules=("MR610", "MR611", "MR612", "MR613", "MR614", "MR615", "MR616"),
+    deep=True,
+    needs_valid=False,
+)
+def rendered_policy(ctx: RegistryContext) -> Iterator[Finding]:
+    """Every overlay builds with plain kustomize; what it renders follows the policy."""
+    from modelreg.gitops.kustomize import build, split_objects
+
+    root = ctx.registry.root
+    if not _has_overlays(ctx):
+        return
+    envs = set(environment_names(root))
+    for path in _kustomizations(root):
+        directory = path.parent
+        where = ctx.registry.rel(path)
+        try:
+            rendered = build(directory, display=ctx.registry.rel(directory))
+        except ModelregError as exc:
+            yield rule("MR610").finding(where, str(exc).split(": ", 1)[-1])
+            continue
+        # Each object is judged once: a version overlay judges its workload (before any
+        # promotion), an environment only what it adds itself (the alias Services). The base
+        # alone carries no model labels.
+        if directory.name == BASE_DIR and directory.parent.name == OVERLAYS_DIR:
+            continue
+        is_env = directory.parent.name == OVERLAYS_DIR and directory.name in envs
+        seen: set[tuple[str, str]] = set()
+        for obj in split_objects(rendered, where):
+            if is_env and obj.key[1] != "Service":
+                continue
+            for rule_id, message in object_problems(obj):
+                if (rule_id, message) not in seen:
+                    seen.add((rule_id, message))
+                    yield rule(rule_id).finding(where, message)

@@ -1,0 +1,241 @@
+"""Deployment policy over kustomizations (static) and rendered objects (after kustomize).
+
+Static rules read ``kustomization.yaml`` files only (no process, ``validate --fast``): no
+remote resources, nothing that needs ``--load-restrictor``, no plugins, Helm or exec functions.
+Rendered rules read what kustomize printed: images tagged (never ``:latest``) and, where a
+digest is given, a well-formed one (unpinned tags are reported, never guessed), resource
+limits, a restrictive securityContext, probes, and the ``model``/``version`` labels outside
+selectors. Each function returns ``(rule id, message)`` pairs; the check module adds paths.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from modelreg.gitops.kustomize import RenderedObject
+
+_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+Problem = tuple[str, str]  # (rule id, message)
+
+#: Fields that load plugins or run programs; plain kustomize builds must not need them.
+PLUGIN_FIELDS = ("generators", "transformers", "validators", "helmCharts", "helmGlobals")
+#: Fields whose entries are files (must stay inside the kustomization directory).
+_REMOTE_RE = re.compile(r"^(?:[a-z][a-z0-9+.-]*://|git@|github\.com/|gitlab\.com/|bitbucket\.org/)")
+_DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
+WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job")
+VERSION_LABEL = "version"
+MODEL_LABEL = "model"
+
+
+def _file_entries(data: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    """(field, value) of every entry naming a file or directory to load."""
+    for key in ("resources", "components", "crds", "bases"):
+        for item in data.get(key) or []:
+            if isinstance(item, str):
+                yield key, item
+    for key in ("configMapGenerator", "secretGenerator"):
+        for gen in data.get(key) or []:
+            if not isinstance(gen, dict):
+                continue
+            for item in [*(gen.get("files") or []), *(gen.get("envs") or [])]:
+                if isinstance(item, str):
+                    # `key=path` names the key; the file is after the `=`.
+                    yield key, item.split("=", 1)[-1]
+            if isinstance(gen.get("env"), str):
+                yield key, gen["env"]
+    for key in ("patches", "patchesStrategicMerge", "patchesJson6902"):
+        for patch in data.get(key) or []:
+            path = patch.get("path") if isinstance(patch, dict) else patch
+            if isinstance(path, str) and "\n" not in path:
+                yield key, path
+
+
+def static_problems(path: Path) -> list[Problem]:
+    """What in one kustomization.yaml breaks a plain, default ``kustomize build``."""
+    try:
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)  # safe loader
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        return [("MR606", f"cannot be read as YAML: {exc}")]
+    if not isinstance(data, dict):
+        return [("MR606", "is not a kustomization (a YAML mapping)")]
+    problems: list[Problem] = []
+    for key in PLUGIN_FIELDS:
+        if data.get(key):
+            problems.append(
+                ("MR606", f"`{key}` needs kustomize plugins or --enable-helm; Flux and Argo CD "
+                 "render with default options, so inline the generated manifests instead")
+            )  # fmt: skip
+    directory = path.parent
+    for key, entry in _file_entries(data):
+        if _REMOTE_RE.match(entry):
+            problems.append(
+                ("MR606", f"`{key}` entry {entry} is remote; remote bases make the render depend "
+                 "on the network and on a moving target: vendor it into the repository")
+            )  # fmt: skip
+            continue
+        target = (directory / entry).resolve()
+        inside = target == directory.resolve() or directory.resolve() in target.parents
+        if not target.exists():
+            problems.append(("MR606", f"`{key}` entry {entry} does not exist"))
+        elif target.is_file() and not inside:
+            problems.append(
+                ("MR606", f"`{key}` entry {entry} is a file outside the kustomization directory: "
+                 "it only builds with --load-restrictor=LoadRestrictionsNone; move the file "
+                 "into the directory or make its directory a kustomization")
+            )  # fmt: skip
+    return problems
+
+
+def _containers(spec: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    for key in ("initContainers", "containers"):
+        for container in spec.get(key) or []:
+            if isinstance(container, dict):
+                yield key, container
+
+
+def image_problems(image: str) -> list[Problem]:
+    """Tag and digest of one image reference."""
+    name, _, digest = image.partition("@")
+    last = name.rsplit("/", 1)[-1]
+    tag = last.split(":", 1)[1] if ":" in last else None
+    if digest:
+        if not _DIGEST_RE.match(digest):
+            return [("MR611", f"image {image}: digest {digest} is not `sha256:` + 64 hex digits")]
+        if tag == "latest":
+            return [("MR611", f"image {image}: `:latest` beside a digest misleads readers")]
+        return []
+    if tag is None:
+        return [("MR611", f"image {image} has no tag: it means `:latest`, a moving target")]
+    if tag == "latest":
+        return [("MR611", f"image {image} uses `:latest`, a moving target")]
+    return [
+        ("MR612", f"image {image} is pinned by tag only, not by digest (tags can be moved); "
+         "pin `@sha256:...` once you have verified the digest of the image you run")
+    ]  # fmt: skip
+
+
+def object_problems(obj: RenderedObject) -> list[Problem]:
+    """Policy findings for one rendered object."""
+    data = obj.data
+    kind = data.get("kind")
+    problems: list[Problem] = []
+    spec = data.get("spec") or {}
+    selector = spec.get("selector") or {}
+    labels_selector = selector.get("matchLabels", selector) if isinstance(selector, dict) else {}
+    if (
+        isinstance(labels_selector, dict)
+        and VERSION_LABEL in labels_selector
+        and (kind in WORKLOAD_KINDS or kind == "Service")
+    ):
+        problems.append(
+            ("MR616", f"{obj.label}: selector uses the `{VERSION_LABEL}` label; selectors are "
+             "immutable on workloads and a version in them breaks the next version's rollout "
+             "(select the per-version instance label instead)")
+        )  # fmt: skip
+    if kind not in WORKLOAD_KINDS:
+        return problems
+    template = spec.get("template") or {}
+    pod_labels = (template.get("metadata") or {}).get("labels") or {}
+    for label in (MODEL_LABEL, VERSION_LABEL):
+        if label not in pod_labels:
+            problems.append(
+                ("MR616", f"{obj.label}: pod template has no `{label}` label "
+                 f"(`kubectl get pods -l {label}=...` would not find its pods)")
+            )  # fmt: skip
+    pod = template.get("spec") or {}
+    pod_security = pod.get("securityContext") or {}
+    for where, container in _containers(pod):
+        cname = f"{obj.label} {where[:-1]} {container.get('name', '?')}"
+        image = container.get("image")
+        if not image:
+            problems.append(("MR611", f"{cname}: no image"))
+        else:
+            problems += [(r, f"{cname}: {m}") for r, m in image_problems(str(image))]
+        limits = (container.get("resources") or {}).get("limits") or {}
+        missing = [k for k in ("cpu", "memory") if k not in limits]
+        if missing:
+            problems.append(("MR613", f"{cname}: no {' and no '.join(missing)} limit"))
+        security = container.get("securityContext") or {}
+        non_root = security.get("runAsNonRoot", pod_security.get("runAsNonRoot"))
+        if non_root is not True:
+            problems.append(("MR614", f"{cname}: runAsNonRoot is not true"))
+        if security.get("readOnlyRootFilesystem") is not True:
+            problems.append(("MR614", f"{cname}: readOnlyRootFilesystem is not true"))
+        if security.get("allowPrivilegeEscalation") is not False:
+            problems.append(("MR614", f"{cname}: allowPrivilegeEscalation is not false"))
+        if security.get("privileged") is True:
+            problems.append(("MR614", f"{cname}: privileged"))
+        if where == "containers":
+            for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
+                if not container.get(probe):
+                    problems.append(("MR615", f"{cname}: no {probe}"))
+    return problems
+
+
+# -- Flux and Argo CD manifests -----------------------------------------------------------
+
+#: (apiVersion prefix, kind) → dotted paths that must be present.
+REQUIRED_FIELDS: dict[tuple[str, str], tuple[str, ...]] = {
+    ("source.toolkit.fluxcd.io/", "GitRepository"): (
+        "metadata.name",
+        "spec.url",
+        "spec.interval",
+        "spec.ref",
+    ),
+    ("kustomize.toolkit.fluxcd.io/", "Kustomization"): (
+        "metadata.name",
+        "spec.interval",
+        "spec.path",
+        "spec.prune",
+        "spec.sourceRef.kind",
+        "spec.sourceRef.name",
+    ),
+    ("argoproj.io/", "Application"): (
+        "metadata.name",
+        "spec.project",
+        "spec.source.repoURL",
+        "spec.source.path",
+        "spec.source.targetRevision",
+        "spec.destination.server|spec.destination.name",
+    ),
+}
+
+
+def _get(data: Any, dotted: str) -> Any:
+    for part in dotted.split("."):
+        if not isinstance(data, dict) or part not in data:
+            return None
+        data = data[part]
+    return data
+
+
+def cluster_problems(data: dict[str, Any], root: Path) -> list[Problem]:
+    """Required fields of a Flux or Argo CD object, and that its path is an overlay here."""
+    api, kind = str(data.get("apiVersion", "")), data.get("kind")
+    name = _get(data, "metadata.name") or "?"
+    problems: list[Problem] = []
+    for (prefix, want_kind), fields in REQUIRED_FIELDS.items():
+        if not api.startswith(prefix) or kind != want_kind:
+            continue
+        for spec in fields:
+            if all(_get(data, alt) in (None, "") for alt in spec.split("|")):
+                problems.append(("MR617", f"{kind} {name}: `{spec}` is required"))
+        path = _get(data, "spec.path") or _get(data, "spec.source.path")
+        if isinstance(path, str) and not (root / path / "kustomization.yaml").is_file():
+            problems.append(("MR617", f"{kind} {name}: path {path} has no kustomization.yaml"))
+        if kind == "Kustomization" and _get(data, "spec.prune") is not True:
+            problems.append(
+                ("MR617", f"{kind} {name}: spec.prune must be true (revert = rollback)")
+            )
+        if kind == "Application":
+            automated = _get(data, "spec.syncPolicy.automated")
+            if not isinstance(automated, dict) or automated.get("prune") is not True:
+                problems.append(
+                    ("MR617", f"{kind} {name}: syncPolicy.automated.prune must be true")
+                )
+    return problems
