@@ -231,3 +231,33 @@ def test_no_kustomize_and_no_kubectl_says_how_to_install(
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(ModelregError, match=r"install one: kubectl"):
         build(tmp_path)
+
+
+def test_overlays_command_generates_checks_and_detects_staleness(
+    registry: Registry, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import shutil
+
+    from modelreg.cli import main
+
+    shutil.copytree(REPO / "overlays/base", registry.root / "overlays/base")
+    assert main(["overlays", "-n"]) == 0
+    assert "would write overlays/demo/v1.0.0" in capsys.readouterr().out
+    assert not (registry.root / "overlays/demo").exists()
+    assert main(["overlays"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "wrote overlays/demo/v1.0.0",
+        "wrote overlays/demo/v1.1.0",
+        "wrote overlays/staging/kustomization.yaml",
+        "wrote overlays/production/kustomization.yaml",
+    ]
+    # Production follows the lifecycle: supported and production versions, alias on 1.1.0.
+    assert environments(registry.root)["production"] == [("demo", "1.0.0"), ("demo", "1.1.0")]
+    assert production_version(registry.root, "demo") == "1.1.0"
+    assert main(["overlays", "--check"]) == 0
+    registry.replace("models/demo/1.0.0/metadata.yaml", "tensor: float", "tensor: double")
+    assert main(["overlays", "--check"]) == 1
+    assert "overlays/demo/v1.0.0/config.pbtxt: MR605 stale" in capsys.readouterr().out
+    assert main(["overlays"]) == 0
+    assert "TYPE_FP64" in (registry.root / "overlays/demo/v1.0.0/config.pbtxt").read_text()
+    assert main(["overlays", "--check"]) == 0
