@@ -181,4 +181,13 @@ def render_readme_section() -> str:
         *[f"      - id: {hook.id}" for hook in HOOKS],
         "```",
     ]
-    return "\n".join([*rows, "", *usage]) + "\n"
+    intro = [
+        "Other registry repositories consume these hooks; `modelreg init DIR` scaffolds a new",
+        "registry with them wired (plus LFS attributes, schemas for editors, CODEOWNERS and the",
+        "pull-request, release and sharded-validation workflows). A commit that touches no",
+        "model file starts no modelreg process, and deep checks that passed are cached by",
+        "content in `.git/modelreg-cache/`. Details: [docs/hooks.md](docs/hooks.md); CI,",
+        "`modelreg ci-matrix` and `validate --shard`: [docs/ci.md](docs/ci.md).",
+        "",
+    ]
+    return "\n".join([*intro, *rows, "", *usage]) + "\n"
