@@ -40,9 +40,10 @@ def validate(session: nox.Session) -> None:
 
 @nox.session
 def docs(session: nox.Session) -> None:
-    """Check that generated docs (schema reference, rule table) are current."""
+    """Check that generated docs, hook files and workflows are current."""
     session.install("-e", ".")
     session.run("python", "scripts/gen_docs.py", "--check", *session.posargs)
+    session.run("python", "scripts/gen_hooks.py", "--check")
 
 
 @nox.session(default=False)
