@@ -174,14 +174,20 @@ def test_a_commit_touching_no_model_file_starts_no_modelreg(tmp_path: Path) -> N
 
 @pytest.mark.slow
 def test_try_repo_installs_the_published_hooks(tmp_path: Path) -> None:
-    """`pre-commit try-repo` on this checkout: the hooks as another registry consumes them."""
-    if run(["git", "status", "--porcelain", ".pre-commit-hooks.yaml"], ROOT, dict(os.environ)).stdout:
-        pytest.skip(".pre-commit-hooks.yaml has uncommitted changes; try-repo uses HEAD")
+    """`pre-commit try-repo` on this repository: the hooks as another registry consumes them.
+
+    pre-commit installs modelreg from a clean clone (committed files only) into a hook
+    environment, as it would from a tag.
+    """
     environ = env(tmp_path)
+    hooks_repo = tmp_path / "modelreg-hooks"
+    run(["git", "clone", "-q", "--no-local", str(ROOT), str(hooks_repo)], tmp_path, environ)
     reg = scaffold_with_model(tmp_path, environ)
     run(["git", "add", "-A"], reg, environ)
     proc = run(
-        ["pre-commit", "try-repo", str(ROOT), "modelreg-metadata", "--all-files"], reg, environ
+        ["pre-commit", "try-repo", str(hooks_repo), "modelreg-metadata", "--all-files"],
+        reg,
+        environ,
     )
     assert "modelreg: metadata schema and layout (fast)" in proc.stdout
     assert "Passed" in proc.stdout
