@@ -1,0 +1,304 @@
+"""What a merge would deploy: every environment rendered at two revisions, object by object.
+
+A revision's ``overlays/`` is exported with ``git archive`` into a temporary directory (the
+work tree and the index are never touched), rendered with plain kustomize, and compared by
+object identity ``(group, kind, namespace, name)`` — the identity Flux's inventory and Argo
+CD's diff use: objects only at head are *added*, only at base *pruned*, in both with other bytes
+*changed* (with a unified diff). The version each alias selects, and the accuracy, F1 and p99
+latency recorded in that version's metadata, give the metrics delta table.
+"""
+
+from __future__ import annotations
+
+import difflib
+import io
+import tarfile
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from modelreg.errors import ModelregError
+from modelreg.gitops import OVERLAYS_DIR
+from modelreg.gitops.envs import environment_names
+from modelreg.gitops.kustomize import build, split_objects
+from modelreg.gitops.overlays import env_aliases
+from modelreg.gitrepo import Repo
+
+#: GitHub refuses comments above 65,536 characters; stay well below.
+MARKDOWN_LIMIT = 60_000
+_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+@dataclass
+class EnvPlan:
+    """The difference of one environment between base and head."""
+
+    env: str
+    added: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    pruned: list[str] = field(default_factory=list)
+    diff: str = ""
+
+    @property
+    def changes(self) -> bool:
+        """Whether anything differs."""
+        return bool(self.added or self.changed or self.pruned)
+
+
+@dataclass(frozen=True)
+class MetricRow:
+    """A model whose alias moved to another version in one environment."""
+
+    env: str
+    model: str
+    base: str | None
+    head: str | None
+    figures: dict[str, tuple[float | None, float | None]]  # name → (base, head)
+
+
+@dataclass
+class Plan:
+    """The whole plan."""
+
+    base: str
+    head: str
+    envs: list[EnvPlan]
+    metrics: list[MetricRow]
+
+    @property
+    def changes(self) -> bool:
+        """Whether any environment differs."""
+        return any(e.changes for e in self.envs)
+
+
+@contextmanager
+def checkout(repo: Repo, ref: str, prefix: str) -> Iterator[Path]:
+    """``overlays/`` of ``ref`` exported to a temporary registry root."""
+    if repo.resolve(ref) is None:
+        raise ModelregError(f"no such revision: {ref}")
+    with tempfile.TemporaryDirectory(prefix="modelreg-plan-") as tmp:
+        target = Path(tmp)
+        spec = f"{prefix}{OVERLAYS_DIR}"
+        listing = repo.run("ls-tree", "--name-only", ref, "--", spec).strip()
+        if listing:
+            data = repo.run_bytes("archive", "--format=tar", ref, "--", spec)
+            with tarfile.open(fileobj=io.BytesIO(data)) as archive:
+                archive.extractall(target, filter="data")
+        yield target / prefix if prefix else target
+
+
+def _render(root: Path, env: str) -> dict[tuple[str, str, str, str], tuple[str, str]]:
+    if env not in environment_names(root):
+        return {}
+    where = f"{OVERLAYS_DIR}/{env}"
+    rendered = build(root / OVERLAYS_DIR / env, display=where)
+    return {o.key: (o.label, o.text) for o in split_objects(rendered, where)}
+
+
+def _figures(meta: dict[str, Any] | None) -> dict[str, float | None]:
+    evaluation = (meta or {}).get("evaluation") or {}
+    metrics = evaluation.get("metrics") or {}
+    f1 = metrics.get("f1")
+    latency = evaluation.get("latency") or {}
+    return {
+        "accuracy": metrics.get("accuracy"),
+        "f1": f1.get("value") if isinstance(f1, dict) else f1,
+        "p99_ms": latency.get("p99_ms"),
+    }
+
+
+def _metadata(
+    repo: Repo, ref: str | None, root: Path, prefix: str, model_version: tuple[str, str]
+) -> dict[str, Any] | None:
+    model, version = model_version
+    rel = f"models/{model}/{version}/metadata.yaml"
+    try:
+        if ref is None:
+            text = (root / rel).read_text(encoding="utf-8")
+        else:
+            text = repo.run("show", f"{ref}:{prefix}{rel}")
+        data = yaml.load(text, Loader=_Loader)  # a safe loader (C or pure Python)
+    except (OSError, ModelregError, yaml.YAMLError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def make_plan(repo: Repo, root: Path, base: str, head: str | None) -> Plan:
+    """Render every environment at ``base`` and at ``head`` (None: the work tree)."""
+    prefix = repo.relpath(root)
+    prefix = "" if prefix == "." else prefix + "/"
+    envs: list[EnvPlan] = []
+    metrics: list[MetricRow] = []
+    with (
+        checkout(repo, base, prefix) as base_root,
+        _head_root(repo, head, prefix, root) as head_root,
+    ):
+        names = sorted(set(environment_names(base_root)) | set(environment_names(head_root)))
+        for env in names:
+            old, new = _render(base_root, env), _render(head_root, env)
+            plan = EnvPlan(env)
+            diffs: list[str] = []
+            for key in sorted(set(old) | set(new)):
+                if key not in old:
+                    plan.added.append(new[key][0])
+                elif key not in new:
+                    plan.pruned.append(old[key][0])
+                elif old[key][1] != new[key][1]:
+                    label = new[key][0]
+                    plan.changed.append(label)
+                    diffs += difflib.unified_diff(
+                        old[key][1].splitlines(keepends=True),
+                        new[key][1].splitlines(keepends=True),
+                        f"{env}: {label} ({base})",
+                        f"{env}: {label} ({head or 'work tree'})",
+                    )
+            plan.diff = "".join(diffs)
+            envs.append(plan)
+            old_alias, new_alias = env_aliases(base_root, env), env_aliases(head_root, env)
+            for model in sorted(set(old_alias) | set(new_alias)):
+                was, now = old_alias.get(model), new_alias.get(model)
+                if was == now:
+                    continue
+                before = _figures(_metadata(repo, base, root, prefix, (model, was))) if was else {}
+                after = _figures(_metadata(repo, head, root, prefix, (model, now))) if now else {}
+                figures = {k: (before.get(k), after.get(k)) for k in ("accuracy", "f1", "p99_ms")}
+                metrics.append(MetricRow(env, model, was, now, figures))
+    return Plan(base, head or "work tree", envs, metrics)
+
+
+@contextmanager
+def _head_root(repo: Repo, head: str | None, prefix: str, root: Path) -> Iterator[Path]:
+    if head is None:
+        yield root
+    else:
+        with checkout(repo, head, prefix) as path:
+            yield path
+
+
+# -- output -------------------------------------------------------------------------------
+
+
+def _num(value: float | None, scale: float = 1.0, unit: str = "") -> str:
+    return "—" if value is None else f"{value * scale:.2f}{unit}"
+
+
+def _delta(pair: tuple[float | None, float | None], scale: float, unit: str) -> str:
+    a, b = pair
+    if a is None or b is None:
+        return "—"
+    return f"{(b - a) * scale:+.2f}{unit}"
+
+
+def metric_lines(plan: Plan) -> list[str]:
+    """The metrics delta table (markdown; also readable as text)."""
+    if not plan.metrics:
+        return []
+    lines = [
+        "| Env | Model | Version | Accuracy | F1 | p99 latency |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in plan.metrics:
+        cells = []
+        for name, scale, unit in (("accuracy", 100, "%"), ("f1", 100, "%"), ("p99_ms", 1, " ms")):
+            pair = row.figures[name]
+            delta_unit = " pp" if unit == "%" else unit
+            cells.append(
+                f"{_num(pair[0], scale, unit)} → {_num(pair[1], scale, unit)} "
+                f"({_delta(pair, scale, delta_unit)})"
+            )
+        lines.append(
+            f"| {row.env} | {row.model} | {row.base or '—'} → {row.head or '—'} | "
+            + " | ".join(cells)
+            + " |"
+        )
+    return lines
+
+
+def to_text(plan: Plan) -> str:
+    """Plain text: per environment the object changes, then the diffs."""
+    out = [f"plan {plan.base} -> {plan.head}"]
+    for env in plan.envs:
+        out.append(
+            f"\n{env.env}: {len(env.added)} added, {len(env.changed)} changed, "
+            f"{len(env.pruned)} pruned"
+        )
+        out += [f"  + {label}" for label in env.added]
+        out += [f"  ~ {label}" for label in env.changed]
+        out += [f"  - {label}" for label in env.pruned]
+    table = metric_lines(plan)
+    if table:
+        out += ["", *table]
+    for env in plan.envs:
+        if env.diff:
+            out += ["", env.diff.rstrip("\n")]
+    return "\n".join(out) + "\n"
+
+
+def to_markdown(plan: Plan, limit: int = MARKDOWN_LIMIT) -> str:
+    """A pull-request comment, shorter than ``limit`` characters."""
+    head = [f"### modelreg plan: `{plan.base}` → `{plan.head}`", ""]
+    head += ["| Environment | Added | Changed | Pruned |", "|---|---|---|---|"]
+    for env in plan.envs:
+        head.append(f"| {env.env} | {len(env.added)} | {len(env.changed)} | {len(env.pruned)} |")
+    table = metric_lines(plan)
+    if table:
+        head += ["", "Metrics as recorded in each version's metadata.yaml:", "", *table]
+    body: list[str] = []
+    for env in plan.envs:
+        if not env.changes:
+            continue
+        body += ["", f"#### {env.env}", ""]
+        body += [f"- added `{label}`" for label in env.added]
+        body += [f"- changed `{label}`" for label in env.changed]
+        body += [f"- pruned `{label}`" for label in env.pruned]
+        if env.diff:
+            body += [
+                "",
+                "<details><summary>diff</summary>",
+                "",
+                "```diff",
+                env.diff.rstrip("\n"),
+                "```",
+                "",
+                "</details>",
+            ]
+    text = "\n".join(head + body) + "\n"
+    if len(text) < limit:
+        return text
+    note = (
+        "\n\n… truncated: the plan is longer than a comment allows; run "
+        f"`modelreg plan --base {plan.base}` to see all of it.\n"
+    )
+    cut = text[: limit - len(note) - 16]
+    if cut.count("```") % 2:  # close an open code block
+        cut += "\n```"
+    return cut + note
+
+
+def to_json(plan: Plan) -> dict[str, Any]:
+    """The versioned machine form."""
+    return {
+        "version": 1,
+        "base": plan.base,
+        "head": plan.head,
+        "changes": plan.changes,
+        "environments": {
+            e.env: {"added": e.added, "changed": e.changed, "pruned": e.pruned, "diff": e.diff}
+            for e in plan.envs
+        },
+        "metrics": [
+            {
+                "environment": r.env,
+                "model": r.model,
+                "base": r.base,
+                "head": r.head,
+                "figures": {k: {"base": a, "head": b} for k, (a, b) in r.figures.items()},
+            }
+            for r in plan.metrics
+        ],
+    }
