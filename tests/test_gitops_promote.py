@@ -223,3 +223,27 @@ def test_random_promotions_and_rollbacks(repo: Path, seed: int) -> None:
                 assert _of_model(after, other) == _of_model(rendered, other)
         rendered = after
         assert git(repo, "status", "--porcelain") == ""
+
+
+@pytest.mark.parametrize(("floor", "code"), [(0.95, 1), (0.5, 0)])
+def test_production_promotion_runs_the_gates(
+    repo: Path, capsys: pytest.CaptureFixture[str], floor: float, code: int
+) -> None:
+    """The gates of model.yaml (modelreg.gates, real onnxruntime scoring) decide."""
+    card = repo / "models/demo/model.yaml"
+    card.write_text(
+        card.read_text().replace("lifecycle:", f"gates:\n  min_accuracy: {floor}\nlifecycle:")
+    )
+    git(repo, "commit", "-q", "-am", f"gate floor {floor}")
+    head = _head(repo)
+    capsys.readouterr()
+    argv = ["promote", "demo", "1.2.0", "--env", "production", "--runs", "20", "--commit"]
+    assert main(argv) == code
+    captured = capsys.readouterr()
+    assert "| min_accuracy |" in captured.err + captured.out
+    if code:
+        assert "fails its promotion gates" in captured.err
+        assert _head(repo) == head
+        assert git(repo, "status", "--porcelain") == ""
+    else:
+        assert "Modelreg-Gates: passed" in git(repo, "log", "-1", "--format=%B")
