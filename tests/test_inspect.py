@@ -523,13 +523,13 @@ def external_model(tmp_path: Path, location: str) -> Path:
 @pytest.mark.parametrize(
     ("location", "message"),
     [
-        ("../outside.bin", r"`\.\.` is not allowed"),
-        ("data/../../outside.bin", r"`\.\.` is not allowed"),
+        ("../outside.bin", r"contains `\.\.`"),
+        ("data/../../outside.bin", r"contains `\.\.`"),
         ("/etc/passwd", "an absolute path"),
         ("C:/weights.bin", "an absolute path"),
-        ("data\\weights.bin", "use `/`"),
+        ("data\\weights.bin", "uses `\\\\`; write `/`"),
         ("", "not a file name"),
-        ("missing.bin", "missing or not a file"),
+        ("missing.bin", "names a file that does not exist"),
     ],
 )
 def test_unsafe_or_missing_external_data_is_refused(
@@ -546,7 +546,7 @@ def test_symlink_out_of_the_directory_is_refused(tmp_path: Path) -> None:
     (tmp_path / "outside.bin").write_bytes(b"\x00" * 32)
     path = external_model(tmp_path, "weights.bin")
     (path.parent / "weights.bin").symlink_to(tmp_path / "outside.bin")
-    with pytest.raises(ModelregError, match="resolves outside the model's directory"):
+    with pytest.raises(ModelregError, match=r"passes through the symbolic link `weights\.bin`"):
         inspect_file(path)
 
 

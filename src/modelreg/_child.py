@@ -20,9 +20,13 @@ def inspect_task(path: Path, _spec: dict[str, Any]) -> dict[str, Any]:
     """Facts of the file plus the result of onnx's full checker, by path."""
     import onnx
 
+    from modelreg.external import UnsafeExternalData
     from modelreg.onnxfacts import inspect_file
 
-    facts = inspect_file(path)
+    try:
+        facts = inspect_file(path)  # judges external data before onnx's checker opens it
+    except UnsafeExternalData as exc:
+        return {"unsafe": exc.problems}
     checker: str | None = None
     try:
         # By path, so external data resolves against the model's directory, not the cwd.

@@ -82,8 +82,7 @@ def _dist_version(name: str) -> str:
 
 
 @_memo
-def environment() -> str:
-    """Machine and runtime fingerprint (latency claims depend on it)."""
+def _machine() -> str:
     parts = [
         platform.machine(),
         platform.system(),
@@ -95,6 +94,16 @@ def environment() -> str:
         str(os.cpu_count()),
     ]
     return "|".join(parts)
+
+
+def environment() -> str:
+    """Machine and runtime fingerprint (latency claims depend on it), and modelreg's settings.
+
+    Limits such as ``MODELREG_MAX_FILE_MB`` change verdicts: a pass under one cap is no pass
+    under a lower one, so every ``MODELREG_*`` variable is part of the key.
+    """
+    settings = sorted(f"{k}={v}" for k, v in os.environ.items() if k.startswith("MODELREG_"))
+    return "|".join([_machine(), *settings])
 
 
 def _tree(directory: Path) -> Iterator[tuple[str, str]]:

@@ -5,8 +5,8 @@ result for pasting into metadata.yaml, and the checks compare metadata against t
 dictionary, so what a user pastes is exactly what is later verified.
 
 onnx is imported lazily (only here, only when a file is inspected); onnxruntime never is.
-External data is never loaded: its files are hashed as files, and a location that points
-outside the model's directory is refused before anything is opened.
+External data is never loaded: its files are hashed as files, after :mod:`modelreg.external`
+has judged every reference safe (relative, inside the directory, no links, in range).
 """
 
 from __future__ import annotations
@@ -15,11 +15,12 @@ import importlib
 import json
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from pathlib import Path, PurePosixPath, PureWindowsPath
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from modelreg import external
 from modelreg.errors import ModelregError
 from modelreg.hashing import sha256_file
 
@@ -49,7 +50,7 @@ def inspect_file(path: Path) -> dict[str, Any]:
     outside the model's directory, or names a missing file.
     """
     try:
-        import onnx
+        import onnx  # noqa: F401 - fail early, with the install hint, when onnx is absent
     except ImportError as exc:
         raise ModelregError(_INSTALL_HINT) from exc
 
@@ -59,9 +60,9 @@ def inspect_file(path: Path) -> dict[str, Any]:
     model = _load(path)
     sha256, size = sha256_file(path)
     artifact: dict[str, Any] = {"path": path.name, "sha256": sha256, "size": size}
-    external = _external_data(model, path, onnx.TensorProto.EXTERNAL)
-    if external:
-        artifact["external_data"] = external
+    external_files = _external_data(model, path)
+    if external_files:
+        artifact["external_data"] = external_files
 
     graph = model.graph
     hidden = {t.name for t in graph.initializer}
@@ -116,45 +117,19 @@ def _load(path: Path) -> ModelProto:
 # -- external data ---------------------------------------------------------------------------
 
 
-def _external_data(model: ModelProto, path: Path, external: int) -> list[dict[str, Any]]:
-    """Every external data file referenced by any tensor, hashed once per location."""
+def _external_data(model: ModelProto, path: Path) -> list[dict[str, Any]]:
+    """Every external data file referenced by any tensor, judged safe first, hashed once."""
+    refs = external.references(model)
+    if found := external.problems(path, refs, external.Limits.from_env()):
+        raise external.UnsafeExternalData(path, found)
     files: dict[str, dict[str, Any]] = {}
-    for tensor in _tensors(model):
-        if tensor.data_location != external:
-            continue
-        entries = {e.key: e.value for e in tensor.external_data}
-        location = entries.get("location")
-        if location is None:
-            raise ModelregError(
-                f"{path}: tensor `{tensor.name}` is stored externally but has no location"
-            )
-        rel, target = _safe_location(path, location, tensor.name)
-        if rel in files:
-            continue
-        sha256, size = sha256_file(target)
-        files[rel] = {"path": rel, "sha256": sha256, "size": size}
+    for ref in refs:
+        assert ref.location is not None  # problems() refuses a missing location
+        rel = PurePosixPath(ref.location).as_posix()
+        if rel not in files:
+            sha256, size = sha256_file(path.parent / rel)
+            files[rel] = {"path": rel, "sha256": sha256, "size": size}
     return [files[k] for k in sorted(files)]
-
-
-def _safe_location(model_path: Path, location: str, tensor: str) -> tuple[str, Path]:
-    """The normalised relative path and the file of an external data location, if safe."""
-    where = f"{model_path}: tensor `{tensor}` has external data location {location!r}"
-    if not location or "\x00" in location:
-        raise ModelregError(f"{where}, which is not a file name")
-    if "\\" in location:
-        raise ModelregError(f"{where}; use `/`, not `\\`, in a location")
-    if PurePosixPath(location).is_absolute() or PureWindowsPath(location).drive:
-        raise ModelregError(f"{where}, an absolute path; it must be relative to the model file")
-    pure = PurePosixPath(location)
-    if ".." in pure.parts:
-        raise ModelregError(f"{where}; `..` is not allowed: keep data next to the model file")
-    base = model_path.parent
-    target = base / pure
-    if not target.resolve().is_relative_to(base.resolve()):
-        raise ModelregError(f"{where}, which resolves outside the model's directory")
-    if not target.is_file():
-        raise ModelregError(f"{where}, but {target} is missing or not a file")
-    return pure.as_posix(), target
 
 
 # -- walking the model -----------------------------------------------------------------------
@@ -178,7 +153,7 @@ def _node_lists(model: ModelProto) -> Iterator[tuple[GraphProto | None, Sequence
                 pending.extend((g, g.node) for g in _subgraphs(attribute))
 
 
-def _tensors(model: ModelProto) -> Iterator[TensorProto]:
+def tensors(model: ModelProto) -> Iterator[TensorProto]:
     """Every tensor that may hold data: initializers and tensor attributes, everywhere."""
     for graph, nodes in _node_lists(model):
         if graph is not None:

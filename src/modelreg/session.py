@@ -7,13 +7,19 @@ from typing import Any
 
 
 def cpu_session(path: Path, *, pinned: bool = False) -> Any:
-    """A CPU session with one intra-op and one inter-op thread.
+    """A CPU session with one intra-op and one inter-op thread, on a file judged safe.
+
+    Raises :class:`~modelreg.external.UnsafeExternalData` before onnxruntime sees a model
+    whose external data references are unsafe.
 
     ``pinned`` adds what latency figures need: sequential execution, no spinning and full
     graph optimisation, the same on every run.
     """
     import onnxruntime as ort
 
+    from modelreg.external import guard
+
+    guard(path)  # onnxruntime opens external data files itself: judge them first
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from modelreg.checks import VersionContext, check
 from modelreg.findings import Finding
@@ -50,22 +51,38 @@ def local_artifact(ctx: VersionContext) -> Path | None:
 
 @check("version", rules=("MR201", "MR202", "MR203", "MR204", "MR205", "MR206", "MR901"))
 def artifact_integrity(ctx: VersionContext) -> Iterator[Finding]:
-    """sha256 and size of model.onnx, or of its LFS pointer under ``--fast``."""
+    """sha256 and size of model.onnx and of each declared data file (or their LFS pointers).
+
+    ``--fast`` reads no artifact bytes: it compares sizes, and the oid and size of pointers.
+    """
     assert ctx.meta is not None
     artifact = ctx.meta["artifact"]
-    declared_sha, declared_size = artifact["sha256"], artifact["size"]
-    line, col = ctx.position("artifact", "path")
-    path, reason = safe_child(ctx.version.dir, artifact["path"])
+    files: list[tuple[tuple[str | int, ...], dict[str, Any]]] = [(("artifact",), artifact)]
+    files += [
+        (("artifact", "external_data", i), entry)
+        for i, entry in enumerate(artifact.get("external_data", []))
+    ]
+    for field_path, entry in files:
+        yield from _check_file(ctx, field_path, entry)
+
+
+def _check_file(
+    ctx: VersionContext, field_path: tuple[str | int, ...], entry: dict[str, Any]
+) -> Iterator[Finding]:
+    declared_sha, declared_size = entry["sha256"], entry["size"]
+    field = ".".join(str(p) for p in field_path)
+    line, col = ctx.position(*field_path, "path")
+    path, reason = safe_child(ctx.version.dir, entry["path"])
     if path is None:
         yield rule("MR206").finding(
-            ctx.metadata_rel, f"artifact.path `{artifact['path']}` {reason}", line, col
+            ctx.metadata_rel, f"{field}.path `{entry['path']}` {reason}", line, col
         )
         return
     rel = ctx.registry.rel(path)
     if not path.is_file():
-        yield rule("MR203").finding(
-            rel, f"artifact named in {ctx.metadata_rel}:{line} does not exist"
-        )
+        what = "artifact" if len(field_path) == 1 else "external data file"
+        where = f"{ctx.metadata_rel}:{line}"
+        yield rule("MR203").finding(rel, f"{what} named in {where} does not exist")
         return
     try:
         st = path.stat()
@@ -75,7 +92,7 @@ def artifact_integrity(ctx: VersionContext) -> Iterator[Finding]:
         return
     if st.st_nlink > 1:
         yield rule("MR206").finding(
-            rel, f"artifact has {st.st_nlink} hard links; it must be a file of its own"
+            rel, f"has {st.st_nlink} hard links; it must be a file of its own"
         )
         return
     if looks_like_pointer(head):

@@ -21,7 +21,7 @@ _KINDS = ("tensor", "sequence", "map", "optional")
 
 @check(
     "version",
-    rules=(*(f"MR3{n:02d}" for n in range(1, 11)), "MR901", "MR902"),
+    rules=(*(f"MR3{n:02d}" for n in range(1, 11)), "MR207", "MR208", "MR901", "MR902"),
     deep=True,
 )
 def onnx_structure(ctx: VersionContext) -> Iterator[Finding]:
@@ -42,10 +42,37 @@ def onnx_structure(ctx: VersionContext) -> Iterator[Finding]:
         yield rule("MR301").finding(rel, result.error.replace(str(path), rel))
         return
     assert result.data is not None
+    if "unsafe" in result.data:
+        for problem in result.data["unsafe"]:
+            yield rule("MR207").finding(rel, f"external data refused: {problem}")
+        return  # neither onnx's checker nor a session may open those files
     if result.data.get("checker"):
         yield rule("MR302").finding(rel, f"onnx.checker: {result.data['checker']}")
     facts: dict[str, Any] = result.data["facts"]
+    yield from _declared_data(ctx, rel, facts["artifact"].get("external_data") or [])
     yield from compare(ctx, facts["onnx"], facts.get("ops", {}))
+
+
+def _declared_data(
+    ctx: VersionContext, rel: str, referenced: list[dict[str, Any]]
+) -> Iterator[Finding]:
+    """Data files the ONNX file references against those ``artifact.external_data`` lists."""
+    assert ctx.meta is not None
+    declared = {e["path"]: i for i, e in enumerate(ctx.meta["artifact"].get("external_data", []))}
+    used = {e["path"] for e in referenced}
+    for path in sorted(used - declared.keys()):
+        yield rule("MR208").finding(
+            ctx.metadata_rel,
+            f"{rel} references the external data file `{path}`, which artifact.external_data "
+            "does not declare (so nothing checks its hash)",
+            *ctx.position("artifact"),
+        )
+    for path in sorted(declared.keys() - used):
+        yield rule("MR208").finding(
+            ctx.metadata_rel,
+            f"artifact.external_data declares `{path}`, but {rel} does not reference it",
+            *ctx.position("artifact", "external_data", declared[path], "path"),
+        )
 
 
 def compare(ctx: VersionContext, actual: dict[str, Any], ops: dict[str, int]) -> Iterator[Finding]:
