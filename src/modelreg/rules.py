@@ -551,8 +551,8 @@ RULES: tuple[Rule, ...] = (
         "MR705",
         "support-ended",
         _W,
-        "A `supported` version is past its `supported_until` date (still within the grace "
-        "period, `support_grace_days` in model.yaml, default 90).",
+        "A `supported` version is past its `supported_until` date (and within the grace "
+        "period `support_grace_days` of model.yaml, or the model sets none).",
         "Mark it `deprecated` and move its deployments, or extend `supported_until`.",
     ),
     Rule(
@@ -560,7 +560,7 @@ RULES: tuple[Rule, ...] = (
         "support-expired",
         _E,
         "A `supported` version is past its `supported_until` date by more than the grace "
-        "period (`support_grace_days` in model.yaml, default 90).",
+        "period `support_grace_days` set in model.yaml (without it, MR705 warns only).",
         "Mark it `deprecated` (or `retired`) and move its deployments, or extend "
         "`supported_until` if support really continues.",
     ),

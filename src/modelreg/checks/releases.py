@@ -17,8 +17,6 @@ from modelreg.checks.integrity import lfs_pull_command
 from modelreg.findings import Finding
 from modelreg.rules import rule
 
-#: Days a `supported` version may stay past its `supported_until` before it is an error.
-DEFAULT_SUPPORT_GRACE_DAYS = 90
 #: At most this many changed files are named one by one.
 MAX_LISTED = 10
 
@@ -51,7 +49,9 @@ def tags_without_version(ctx: ModelContext) -> Iterator[Finding]:
 def support_windows(ctx: ModelContext) -> Iterator[Finding]:
     """A `supported` version past its `supported_until`: warning, then error after the grace."""
     data: dict[str, Any] = ctx.data or {}
-    grace = data.get("support_grace_days", DEFAULT_SUPPORT_GRACE_DAYS)
+    # Without a policy an ended window is a warning only: a date must not turn a green
+    # registry red overnight unless its owners asked for that with `support_grace_days`.
+    grace = data.get("support_grace_days")
     today = ctx.options.today
     for version, entry in data["lifecycle"].items():
         until_text = entry.get("supported_until")
@@ -65,7 +65,7 @@ def support_windows(ctx: ModelContext) -> Iterator[Finding]:
             continue
         line, col = ctx.position("lifecycle", version, "supported_until")
         days = (today - until).days
-        deadline = until + dt.timedelta(days=grace)
+        deadline = None if grace is None else until + dt.timedelta(days=grace)
         what = (
             f"{version} is `supported` but its support ended on {until_text} "
             f"({days} day{'s' * (days != 1)} ago)"
@@ -74,7 +74,7 @@ def support_windows(ctx: ModelContext) -> Iterator[Finding]:
             "mark it `deprecated` (or `retired`) and move deployments to a supported version, "
             "or extend `supported_until` if support really continues"
         )
-        if today > deadline:
+        if deadline is not None and today > deadline:
             yield rule("MR706").finding(
                 ctx.model_rel,
                 f"{what}, beyond the {grace}-day grace period (`support_grace_days`); {fix}",
@@ -84,7 +84,13 @@ def support_windows(ctx: ModelContext) -> Iterator[Finding]:
         else:
             yield rule("MR705").finding(
                 ctx.model_rel,
-                f"{what}; this becomes an error after {deadline.isoformat()}; {fix}",
+                f"{what}; "
+                + (
+                    f"this becomes an error after {deadline.isoformat()}; "
+                    if deadline
+                    else "set `support_grace_days` in model.yaml to make this an error; "
+                )
+                + fix,
                 line,
                 col,
             )
