@@ -16,15 +16,19 @@ from typing import Any
 from modelreg.errors import ModelregError
 
 
-def inspect_task(path: Path, _spec: dict[str, Any]) -> dict[str, Any]:
-    """Facts of the file plus the result of onnx's full checker, by path."""
+def inspect_task(path: Path, spec: dict[str, Any]) -> dict[str, Any]:
+    """Facts of the file plus the result of onnx's full checker, by path.
+
+    ``spec["hash"] = False`` skips hashing (the parent already hashed every file).
+    """
     import onnx
 
     from modelreg.external import UnsafeExternalData
     from modelreg.onnxfacts import inspect_file
 
     try:
-        facts = inspect_file(path)  # judges external data before onnx's checker opens it
+        # Judges external data before onnx's checker opens it.
+        facts = inspect_file(path, hash_files=spec.get("hash", True))
     except UnsafeExternalData as exc:
         return {"unsafe": exc.problems}
     checker: str | None = None
@@ -34,13 +38,6 @@ def inspect_task(path: Path, _spec: dict[str, Any]) -> dict[str, Any]:
     except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as exc:
         checker = str(exc).strip().splitlines()[0][:500] if str(exc).strip() else repr(exc)
     return {"facts": facts, "checker": checker}
-
-
-def run_task(path: Path, spec: dict[str, Any]) -> dict[str, Any]:
-    """An onnxruntime session on the file, and every golden vector set run through it."""
-    from modelreg.vectors import run_sets
-
-    return run_sets(path, Path(spec["version_dir"]), spec["sets"])
 
 
 def evaluate_task(path: Path, spec: dict[str, Any]) -> dict[str, Any]:
@@ -63,6 +60,51 @@ def golden_task(path: Path, spec: dict[str, Any]) -> dict[str, Any]:
         return {"error": str(exc)}
 
 
+def emit(part: dict[str, Any]) -> None:
+    """Report part of a result now, so that it survives if the process dies later."""
+    sys.stdout.write(json.dumps(part) + "\n")
+    sys.stdout.flush()
+
+
+def deep_task(path: Path, spec: dict[str, Any]) -> dict[str, Any]:
+    """Every deep fact of one version in one process: one parse, one session.
+
+    ``{"inspect": <inspect_task result or {"error"}>, "run": <run_sets result>,
+    "evaluate": <scores or {"error"}>}``, each part emitted as soon as it is known (a crash
+    in onnxruntime then still leaves the structure facts); ``run`` and ``evaluate`` are
+    absent when the file did not parse or its external data was refused (no session may
+    open it then).
+    """
+    from modelreg.evaluation import evaluate
+    from modelreg.session import cpu_session
+    from modelreg.vectors import first_line, run_sets
+
+    try:
+        inspected = inspect_task(path, {"hash": False})
+    except ModelregError as exc:
+        return {"inspect": {"error": str(exc)}}
+
+    emit({"inspect": inspected})
+    if "unsafe" in inspected:
+        return {}
+    try:
+        session = cpu_session(path)
+    except ModelregError as exc:
+        return {"run": {"session_error": str(exc)}}
+    except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own untyped errors
+        return {"run": {"session_error": first_line(exc)}}
+    emit({"run": run_sets(path, Path(spec["version_dir"]), spec["sets"], session=session)})
+    if not spec.get("evaluate"):
+        return {}
+    try:
+        data = Path(spec["evaluate"]["data"])
+        return {"evaluate": evaluate(path, data, spec["evaluate"], session=session)}
+    except ValueError as exc:
+        return {"evaluate": {"error": str(exc)}}
+    except Exception as exc:  # noqa: BLE001 - onnxruntime's run errors are untyped
+        return {"evaluate": {"error": f"onnxruntime failed: {first_line(exc)}"}}
+
+
 def bench_task(_path: Path, spec: dict[str, Any]) -> dict[str, Any]:
     """Interleaved latency of several models."""
     from modelreg.latency import measure
@@ -75,10 +117,10 @@ def bench_task(_path: Path, spec: dict[str, Any]) -> dict[str, Any]:
 #: Task name -> (function, whether it takes a SPEC argument).
 TASKS: dict[str, tuple[Callable[[Path, dict[str, Any]], dict[str, Any]], bool]] = {
     "inspect": (inspect_task, False),
-    "run": (run_task, True),
     "evaluate": (evaluate_task, True),
     "golden": (golden_task, True),
     "bench": (bench_task, True),
+    "deep": (deep_task, True),
 }
 
 

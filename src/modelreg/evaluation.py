@@ -49,8 +49,13 @@ def f1_score(
     raise ValueError(f"unknown F1 average {average!r}")
 
 
-def evaluate(model_path: Path, data_path: Path, spec: dict[str, Any]) -> dict[str, Any]:
-    """Predict every row of the evaluation file and score it; raises ValueError on bad data."""
+def evaluate(
+    model_path: Path, data_path: Path, spec: dict[str, Any], session: Any = None
+) -> dict[str, Any]:
+    """Predict every row of the evaluation file and score it; raises ValueError on bad data.
+
+    ``session`` reuses an open onnxruntime session on ``model_path`` (one per deep run).
+    """
     import numpy as np
 
     from modelreg.session import cpu_session
@@ -59,7 +64,7 @@ def evaluate(model_path: Path, data_path: Path, spec: dict[str, Any]) -> dict[st
         archive = np.load(data_path, allow_pickle=False)
     except (OSError, ValueError) as exc:
         raise ValueError(f"{data_path.name} is not a readable .npz archive ({exc})") from None
-    session = cpu_session(model_path)
+    session = session or cpu_session(model_path)
     names = [i.name for i in session.get_inputs()]
     missing = [n for n in [*names, "labels"] if n not in archive.files]
     if missing:

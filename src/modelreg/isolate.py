@@ -26,7 +26,7 @@ MEMORY_MB = int(os.environ.get("MODELREG_CHILD_MEMORY_MB", "8192"))
 class ChildResult:
     """What came back: data, a known error, or how the child died."""
 
-    data: dict[str, Any] | None = None
+    data: dict[str, Any] | None = None  # with ``died``: what the child reported before dying
     error: str | None = None
     died: str | None = None
 
@@ -64,26 +64,42 @@ def run_child(
             check=False,
             preexec_fn=(lambda: _limit_memory(memory_mb)) if os.name == "posix" else None,
         )
-    except subprocess.TimeoutExpired:
-        return ChildResult(died=f"timed out after {timeout:g} s")
+    except subprocess.TimeoutExpired as exc:
+        partial = _parse(exc.stdout or b"")
+        return ChildResult(data=partial, died=f"timed out after {timeout:g} s")
+    payload = _parse(proc.stdout)
     if proc.returncode < 0:
         try:
             name = signal.Signals(-proc.returncode).name
         except ValueError:
             name = str(-proc.returncode)
-        return ChildResult(died=f"signal {-proc.returncode} ({name})")
-    try:
-        payload = json.loads(proc.stdout)
-    except ValueError:
+        return ChildResult(data=payload, died=f"signal {-proc.returncode} ({name})")
+    if payload is None or proc.returncode != 0:
         stderr = proc.stderr or b""
         tail = stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
         if b"MemoryError" in stderr:
-            return ChildResult(died=f"ran out of its {memory_mb} MB memory limit")
-        return ChildResult(died=f"exit status {proc.returncode}: {tail[0][:200]}")
-    if not isinstance(payload, dict):
-        return ChildResult(died="returned malformed output")
+            return ChildResult(data=payload, died=f"ran out of its {memory_mb} MB memory limit")
+        return ChildResult(data=payload, died=f"exit status {proc.returncode}: {tail[0][:200]}")
     if "died" in payload:
-        return ChildResult(died=str(payload["died"]))
+        reason = str(payload.pop("died"))
+        return ChildResult(data=payload or None, died=reason)
     if "error" in payload:
         return ChildResult(error=str(payload["error"]))
     return ChildResult(data=payload)
+
+
+def _parse(stdout: bytes) -> dict[str, Any] | None:
+    """The child's JSON lines merged into one mapping (a child may report in parts, so that
+    what it finished before dying still counts); None when no complete part arrived."""
+    merged: dict[str, Any] = {}
+    for line in stdout.splitlines():
+        if not line.strip():
+            continue
+        try:
+            part = json.loads(line)
+        except ValueError:
+            break  # a line cut off by the child's death: keep what came before
+        if not isinstance(part, dict):
+            return None
+        merged.update(part)
+    return merged or None

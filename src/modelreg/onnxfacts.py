@@ -36,7 +36,7 @@ METADATA_BLOCKS = ("artifact", "onnx")
 _INSTALL_HINT = "inspect needs onnx: pip install 'modelreg[onnx]'"
 
 
-def inspect_file(path: Path) -> dict[str, Any]:
+def inspect_file(path: Path, *, hash_files: bool = True) -> dict[str, Any]:
     """The facts of the ONNX file at ``path``.
 
     Returns ``{"artifact": ..., "onnx": ..., "ops": ...}``: ``artifact`` and ``onnx`` follow
@@ -47,7 +47,8 @@ def inspect_file(path: Path) -> dict[str, Any]:
 
     Raises :class:`ModelregError` when onnx is not installed, the file is missing or is not
     an ONNX protobuf, or an external data location is absolute, contains ``..``, resolves
-    outside the model's directory, or names a missing file.
+    outside the model's directory, or names a missing file. ``hash_files=False`` leaves
+    ``sha256`` empty, for callers that hashed the files already.
     """
     try:
         import onnx  # noqa: F401 - fail early, with the install hint, when onnx is absent
@@ -58,9 +59,9 @@ def inspect_file(path: Path) -> dict[str, Any]:
         what = "is not a file" if path.exists() else "does not exist"
         raise ModelregError(f"{path}: {what}; give the path of an .onnx file")
     model = _load(path)
-    sha256, size = sha256_file(path)
+    sha256, size = sha256_file(path) if hash_files else ("", path.stat().st_size)
     artifact: dict[str, Any] = {"path": path.name, "sha256": sha256, "size": size}
-    external_files = _external_data(model, path)
+    external_files = _external_data(model, path, hash_files=hash_files)
     if external_files:
         artifact["external_data"] = external_files
 
@@ -117,7 +118,7 @@ def _load(path: Path) -> ModelProto:
 # -- external data ---------------------------------------------------------------------------
 
 
-def _external_data(model: ModelProto, path: Path) -> list[dict[str, Any]]:
+def _external_data(model: ModelProto, path: Path, *, hash_files: bool) -> list[dict[str, Any]]:
     """Every external data file referenced by any tensor, judged safe first, hashed once."""
     refs = external.references(model)
     if found := external.problems(path, refs, external.Limits.from_env()):
@@ -127,7 +128,8 @@ def _external_data(model: ModelProto, path: Path) -> list[dict[str, Any]]:
         assert ref.location is not None  # problems() refuses a missing location
         rel = PurePosixPath(ref.location).as_posix()
         if rel not in files:
-            sha256, size = sha256_file(path.parent / rel)
+            target = path.parent / rel
+            sha256, size = sha256_file(target) if hash_files else ("", target.stat().st_size)
             files[rel] = {"path": rel, "sha256": sha256, "size": size}
     return [files[k] for k in sorted(files)]
 

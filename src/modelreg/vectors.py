@@ -135,19 +135,21 @@ def _compare_nested(
     return problem.replace(f"at [{flat_index}]", f"at {want[leaf][0] or '[]'}", 1)
 
 
-def run_sets(model_path: Path, version_dir: Path, sets: list[dict[str, Any]]) -> dict[str, Any]:
-    """Load a session and run every set; never raises for bad data.
+def run_sets(
+    model_path: Path, version_dir: Path, sets: list[dict[str, Any]], session: Any = None
+) -> dict[str, Any]:
+    """Load a session (or use ``session``) and run every set; never raises for bad data.
 
     Each set's problems are ``(kind, message)`` with kind ``malformed`` (the set itself is
     wrong) or ``mismatch`` (the model computes something else).
     """
     import numpy as np
 
-    try:
-        session = cpu_session(model_path)
-    except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own untyped errors
-        first = str(exc).strip().splitlines()[0][:500] if str(exc).strip() else repr(exc)
-        return {"session_error": first}
+    if session is None:
+        try:
+            session = cpu_session(model_path)
+        except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own untyped errors
+            return {"session_error": first_line(exc)}
     inputs = session.get_inputs()
     outputs = session.get_outputs()
     results = []
@@ -205,6 +207,12 @@ def run_sets(model_path: Path, version_dir: Path, sets: list[dict[str, Any]]) ->
         },
         "sets": results,
     }
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (onnxruntime's can run to pages)."""
+    text = str(exc).strip()
+    return text.splitlines()[0][:500] if text else repr(exc)
 
 
 def _compare(actual: Any, expected: Any, *, rtol: float, atol: float, file: str, name: str) -> str:

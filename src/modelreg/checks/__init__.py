@@ -46,6 +46,8 @@ class VersionContext:
     meta: dict[str, Any] | None
     model_data: dict[str, Any] | None
     valid: bool
+    #: Results shared by this version's checks (e.g. the one deep child run, file hashes).
+    memo: dict[str, Any] = field(default_factory=dict)
 
     def rel(self, *parts: str) -> str:
         """A path inside the version directory, relative to the registry root."""

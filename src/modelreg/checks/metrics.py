@@ -1,37 +1,20 @@
 """Evaluation (MR405, MR406): the claimed accuracy and F1 are what the artifact scores.
 
 The evaluation file must hash to ``evaluation.data.sha256``; the metrics are recomputed in
-the isolated child and a claim may differ from the recomputation by at most 1/N (one sample).
+the version's one isolated deep child (:mod:`._deep`, the same session as the golden
+vectors) and a claim may differ from the recomputation by at most 1/N (one sample).
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
-from pathlib import Path
 
 from modelreg.checks import VersionContext, check, missing_dependency
+from modelreg.checks._deep import deep_run, died, eval_data_path, file_sha256
 from modelreg.checks.integrity import local_artifact
 from modelreg.findings import Finding
-from modelreg.hashing import sha256_file
-from modelreg.isolate import run_child
 from modelreg.lfs import looks_like_pointer, read_head
 from modelreg.rules import rule
-
-
-def eval_data_path(ctx: VersionContext, relative: str) -> tuple[Path | None, str]:
-    """The evaluation file, which may sit in the model's shared ``data/`` (``../data/x``)."""
-    # normpath folds `1.1.0/../data` (no symlink can hide there: checked below).
-    target = Path(os.path.normpath(ctx.version.dir / relative))
-    model_dir = ctx.model.dir.resolve()
-    if relative.startswith("/") or not target.resolve().is_relative_to(model_dir):
-        return None, "is outside the model directory"
-    for parent in (target, *target.parents):
-        if parent == ctx.model.dir:
-            break
-        if parent.is_symlink():
-            return None, f"goes through the symbolic link {parent.name}"
-    return target, ""
 
 
 @check("version", rules=("MR204", "MR405", "MR406", "MR901", "MR902"), deep=True)
@@ -57,7 +40,7 @@ def evaluation_metrics(ctx: VersionContext) -> Iterator[Finding]:
             rel, f'is a Git LFS pointer; run: git lfs pull --include="{rel}"'
         )
         return
-    actual, _size = sha256_file(target)
+    actual = file_sha256(ctx, target)
     if actual != data["sha256"]:
         yield rule("MR406").finding(
             rel,
@@ -71,35 +54,30 @@ def evaluation_metrics(ctx: VersionContext) -> Iterator[Finding]:
     if absent := missing_dependency(rel, "metrics not recomputed", "onnxruntime", "numpy"):
         yield absent
         return
-    labels = (ctx.model_data or {}).get("labels") or []
-    f1 = evaluation["metrics"]["f1"]
-    positive = f1.get("positive_label")
-    spec = {
-        "data": str(target),
-        "output": evaluation["output"],
-        "classes": len(labels),
-        "average": f1["average"],
-        "positive": labels.index(positive) if positive in labels else len(labels) - 1,
-    }
-    result = run_child("evaluate", model_path, spec=spec)
-    if result.died:
-        yield rule("MR902").finding(
-            ctx.registry.rel(model_path), f"evaluation died: {result.died}; nothing was proven"
-        )
+    result = deep_run(ctx, model_path)
+    yield from died(ctx, ctx.registry.rel(model_path), result)
+    scored = (result.data or {}).get("evaluate")
+    if scored is None and result.died:
         return
-    if result.error is not None or result.data is None:
-        yield rule("MR406").finding(rel, f"cannot evaluate: {result.error}")
+    if scored is None:
+        run = (result.data or {}).get("run") or {}
+        why = run.get("session_error") or "the model could not be loaded (see MR301/MR207)"
+        yield rule("MR406").finding(rel, f"cannot evaluate: {why}")
         return
-    n = int(result.data["samples"])
+    if "error" in scored:
+        yield rule("MR406").finding(rel, f"cannot evaluate: {scored['error']}")
+        return
+    n = int(scored["samples"])
     if n != data["samples"]:
         yield rule("MR406").finding(
             ctx.metadata_rel,
             f"evaluation.data.samples is {data['samples']}; the file has {n} labelled rows",
             *ctx.position("evaluation", "data", "samples"),
         )
+    f1 = evaluation["metrics"]["f1"]
     claims = (
-        ("accuracy", evaluation["metrics"]["accuracy"], result.data["accuracy"], ("accuracy",)),
-        ("f1", f1["value"], result.data["f1"], ("f1", "value")),
+        ("accuracy", evaluation["metrics"]["accuracy"], scored["accuracy"], ("accuracy",)),
+        ("f1", f1["value"], scored["f1"], ("f1", "value")),
     )
     for name, claimed, measured, path in claims:
         if abs(claimed - measured) > 1 / n:

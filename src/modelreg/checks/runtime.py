@@ -1,6 +1,6 @@
 """Runtime (MR4xx): onnxruntime loads the model and reproduces every golden vector set.
 
-Runs in the isolated child (:mod:`modelreg.isolate`), like the structure checks.
+Runs in the version's one isolated deep child (:mod:`._deep`), with the structure checks.
 """
 
 from __future__ import annotations
@@ -8,9 +8,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from modelreg.checks import VersionContext, check, missing_dependency
+from modelreg.checks._deep import deep_run, died
 from modelreg.checks.integrity import local_artifact
 from modelreg.findings import Finding
-from modelreg.isolate import run_child
 from modelreg.rules import rule
 
 
@@ -25,21 +25,28 @@ def golden_vectors(ctx: VersionContext) -> Iterator[Finding]:
     if absent := missing_dependency(rel, "golden vectors not run", "onnxruntime", "onnx", "numpy"):
         yield absent
         return
-    sets = ctx.meta["test_vectors"]
-    result = run_child("run", path, spec={"version_dir": str(ctx.version.dir), "sets": sets})
-    if result.died:
-        yield rule("MR902").finding(rel, f"runtime check died: {result.died}; nothing was proven")
-        return
+    result = deep_run(ctx, path)
+    yield from died(ctx, rel, result)
     if result.error is not None:
-        yield rule("MR401").finding(rel, result.error.replace(str(path), rel))
+        yield rule("MR401").finding(rel, str(result.error).replace(str(path), rel))
         return
-    assert result.data is not None
-    if "session_error" in result.data:
-        yield rule("MR401").finding(
-            rel, f"onnxruntime cannot load the model: {result.data['session_error']}"
+    run = (result.data or {}).get("run")
+    if run is None and result.died:
+        return
+    if run is None:
+        inspected = (result.data or {}).get("inspect", {})
+        why = (
+            "its external data was refused (MR207)"
+            if "unsafe" in inspected
+            else (str(inspected.get("error", "it does not parse")).replace(str(path), rel))
         )
+        yield rule("MR401").finding(rel, f"no onnxruntime session was opened: {why}")
         return
-    view = result.data["session"]
+    if "session_error" in run:
+        message = str(run["session_error"]).replace(str(path), rel)
+        yield rule("MR401").finding(rel, f"onnxruntime cannot load the model: {message}")
+        return
+    view = run["session"]
     for side in ("inputs", "outputs"):
         declared = [io["name"] for io in ctx.meta["onnx"][side]]
         if view[side] != declared:
@@ -48,7 +55,7 @@ def golden_vectors(ctx: VersionContext) -> Iterator[Finding]:
                 f"onnxruntime sees {side} {view[side]}; metadata declares {declared}",
                 *ctx.position("onnx", side),
             )
-    for i, outcome in enumerate(result.data["sets"]):
+    for i, outcome in enumerate(run["sets"]):
         where = ctx.rel(outcome["path"])
         line, _col = ctx.position("test_vectors", i, "path")
         for kind, problem in outcome["problems"]:

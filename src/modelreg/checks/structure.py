@@ -1,7 +1,7 @@
 """ONNX structure and signature (MR3xx): the file declares what the metadata says.
 
 The facts come from :func:`modelreg.onnxfacts.inspect_file`, the code behind
-``modelreg inspect``, run in an isolated child process (:mod:`modelreg.isolate`) together
+``modelreg inspect``, run in the version's one isolated deep child (:mod:`._deep`) together
 with ``onnx.checker.check_model(path, full_check=True)``.
 """
 
@@ -11,9 +11,9 @@ from collections.abc import Iterator
 from typing import Any
 
 from modelreg.checks import VersionContext, check, missing_dependency
+from modelreg.checks._deep import deep_run, died
 from modelreg.checks.integrity import local_artifact
 from modelreg.findings import Finding
-from modelreg.isolate import run_child
 from modelreg.rules import rule
 
 _KINDS = ("tensor", "sequence", "map", "optional")
@@ -34,21 +34,23 @@ def onnx_structure(ctx: VersionContext) -> Iterator[Finding]:
     if absent := missing_dependency(rel, "structure and signature not checked", "onnx"):
         yield absent
         return
-    result = run_child("inspect", path)
-    if result.died:
-        yield rule("MR902").finding(rel, f"checker died: {result.died}; nothing was proven")
+    result = deep_run(ctx, path)
+    yield from died(ctx, rel, result)
+    inspected = (result.data or {}).get("inspect")
+    if inspected is None:
+        if not result.died:
+            yield rule("MR301").finding(rel, str(result.error).replace(str(path), rel))
         return
-    if result.error is not None:
-        yield rule("MR301").finding(rel, result.error.replace(str(path), rel))
+    if "error" in inspected:
+        yield rule("MR301").finding(rel, str(inspected["error"]).replace(str(path), rel))
         return
-    assert result.data is not None
-    if "unsafe" in result.data:
-        for problem in result.data["unsafe"]:
+    if "unsafe" in inspected:
+        for problem in inspected["unsafe"]:
             yield rule("MR207").finding(rel, f"external data refused: {problem}")
         return  # neither onnx's checker nor a session may open those files
-    if result.data.get("checker"):
-        yield rule("MR302").finding(rel, f"onnx.checker: {result.data['checker']}")
-    facts: dict[str, Any] = result.data["facts"]
+    if inspected.get("checker"):
+        yield rule("MR302").finding(rel, f"onnx.checker: {inspected['checker']}")
+    facts: dict[str, Any] = inspected["facts"]
     yield from _declared_data(ctx, rel, facts["artifact"].get("external_data") or [])
     yield from compare(ctx, facts["onnx"], facts.get("ops", {}))
 
