@@ -280,3 +280,19 @@ def test_skl2onnx_classifier_with_zipmap_validates_unchanged(
     assert main(["validate", "models/demo/2.0.0"]) == 1
     out = capsys.readouterr().out
     assert "output_1.pb: `output_probability` differs beyond" in out and "at [2][1]" in out
+
+
+def test_in_a_registry_with_overlays_add_writes_the_version_overlay(
+    registry: Registry, onnx_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from gitops_support import add_overlays
+
+    add_overlays(registry.root, {"demo": ["1.1.0"]}, {"demo": "1.1.0"})
+    assert main(_add(registry, onnx_file, *ARGS, "--runs", "10")) == 0
+    assert "wrote overlays/demo/v1.2.0/ (deploy it with `modelreg promote`)" in (
+        capsys.readouterr().err
+    )
+    assert registry.path("overlays/demo/v1.2.0/kustomization.yaml").is_file()
+    assert "1.2.0" in registry.read("overlays/demo/v1.2.0/kustomization.yaml")
+    # The overlay is exactly what the generator makes: no stale-overlay finding.
+    assert main(["validate", "--fast", "--select", "MR6"]) == 0, capsys.readouterr().out

@@ -385,3 +385,23 @@ def test_list_and_show(released: Registry, capsys: pytest.CaptureFixture[str]) -
         2,
         f"modelreg: error: no model `nope` in {released.root / 'models'} (models: demo)\n",
     )
+
+
+def test_a_released_overlay_is_never_regenerated_and_not_called_stale(
+    registry: Registry, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from gitops_support import add_overlays
+
+    add_overlays(registry.root, {"demo": ["1.0.0", "1.1.0"]}, {"demo": "1.1.0"})
+    git_commit_all(registry.root, "overlays")
+    assert cli(capsys, "release")[0] == 0
+    # As if the generator had changed after the release: the tagged overlay is what it is.
+    overlay = "overlays/demo/v1.0.0/kustomization.yaml"
+    tagged = registry.read(overlay)
+    registry.write(overlay, tagged + "# written by an older modelreg\n")
+    git_commit_all(registry.root, "older overlay")
+    code, out, _ = cli(capsys, "validate", "--fast", "--select", "MR605,MR701")
+    assert "MR605" not in out  # MR605 does not ask to regenerate a frozen overlay...
+    assert f"{overlay}: MR701" in out and code == 1  # ...MR701 says to restore it instead
+    assert cli(capsys, "overlays")[0] == 0
+    assert registry.read(overlay) == tagged + "# written by an older modelreg\n"  # untouched

@@ -104,6 +104,11 @@ def state(registry: Registry) -> State:
     return result
 
 
+def released_versions(registry: Registry) -> frozenset[tuple[str, str]]:
+    """``(model, version)`` of every version with a release tag (empty outside git)."""
+    return frozenset(key for key, v in state(registry).versions.items() if v.released)
+
+
 def model_tag_data(registry: Registry, model: ModelEntry) -> dict[str, Any] | None:
     """model.yaml when it names its tags well enough to derive them (else None)."""
     data = registry.model_data(model)

@@ -27,6 +27,7 @@ from modelreg.gitops.envs import (
 )
 from modelreg.gitops.overlays import stale_version_overlays
 from modelreg.gitops.policy import cluster_problems, object_problems, static_problems
+from modelreg.releases import released_versions
 from modelreg.rules import rule
 
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -154,7 +155,8 @@ def overlays_current(ctx: RegistryContext) -> Iterator[Finding]:
     """Version overlays are what the metadata generates (compared as text, no kustomize)."""
     if not _has_overlays(ctx):
         return
-    for stale in stale_version_overlays(ctx.registry):
+    frozen = released_versions(ctx.registry)
+    for stale in stale_version_overlays(ctx.registry, frozen):
         yield rule("MR605").finding(stale.path, f"{stale.reason} (run `modelreg overlays`)")
 
 

@@ -320,6 +320,7 @@ def _execute(request: Request, plan: Plan) -> int:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     _add_to_lifecycle(model.dir / MODEL_FILE, request.version)
+    overlay = _write_overlay(registry.root, request.model, request.version)
     latency_note = ""
     if "latency" in metadata["evaluation"]:
         latency_note = f", p99 {metadata['evaluation']['latency']['p99_ms']} ms"
@@ -328,7 +329,23 @@ def _execute(request: Request, plan: Plan) -> int:
         f"{scores['accuracy']:.4f}, F1 ({average}) {scores['f1']:.4f} on {scores['samples']} "
         f"samples{latency_note}\n"
     )
+    if overlay:
+        sys.stderr.write(f"modelreg: wrote {overlay}/ (deploy it with `modelreg promote`)\n")
     return 0
+
+
+def _write_overlay(root: Path, model: str, version: str) -> str | None:
+    """The version's overlay, in a registry that deploys with overlays (has overlays/base)."""
+    from modelreg.gitops import BASE_DIR, OVERLAYS_DIR
+    from modelreg.gitops import overlays as gitops_overlays
+
+    if not (root / OVERLAYS_DIR / BASE_DIR).is_dir():
+        return None
+    registry = discover(root)  # again: it now holds the new version
+    directory = gitops_overlays.version_overlay_dir(root, model, version)
+    files = gitops_overlays.version_overlay_files(registry, model, version)
+    gitops_overlays.write_tree(directory, files)
+    return registry.rel(directory)
 
 
 def _metadata(

@@ -20,6 +20,7 @@ from modelreg.gitops.overlays import (
     write_tree,
 )
 from modelreg.registry import discover, find_root
+from modelreg.releases import released_versions
 from modelreg.runner import run as run_checks
 from modelreg.runner import select
 
@@ -70,7 +71,9 @@ def run(args: argparse.Namespace) -> int:
         reporters.report(findings, args.output, sys.stdout, sys.stderr, "overlays")
         return 1 if reporters.status(findings) == "fail" else 0
     written: list[str] = []
-    for model, version in sorted({(s.model, s.version) for s in stale_version_overlays(registry)}):
+    frozen = released_versions(registry)  # released overlays stay as tagged (MR701)
+    stale = stale_version_overlays(registry, frozen)
+    for model, version in sorted({(s.model, s.version) for s in stale}):
         if version not in registry.models[model].versions:
             sys.stderr.write(
                 f"modelreg: {OVERLAYS_DIR}/{model}/v{version} has no version; remove it by hand\n"

@@ -168,8 +168,15 @@ class Stale:
     reason: str
 
 
-def stale_version_overlays(registry: Registry) -> list[Stale]:
-    """Every version overlay that is missing, stale or stray (no subprocess)."""
+def stale_version_overlays(
+    registry: Registry, frozen: frozenset[tuple[str, str]] = frozenset()
+) -> list[Stale]:
+    """Every version overlay that is missing, stale or stray (no subprocess).
+
+    ``frozen`` versions (released: tagged) keep the overlay they were released with even when
+    the generator has changed since; MR701 guards them instead, so the two rules never ask for
+    opposite things.
+    """
     found: list[Stale] = []
     root = registry.root
     for model, entry in sorted(registry.models.items()):
@@ -183,6 +190,8 @@ def stale_version_overlays(registry: Registry) -> list[Stale]:
                 continue
             if not directory.is_dir():
                 found.append(Stale(model, version, rel, "missing"))
+                continue
+            if (model, version) in frozen:
                 continue
             have = {p.name for p in directory.iterdir() if p.is_file()}
             for name, text in sorted(want.items()):
