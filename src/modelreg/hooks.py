@@ -36,6 +36,9 @@ YAML_FILES = r"^models/[^/]+/(model\.yaml|[^/]+/metadata\.yaml)$"
 #: What the generated pages are made from, and the pages themselves.
 GENERATED_INPUTS = r"^(models/|overlays/|MODEL_REGISTRY\.md$|docs/)"
 
+#: What the overlays are built from: metadata (signatures, hashes), overlays and clusters.
+DEPLOY_INPUTS = r"^(models/|overlays/|clusters/)"
+
 COMMIT_STAGES = ("pre-commit", "pre-merge-commit", "pre-push", "manual")
 
 #: The deep checks import these; the hook environment installs them (pyproject's onnx extra).
@@ -92,6 +95,18 @@ HOOKS: tuple[Hook, ...] = (
         files=MODELS_FILES,
         proves="a tagged version's files equal the tagged commit's, tags are annotated and "
         "unmoved, support windows, LFS storage as `.gitattributes` says",
+    ),
+    Hook(
+        id="modelreg-overlays",
+        name="modelreg: overlays build and pass the deployment policy",
+        entry="modelreg overlays --check",
+        description="Every overlay and environment builds with plain `kustomize build` "
+        "(default load restrictor, no remote bases, no plugins) and the rendered objects pass "
+        "the MR6xx policy (probes, limits, securityContext, labels, image pinning report).",
+        files=DEPLOY_INPUTS,
+        pass_filenames=False,
+        proves="overlays build the same bytes Flux and Argo CD will render, and what reaches "
+        "a cluster passes the policy",
     ),
     Hook(
         id="modelreg-render",
