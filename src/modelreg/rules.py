@@ -379,6 +379,14 @@ RULES: tuple[Rule, ...] = (
         "A file or directory under models/ is neither a model nor a version.",
         "Move it out of models/, or name version directories by semver (`1.2.0`).",
     ),
+    Rule(
+        "MR510",
+        "release-date-future",
+        _E,
+        "A version's `release_date` is later than today (UTC, one day of slack for time "
+        "zones): a date nobody can have released on yet, usually a typo in the year.",
+        "Write the date the version was added (`modelreg add` writes today's date).",
+    ),
     # -- GitOps: overlays, environments and deployment policy ------------------------------
     Rule(
         "MR601",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import functools
 import json
+import math
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -69,6 +70,8 @@ def validate_document(doc: Document, schema_name: str) -> list[Finding]:
     findings: list[Finding] = []
     for error in validator(schema_name).iter_errors(doc.data):
         findings.extend(_to_findings(doc, error, schema_name))
+    # JSON has no NaN or infinity, and range keywords never fail on NaN: say it here.
+    findings.extend(_non_finite(doc, doc.data, ()))
     coercions = list(_coercions(doc, schema_name))
     # A coercion explains a type or value error at the same place better than they do.
     coerced = {(f.line, f.column) for f in coercions}
@@ -76,6 +79,22 @@ def validate_document(doc: Document, schema_name: str) -> list[Finding]:
         f for f in findings if not (f.rule in ("MR103", "MR104") and (f.line, f.column) in coerced)
     ]
     return kept + coercions
+
+
+def _non_finite(doc: Document, value: Any, path: JsonPath) -> Iterator[Finding]:
+    if isinstance(value, float) and not math.isfinite(value):
+        line, col = doc.position(path)
+        where = format_path(path) if path else "top level"
+        yield rule("MR104").finding(
+            doc.path, f"{where}: {value} is not a finite number (JSON has no NaN or infinity)",
+            line, col,
+        )  # fmt: skip
+    elif isinstance(value, dict):
+        for key, child in value.items():
+            yield from _non_finite(doc, child, (*path, key))
+    elif isinstance(value, list):
+        for i, child in enumerate(value):
+            yield from _non_finite(doc, child, (*path, i))
 
 
 def _to_findings(doc: Document, error: ValidationError, schema_name: str) -> Iterator[Finding]:

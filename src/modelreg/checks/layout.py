@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -90,7 +91,7 @@ def version_files(ctx: VersionContext) -> Iterator[Finding]:
         )
 
 
-@check("version", rules=("MR501", "MR502", "MR506", "MR508"))
+@check("version", rules=("MR501", "MR502", "MR506", "MR508", "MR510"))
 def version_identity(ctx: VersionContext) -> Iterator[Finding]:
     """Directory names equal the fields; the version is in the lifecycle and in date order."""
     meta = ctx.meta
@@ -122,6 +123,7 @@ def version_identity(ctx: VersionContext) -> Iterator[Finding]:
             "add it (new versions start as `candidate`)",
         )
     yield from _release_order(ctx)
+    yield from _release_date_future(ctx)
     for field in ("summary", "migration"):
         value = meta.get(field)
         if isinstance(value, str) and _TODO.search(value):
@@ -131,6 +133,25 @@ def version_identity(ctx: VersionContext) -> Iterator[Finding]:
         if isinstance(change, str) and _TODO.search(change):
             line, col = ctx.position("changes", i)
             yield rule("MR508").finding(where, "`changes` still says TODO", line, col)
+
+
+def _release_date_future(ctx: VersionContext) -> Iterator[Finding]:
+    """Flag a release date after tomorrow (UTC): nobody can have released on it yet."""
+    assert ctx.meta is not None
+    try:
+        date = dt.date.fromisoformat(str(ctx.meta["release_date"]))
+    except ValueError:
+        return  # the schema's `format: date` already says so
+    latest = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=1)
+    if date > latest:
+        line, col = ctx.position("release_date")
+        yield rule("MR510").finding(
+            ctx.metadata_rel,
+            f"release_date {date.isoformat()} is in the future (today is "
+            f"{(latest - dt.timedelta(days=1)).isoformat()} UTC)",
+            line,
+            col,
+        )
 
 
 def _release_order(ctx: VersionContext) -> Iterator[Finding]:
