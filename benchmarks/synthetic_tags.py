@@ -21,8 +21,14 @@ from pathlib import Path
 IDENT = "Bench <bench@modelreg.invalid> 1700000000 +0000"
 
 
-def build(root: Path, models: int = 200, versions: int = 10, extra_tags: int = 8000) -> int:
-    """Create the repository at ``root``; return the number of tags."""
+def build(
+    root: Path, models: int = 200, versions: int = 10, extra_tags: int = 8000, tag_format: str = ""
+) -> int:
+    """Create the repository at ``root``; return the number of tags.
+
+    ``tag_format="gto"`` names release tags GTO's way (``<name>@v<version>``), so GTO reads
+    the same releases as modelreg.
+    """
     root.mkdir(parents=True)
     who = {"NAME": "Bench", "EMAIL": "bench@modelreg.invalid"}
     env = {
@@ -41,7 +47,9 @@ def build(root: Path, models: int = 200, versions: int = 10, extra_tags: int = 8
         mdir.mkdir(parents=True)
         (mdir / "model.yaml").write_text(
             f"name: {name}\ntitle: Model {m}\ndescription: Synthetic.\ntask: other\n"
-            f"tag_prefix: {name}\nowners: ['@acme/ml']\nlabels: [a, b]\nlifecycle:\n{lifecycle}"
+            f"tag_prefix: {name}\nowners: ['@acme/ml']\nlabels: [a, b]\n"
+            + (f"tag_format: {tag_format}\n" if tag_format else "")
+            + f"lifecycle:\n{lifecycle}"
         )
         for v in range(versions):
             version = f"1.{v}.0"
@@ -54,7 +62,7 @@ def build(root: Path, models: int = 200, versions: int = 10, extra_tags: int = 8
                 f"summary: Synthetic {version}.\nartifact:\n  path: model.onnx\n"
                 f"  sha256: {hashlib.sha256(payload).hexdigest()}\n  size: {len(payload)}\n"
             )
-            tags.append(f"{name}-v{version}")
+            tags.append(f"{name}@v{version}" if tag_format == "gto" else f"{name}-v{version}")
     subprocess.run(["git", "-C", str(root), "add", "-A"], check=True, env=env)
     subprocess.run(["git", "-C", str(root), "commit", "-q", "-m", "synthetic"], check=True, env=env)
     tags += [f"build-{i:05d}" for i in range(extra_tags)]
