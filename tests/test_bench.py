@@ -69,3 +69,26 @@ def test_unknown_target_is_a_usage_error(
 ) -> None:
     assert main(["bench", target]) == 2
     assert says in capsys.readouterr().err
+
+
+def test_progress_bar_on_a_terminal_only(
+    registry: Registry, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from modelreg import measure
+    from modelreg.latency import measure as timed
+
+    model = registry.path("models/demo/1.1.0/model.onnx")
+    inputs = [str(registry.path("models/demo/1.1.0/test_data_set_0/input_0.pb"))]
+    timed([{"model": str(model), "inputs": inputs}], runs=40, warmup=1, progress=True)
+    err = capsys.readouterr().err
+    assert err.endswith("timing 1 version(s) [##############################] 40/40\n")
+    # Who decides: a terminal on stderr, unless CI or NO_PROGRESS says otherwise.
+    monkeypatch.delenv("CI", raising=False)
+    monkeypatch.delenv("NO_PROGRESS", raising=False)
+    monkeypatch.setattr(measure.sys.stderr, "isatty", lambda: True, raising=False)
+    assert measure.show_progress()
+    monkeypatch.setenv("CI", "true")
+    assert not measure.show_progress()
+    monkeypatch.delenv("CI")
+    monkeypatch.setattr(measure.sys.stderr, "isatty", lambda: False, raising=False)
+    assert not measure.show_progress()
