@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 
 import pytest
 
@@ -85,10 +86,10 @@ def test_progress_bar_on_a_terminal_only(
     # Who decides: a terminal on stderr, unless CI or NO_PROGRESS says otherwise.
     monkeypatch.delenv("CI", raising=False)
     monkeypatch.delenv("NO_PROGRESS", raising=False)
-    monkeypatch.setattr(measure.sys.stderr, "isatty", lambda: True, raising=False)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
     assert measure.show_progress()
     monkeypatch.setenv("CI", "true")
     assert not measure.show_progress()
     monkeypatch.delenv("CI")
-    monkeypatch.setattr(measure.sys.stderr, "isatty", lambda: False, raising=False)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False, raising=False)
     assert not measure.show_progress()
