@@ -37,7 +37,7 @@ class Sizes:
     big_model_mb: int = 100
     external_mb: int = 1024
     gto: bool = True
-    gto_timeout: float = 300.0
+    gto_timeout: float = 120.0
 
 
 QUICK = Sizes(

@@ -3,6 +3,9 @@
 The schemas live at the repository root in ``schemas/`` and are copied into the wheel as
 ``modelreg/schemas`` at build time (see ``pyproject.toml``); a source checkout reads them
 from the root, so there is exactly one copy to edit.
+
+A valid document is recognised by a compiled check (:mod:`modelreg.fastschema`); jsonschema
+is imported and run only for a document that fails it, to say exactly what is wrong.
 """
 
 from __future__ import annotations
@@ -14,15 +17,17 @@ import math
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError, best_match
-
+from modelreg import fastschema
 from modelreg.errors import ModelregError
 from modelreg.findings import Finding
 from modelreg.rules import rule
 from modelreg.yamlload import Coercion, Document, JsonPath, format_path
+
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import ValidationError
 
 SCHEMA_NAMES = ("model", "metadata", "report")
 
@@ -58,9 +63,17 @@ def load_schema(name: str) -> dict[str, Any]:
 @functools.cache
 def validator(name: str) -> Draft202012Validator:
     """A validator for the named schema with format checking on; built once per process."""
+    from jsonschema import Draft202012Validator
+
     return Draft202012Validator(
         load_schema(name), format_checker=Draft202012Validator.FORMAT_CHECKER
     )
+
+
+@functools.cache
+def quick_check(name: str) -> fastschema.Check | None:
+    """The compiled yes/no check of the named schema (None: always use jsonschema)."""
+    return fastschema.compile_schema(load_schema(name))
 
 
 def validate_document(doc: Document, schema_name: str) -> list[Finding]:
@@ -68,8 +81,10 @@ def validate_document(doc: Document, schema_name: str) -> list[Finding]:
     if doc.data is None:
         return []
     findings: list[Finding] = []
-    for error in validator(schema_name).iter_errors(doc.data):
-        findings.extend(_to_findings(doc, error, schema_name))
+    check = quick_check(schema_name)
+    if check is None or not check(doc.data):
+        for error in validator(schema_name).iter_errors(doc.data):
+            findings.extend(_to_findings(doc, error, schema_name))
     # JSON has no NaN or infinity, and range keywords never fail on NaN: say it here.
     findings.extend(_non_finite(doc, doc.data, ()))
     coercions = list(_coercions(doc, schema_name))
@@ -188,6 +203,8 @@ def _best_branch(error: ValidationError) -> list[ValidationError]:
         return (shallow, len(errors), item[0])
 
     if not branches:
+        from jsonschema.exceptions import best_match
+
         return [best_match([error])]
     return min(branches.items(), key=cost)[1]
 

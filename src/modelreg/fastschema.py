@@ -1,0 +1,241 @@
+"""A compiled yes/no check for the JSON Schema subset modelreg's schemas use.
+
+Validating with ``jsonschema`` costs a few milliseconds per metadata file (every ``$ref`` is
+resolved and every keyword dispatched per value), and importing it costs more than a whole
+``validate --fast`` of a small registry should. Almost every file a hook or CI sees is valid,
+so :func:`compile_schema` turns a schema into nested closures that only answer "valid?";
+``jsonschema`` is imported and run only for a document that is not, to produce the detailed
+findings. The answer is exact for the keywords handled here (Draft 2020-12 semantics, as
+``jsonschema`` implements them); a schema using any other keyword compiles to ``None`` and is
+always validated by ``jsonschema``. ``tests/test_fastschema.py`` compares both on mutated
+documents.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable
+from typing import Any
+
+Check = Callable[[Any], bool]
+
+#: Keywords that carry no assertion (annotations and identifiers).
+_ANNOTATIONS = frozenset(
+    {"$schema", "$id", "$comment", "title", "description", "default", "examples", "$defs"}
+)
+_RE_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$", re.ASCII)
+
+
+class Unsupported(Exception):
+    """The schema uses a keyword this compiler does not handle."""
+
+
+def compile_schema(schema: dict[str, Any]) -> Check | None:
+    """A function telling whether an instance is valid, or None if the schema is unsupported."""
+    refs: dict[str, Check] = {}
+    try:
+        return _compile(schema, schema, refs)
+    except Unsupported:
+        return None
+
+
+def _is_number(x: Any) -> bool:
+    return isinstance(x, int | float) and not isinstance(x, bool)
+
+
+_TYPES: dict[str, Check] = {
+    "object": lambda x: isinstance(x, dict),
+    "array": lambda x: isinstance(x, list),
+    "string": lambda x: isinstance(x, str),
+    "boolean": lambda x: isinstance(x, bool),
+    "null": lambda x: x is None,
+    "number": _is_number,
+    "integer": lambda x: (
+        (isinstance(x, int) and not isinstance(x, bool))
+        or (isinstance(x, float) and x.is_integer())
+    ),
+}
+
+
+def _equal(a: Any, b: Any) -> bool:
+    """JSON equality as jsonschema sees it: booleans are not numbers."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return isinstance(a, bool) and isinstance(b, bool) and a == b
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_equal(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_equal(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, dict | list) or isinstance(b, dict | list):
+        return False
+    return bool(a == b)
+
+
+def _format(name: str) -> Check:
+    if name == "date":
+        return lambda x: not isinstance(x, str) or _valid_date(x)
+
+    def other(x: Any) -> bool:
+        # Rare formats (date-time, uri) defer to jsonschema's own checker, loaded on demand.
+        from jsonschema import Draft202012Validator
+
+        return bool(Draft202012Validator.FORMAT_CHECKER.conforms(x, name))
+
+    return other
+
+
+def _valid_date(text: str) -> bool:
+    if not _RE_DATE.fullmatch(text):
+        return False
+    try:
+        dt.date.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _compile(root: dict[str, Any], schema: Any, refs: dict[str, Check]) -> Check:  # noqa: PLR0915 - one branch per keyword reads best as one function
+    if schema is True:
+        return lambda _x: True
+    if schema is False:
+        return lambda _x: False
+    if not isinstance(schema, dict):
+        raise Unsupported(repr(schema))
+    checks: list[Check] = []
+    keys = set(schema) - _ANNOTATIONS
+    if "$ref" in keys:
+        checks.append(_ref(root, schema["$ref"], refs))
+    if "type" in keys:
+        names = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
+        preds = [_TYPES[n] for n in names]
+        checks.append(lambda x: any(p(x) for p in preds))
+    if "enum" in keys:
+        options = list(schema["enum"])
+        checks.append(lambda x: any(_equal(x, o) for o in options))
+    if "const" in keys:
+        value = schema["const"]
+        checks.append(lambda x: _equal(x, value))
+    if "pattern" in keys:
+        search = re.compile(schema["pattern"]).search
+        checks.append(lambda x: not isinstance(x, str) or search(x) is not None)
+    if "minLength" in keys:
+        lo = schema["minLength"]
+        checks.append(lambda x: not isinstance(x, str) or len(x) >= lo)
+    if "maxLength" in keys:
+        hi = schema["maxLength"]
+        checks.append(lambda x: not isinstance(x, str) or len(x) <= hi)
+    if "format" in keys:
+        checks.append(_format(schema["format"]))
+    if "minimum" in keys:
+        lo_n = schema["minimum"]
+        checks.append(lambda x: not _is_number(x) or x >= lo_n)
+    if "maximum" in keys:
+        hi_n = schema["maximum"]
+        checks.append(lambda x: not _is_number(x) or x <= hi_n)
+    if "exclusiveMinimum" in keys:
+        ex_lo = schema["exclusiveMinimum"]
+        checks.append(lambda x: not _is_number(x) or x > ex_lo)
+    if "exclusiveMaximum" in keys:
+        ex_hi = schema["exclusiveMaximum"]
+        checks.append(lambda x: not _is_number(x) or x < ex_hi)
+    if "required" in keys:
+        required = list(schema["required"])
+        checks.append(lambda x: not isinstance(x, dict) or all(k in x for k in required))
+    if "minProperties" in keys:
+        min_p = schema["minProperties"]
+        checks.append(lambda x: not isinstance(x, dict) or len(x) >= min_p)
+    if "maxProperties" in keys:
+        max_p = schema["maxProperties"]
+        checks.append(lambda x: not isinstance(x, dict) or len(x) <= max_p)
+    if "propertyNames" in keys:
+        name_check = _compile(root, schema["propertyNames"], refs)
+        checks.append(lambda x: not isinstance(x, dict) or all(name_check(k) for k in x))
+    if keys & {"properties", "patternProperties", "additionalProperties"}:
+        checks.append(_object(root, schema, refs))
+    if "items" in keys:
+        item = _compile(root, schema["items"], refs)
+        checks.append(lambda x: not isinstance(x, list) or all(item(i) for i in x))
+    if "minItems" in keys:
+        min_i = schema["minItems"]
+        checks.append(lambda x: not isinstance(x, list) or len(x) >= min_i)
+    if "maxItems" in keys:
+        max_i = schema["maxItems"]
+        checks.append(lambda x: not isinstance(x, list) or len(x) <= max_i)
+    if "uniqueItems" in keys and schema["uniqueItems"]:
+        checks.append(_unique)
+    if "allOf" in keys:
+        every = [_compile(root, s, refs) for s in schema["allOf"]]
+        checks.append(lambda x: all(s(x) for s in every))
+    if "anyOf" in keys:
+        some = [_compile(root, s, refs) for s in schema["anyOf"]]
+        checks.append(lambda x: any(s(x) for s in some))
+    if "oneOf" in keys:
+        one = [_compile(root, s, refs) for s in schema["oneOf"]]
+        checks.append(lambda x: sum(1 for s in one if s(x)) == 1)
+    if "not" in keys:
+        negated = _compile(root, schema["not"], refs)
+        checks.append(lambda x: not negated(x))
+    handled = {
+        "$ref", "type", "enum", "const", "pattern", "minLength", "maxLength", "format",
+        "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "required",
+        "minProperties", "maxProperties", "propertyNames", "properties", "patternProperties",
+        "additionalProperties", "items", "minItems", "maxItems", "uniqueItems", "allOf",
+        "anyOf", "oneOf", "not",
+    }  # fmt: skip
+    if keys - handled:
+        raise Unsupported(", ".join(sorted(keys - handled)))
+    if len(checks) == 1:
+        return checks[0]
+    return lambda x: all(c(x) for c in checks)
+
+
+def _object(root: dict[str, Any], schema: dict[str, Any], refs: dict[str, Check]) -> Check:
+    props = {k: _compile(root, v, refs) for k, v in schema.get("properties", {}).items()}
+    patterns = [
+        (re.compile(p).search, _compile(root, v, refs))
+        for p, v in schema.get("patternProperties", {}).items()
+    ]
+    extra_schema = schema.get("additionalProperties", True)
+    extra = None if extra_schema is True else _compile(root, extra_schema, refs)
+
+    def check(x: Any) -> bool:
+        if not isinstance(x, dict):
+            return True
+        for key, value in x.items():
+            matched = False
+            prop = props.get(key)
+            if prop is not None:
+                matched = True
+                if not prop(value):
+                    return False
+            for search, sub in patterns:
+                if isinstance(key, str) and search(key):
+                    matched = True
+                    if not sub(value):
+                        return False
+            if not matched and extra is not None and not extra(value):
+                return False
+        return True
+
+    return check
+
+
+def _unique(x: Any) -> bool:
+    if not isinstance(x, list):
+        return True
+    return all(not _equal(a, b) for i, a in enumerate(x) for b in x[i + 1 :])
+
+
+def _ref(root: dict[str, Any], ref: str, refs: dict[str, Check]) -> Check:
+    if not ref.startswith("#/$defs/") or "/" in ref.removeprefix("#/$defs/"):
+        raise Unsupported(ref)
+    name = ref.removeprefix("#/$defs/")
+    if name not in refs:
+        target = root.get("$defs", {}).get(name)
+        if target is None:
+            raise Unsupported(ref)
+        slot: list[Check] = []
+        # A placeholder first, so a recursive definition refers to itself.
+        refs[name] = lambda x: slot[0](x)  # noqa: PLW0108 - slot[0] does not exist yet
+        slot.append(_compile(root, target, refs))
+    return refs[name]
