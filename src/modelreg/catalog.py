@@ -57,7 +57,7 @@ def environments_by_version(registry: Registry) -> dict[tuple[str, str], list[st
 def rows(registry: Registry, only: set[tuple[str, str | None]] | None = None) -> list[Row]:
     """Every version (or those in ``only``: (model, None) for all of a model's), sorted."""
     try:
-        tags: dict[str, Tag] = open_repo(registry.root).tags()
+        tags: dict[str, Tag] = open_repo(registry.root).tags(messages=False)
     except GitError:
         tags = {}
     envs = environments_by_version(registry)

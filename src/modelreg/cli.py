@@ -18,8 +18,11 @@ from modelreg.commands import command_modules
 from modelreg.errors import ModelregError
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The top-level parser with one sub-command per module in :mod:`modelreg.commands`."""
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The top-level parser with one sub-command per module in :mod:`modelreg.commands`.
+
+    Given the ``command`` about to run, only that command's parser (and module) is built.
+    """
     parser = argparse.ArgumentParser(
         prog="modelreg",
         description="Git-native model registry toolkit: prove every ONNX file is what its "
@@ -28,16 +31,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-V", "--version", action="version", version=f"modelreg {__version__}")
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
-    for command in command_modules():
-        command.add_parser(subparsers)
+    for module in command_modules(command):
+        module.add_parser(subparsers)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``modelreg`` and ``python -m modelreg``."""
-    parser = build_parser()
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    # The first word that is not an option is the command (no top-level option takes a value).
+    command = next((a for a in args_list if not a.startswith("-")), None)
+    parser = build_parser(command)
     try:
-        args = parser.parse_args(argv)
+        args = parser.parse_args(args_list)
     except SystemExit as exc:  # argparse exits 2 on bad usage and 0 on --help
         return int(exc.code or 0)
     handler = getattr(args, "handler", None)

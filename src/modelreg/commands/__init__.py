@@ -13,11 +13,21 @@ import pkgutil
 from types import ModuleType
 
 
-def command_modules() -> list[ModuleType]:
-    """Every command module, in ``--help`` order (``ORDER``, then name)."""
-    modules = [
-        importlib.import_module(f"{__name__}.{info.name}")
-        for info in pkgutil.iter_modules(__path__)
-        if not info.name.startswith("_")
-    ]
+def command_names() -> list[str]:
+    """The module name of every command (``ci_matrix`` for ``modelreg ci-matrix``)."""
+    return sorted(
+        info.name for info in pkgutil.iter_modules(__path__) if not info.name.startswith("_")
+    )
+
+
+def command_modules(only: str | None = None) -> list[ModuleType]:
+    """Every command module, in ``--help`` order (``ORDER``, then name).
+
+    ``only`` (a command as typed, e.g. ``ci-matrix``) imports just that command's module when
+    it is one: ``modelreg validate`` then pays for one module's imports, not for every verb's.
+    """
+    names = command_names()
+    if only is not None and only.replace("-", "_") in names:
+        names = [only.replace("-", "_")]
+    modules = [importlib.import_module(f"{__name__}.{name}") for name in names]
     return sorted(modules, key=lambda m: (getattr(m, "ORDER", 100), m.__name__))
