@@ -51,8 +51,20 @@ def time_commands(
 
 
 def peak_rss_mib(cmd: Sequence[str], cwd: Path) -> float:
-    """Peak resident set size of ``cmd``: the largest of its process and its children."""
-    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _pid, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return usage.ru_maxrss / 1024
+    """Peak resident set size of ``cmd``: the largest of its process and its children.
+
+    Measured through a small launcher process, because Linux carries a process's peak RSS
+    across fork and exec: a child forked from this runner (which has onnxruntime loaded)
+    would report the runner's peak, not its own.
+    """
+    launcher = (
+        "import os, subprocess, sys\n"
+        "p = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL, "
+        "stderr=subprocess.DEVNULL)\n"
+        "print(os.wait4(p.pid, 0)[2].ru_maxrss)\n"
+    )
+    done = subprocess.run(
+        ["/usr/bin/env", "python3", "-S", "-c", launcher, *cmd],
+        cwd=cwd, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return int(done.stdout.strip()) / 1024
