@@ -13,11 +13,16 @@ from modelreg.gitops.kustomize import build
 from modelreg.registry import discover
 
 REPO = Path(__file__).resolve().parents[1]
+#: The registry's clone URL in test registries: not a placeholder (MR619), never contacted.
+TEST_REPO_URL = "https://git.acme.internal/ml/model-registry.git"
 
 
 def add_overlays(root: Path, production: dict[str, list[str]], alias: dict[str, str]) -> None:
     """Copy overlays/base from this repository and generate version and env overlays."""
     shutil.copytree(REPO / "overlays" / "base", root / "overlays" / "base")
+    (root / "overlays" / "base" / "registry.env").write_text(
+        f"MODEL_SOURCE_URL={TEST_REPO_URL}\n", encoding="utf-8"
+    )
     registry = discover(root)
     for model, entry in registry.models.items():
         for version in entry.versions:

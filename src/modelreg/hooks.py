@@ -43,6 +43,8 @@ COMMIT_STAGES = ("pre-commit", "pre-merge-commit", "pre-push", "manual")
 
 #: The deep checks import these; the hook environment installs them (pyproject's onnx extra).
 ONNX_DEPENDENCIES = ("numpy>=1.24", "onnx>=1.15", "onnxruntime>=1.17")
+#: The overlays hook validates rendered objects against Kubernetes' schemas (gitops extra).
+GITOPS_DEPENDENCIES = ("kubernetes-validate>=1.31",)
 
 
 @dataclass(frozen=True)
@@ -102,11 +104,13 @@ HOOKS: tuple[Hook, ...] = (
         entry="modelreg overlays --check",
         description="Every overlay and environment builds with plain `kustomize build` "
         "(default load restrictor, no remote bases, no plugins) and the rendered objects pass "
-        "the MR6xx policy (probes, limits, securityContext, labels, image pinning report).",
+        "the MR6xx policy (probes, limits, securityContext, labels, image pinning report, "
+        "strict Kubernetes schemas).",
         files=DEPLOY_INPUTS,
         pass_filenames=False,
+        additional_dependencies=GITOPS_DEPENDENCIES,
         proves="overlays build the same bytes Flux and Argo CD will render, and what reaches "
-        "a cluster passes the policy",
+        "a cluster passes the policy and Kubernetes' strict schemas",
     ),
     Hook(
         id="modelreg-render",

@@ -511,6 +511,27 @@ RULES: tuple[Rule, ...] = (
         "or points at a path without a kustomization.",
         "Compare with clusters/production/ in this repository.",
     ),
+    Rule(
+        "MR618",
+        "k8s-schema",
+        _E,
+        "A rendered object of a built-in Kubernetes kind does not validate against that "
+        "Kubernetes release's strict JSON Schema (`kubernetes-validate`, Kubernetes 1.31 unless "
+        "`MODELREG_KUBERNETES_VERSION` says otherwise): an unknown or misspelt field, a wrong "
+        "type, a missing required field, or a kind its apiVersion does not have. Without "
+        "`kubernetes-validate` installed this is one note saying so.",
+        "Fix the field the message names in overlays/base/ (or the generator's input); install "
+        "the checker with `pip install 'modelreg[gitops]'`.",
+    ),
+    Rule(
+        "MR619",
+        "placeholder-url",
+        _W,
+        "A Flux `GitRepository`, an Argo CD `Application` or `overlays/base/registry.env` still "
+        "points at a placeholder repository URL (a reserved example domain such as "
+        "git.example.com), so the cluster and the fetch step cannot reach the registry.",
+        "Write the registry's clone URL there, or scaffold with `modelreg init --repo-url URL`.",
+    ),
     # -- git: release tags, immutability, support windows, Git LFS -------------------------
     Rule(
         "MR700",

@@ -16,7 +16,7 @@ import yaml
 
 from modelreg.checks import RegistryContext, check
 from modelreg.errors import ModelregError
-from modelreg.findings import Finding
+from modelreg.findings import Finding, Severity
 from modelreg.gitops import BASE_DIR, CLUSTERS_DIR, OVERLAYS_DIR, PRODUCTION
 from modelreg.gitops.envs import (
     KUSTOMIZATION,
@@ -25,12 +25,22 @@ from modelreg.gitops.envs import (
     environment_names,
     version_refs,
 )
+from modelreg.gitops.kustomize import ObjectKey, RenderedObject
 from modelreg.gitops.overlays import stale_version_overlays
-from modelreg.gitops.policy import cluster_problems, object_problems, static_problems
+from modelreg.gitops.policy import (
+    cluster_problems,
+    is_placeholder_url,
+    object_problems,
+    placeholder_message,
+    static_problems,
+)
 from modelreg.releases import released_versions
 from modelreg.rules import rule
 
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+#: overlays/base/registry.env: where the fetch step clones the registry and its LFS objects.
+REGISTRY_ENV = "registry.env"
+SOURCE_URL_KEYS = ("MODEL_SOURCE_URL", "LFS_URL")
 
 
 def _lifecycle(ctx: RegistryContext, model: str) -> dict[str, Any] | None:
@@ -174,9 +184,9 @@ def kustomizations_portable(ctx: RegistryContext) -> Iterator[Finding]:
             yield rule(rule_id).finding(ctx.registry.rel(path), message)
 
 
-@check("registry", rules=("MR617",), needs_valid=False)
+@check("registry", rules=("MR617", "MR619"), needs_valid=False)
 def cluster_manifests(ctx: RegistryContext) -> Iterator[Finding]:
-    """Flux and Argo CD manifests under clusters/ carry the fields they need."""
+    """Flux and Argo CD manifests under clusters/ carry the fields they need and a real URL."""
     root = ctx.registry.root
     for path in sorted((root / CLUSTERS_DIR).rglob("*.yaml")):
         try:
@@ -188,41 +198,138 @@ def cluster_manifests(ctx: RegistryContext) -> Iterator[Finding]:
             if isinstance(data, dict):
                 for rule_id, message in cluster_problems(data, root):
                     yield rule(rule_id).finding(ctx.registry.rel(path), message)
+    # The fetch init container clones this URL: a placeholder there fails every pod start.
+    env_file = root / OVERLAYS_DIR / BASE_DIR / REGISTRY_ENV
+    try:
+        lines = env_file.read_text(encoding="utf-8").splitlines() if env_file.is_file() else []
+    except (OSError, UnicodeDecodeError):
+        lines = []  # MR610 reports an unreadable base when the overlays are built
+    for number, line in enumerate(lines, 1):
+        key, sep, value = line.partition("=")
+        if sep and key.strip() in SOURCE_URL_KEYS and is_placeholder_url(value):
+            yield rule("MR619").finding(
+                ctx.registry.rel(env_file),
+                placeholder_message(f"`{key.strip()}`", value.strip()),
+                number,
+            )
+
+
+class _SchemaJudge:
+    """MR618 over the rendered objects: each problem reported once, where it is made.
+
+    The base's objects are judged in the base; a version overlay reports only what the base did
+    not already; an environment judges only the objects it adds or changes (its aliases,
+    patches), not the version objects it includes unchanged.
+    """
+
+    def __init__(self) -> None:
+        from modelreg.gitops import k8sschema
+
+        self.k8s = k8sschema
+        self.error: str | None = None
+        if not k8sschema.available():
+            self.error = k8sschema.not_installed_message()
+        else:
+            try:
+                k8sschema.check_version(k8sschema.kubernetes_version())
+            except ValueError as exc:
+                self.error = str(exc)
+        self.seen: set[tuple[str, str]] = set()  # (kind, problem without the object's name)
+        self.from_versions: dict[ObjectKey, dict[str, Any]] = {}
+
+    def finding(self) -> Finding | None:
+        """The one finding that says schema validation could not run, if it could not."""
+        if self.error is None:
+            return None
+        installed = self.k8s.available()
+        return rule("MR618").finding(
+            OVERLAYS_DIR, self.error, severity=None if installed else Severity.NOTE
+        )
+
+    def judge(self, data: dict[str, Any], *, dedup: bool = True) -> list[str]:
+        """MR618 messages for one object (empty when valid, a custom resource, or not run)."""
+        if self.error is not None:
+            return []
+        out = []
+        for _rule_id, message in self.k8s.schema_problems(data):
+            key = (str(data.get("kind")), message.split(": ", 1)[-1])
+            if dedup and key in self.seen:
+                continue
+            self.seen.add(key)
+            out.append(message)
+        return out
+
+
+def _without_namespace(data: dict[str, Any]) -> dict[str, Any]:
+    metadata = {k: v for k, v in (data.get("metadata") or {}).items() if k != "namespace"}
+    return {**data, "metadata": metadata}
 
 
 @check(
     "registry",
-    rules=("MR610", "MR611", "MR612", "MR613", "MR614", "MR615", "MR616"),
+    rules=("MR610", "MR611", "MR612", "MR613", "MR614", "MR615", "MR616", "MR618"),
     deep=True,
     needs_valid=False,
 )
 def rendered_policy(ctx: RegistryContext) -> Iterator[Finding]:
-    """Every overlay builds with plain kustomize; what it renders follows the policy."""
+    """Every overlay builds with plain kustomize; what it renders follows the policy and the
+    strict Kubernetes schemas."""
     from modelreg.gitops.kustomize import build, split_objects
 
     root = ctx.registry.root
     if not _has_overlays(ctx):
         return
     envs = set(environment_names(root))
+    schema = _SchemaJudge()
+    if (note := schema.finding()) is not None:
+        yield note
+    built: list[tuple[Path, str, list[RenderedObject]]] = []
     for path in _kustomizations(root):
-        directory = path.parent
         where = ctx.registry.rel(path)
         try:
-            rendered = build(directory, display=ctx.registry.rel(directory))
+            rendered = build(path.parent, display=ctx.registry.rel(path.parent))
+            built.append((path.parent, where, split_objects(rendered, where)))
         except ModelregError as exc:
             yield rule("MR610").finding(where, str(exc).split(": ", 1)[-1])
-            continue
-        # Each object is judged once: a version overlay judges its workload (before any
-        # promotion), an environment only what it adds itself (the alias Services). The base
-        # alone carries no model labels.
-        if directory.name == BASE_DIR and directory.parent.name == OVERLAYS_DIR:
-            continue
-        is_env = directory.parent.name == OVERLAYS_DIR and directory.name in envs
+
+    def kind_of(directory: Path) -> str:
+        if directory.parent.name == OVERLAYS_DIR and directory.name == BASE_DIR:
+            return "base"
+        if directory.parent.name == OVERLAYS_DIR and directory.name in envs:
+            return "env"
+        return "version"
+
+    # Base first, then versions, then environments: each object is judged where it is made.
+    order = {"base": 0, "version": 1, "env": 2}
+    for directory, where, objects in sorted(built, key=lambda b: order[kind_of(b[0])]):
+        kind = kind_of(directory)
         seen: set[tuple[str, str]] = set()
-        for obj in split_objects(rendered, where):
-            if is_env and obj.key[1] != "Service":
-                continue
-            for rule_id, message in object_problems(obj):
+        for obj in objects:
+            if kind == "version":
+                schema.from_versions[(obj.key[0], obj.key[1], "", obj.key[3])] = obj.data
+            if kind == "env":
+                included = schema.from_versions.get((obj.key[0], obj.key[1], "", obj.key[3]))
+                if included is not None and included == _without_namespace(obj.data):
+                    continue
+            problems = [("MR618", m) for m in schema.judge(obj.data)]
+            # The policy: a version overlay judges its workload (before any promotion), an
+            # environment only what it adds itself (the alias Services). The base alone
+            # carries no model labels.
+            if kind == "version" or (kind == "env" and obj.key[1] == "Service"):
+                problems += object_problems(obj)
+            for rule_id, message in problems:
                 if (rule_id, message) not in seen:
                     seen.add((rule_id, message))
                     yield rule(rule_id).finding(where, message)
+    # clusters/: the built-in objects applied beside the Flux objects (the Namespace).
+    for path in sorted((root / CLUSTERS_DIR).rglob("*.yaml")):
+        if path.name == KUSTOMIZATION:
+            continue
+        try:
+            docs = list(yaml.load_all(path.read_text(encoding="utf-8"), Loader=_Loader))
+        except (OSError, UnicodeDecodeError, yaml.YAMLError):
+            continue  # MR617 reports it
+        for data in docs:
+            if isinstance(data, dict):
+                for message in schema.judge(data, dedup=False):
+                    yield rule("MR618").finding(ctx.registry.rel(path), message)

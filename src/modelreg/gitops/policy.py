@@ -214,6 +214,27 @@ def _get(data: Any, dotted: str) -> Any:
     return data
 
 
+#: Domains reserved for examples and tests (RFC 2606, RFC 6761): a URL there is a placeholder.
+_PLACEHOLDER_HOST_RE = re.compile(
+    r"(?:^|\.)(?:example\.(?:com|net|org)|example|invalid|test)$", re.IGNORECASE
+)
+_URL_HOST_RE = re.compile(r"^(?:[a-z][a-z0-9+.-]*://(?:[^@/]*@)?|[^@/:]+@)(?P<host>[^/:?#]+)", re.I)
+
+
+def is_placeholder_url(url: str) -> bool:
+    """Whether ``url``'s host is a reserved example domain (``git.example.com``, ``x.invalid``)."""
+    match = _URL_HOST_RE.match(url.strip())
+    return bool(match and _PLACEHOLDER_HOST_RE.search(match["host"]))
+
+
+def placeholder_message(where: str, url: str) -> str:
+    """The MR619 message for a placeholder ``url`` found at ``where``."""
+    return (
+        f"{where} is {url}, a placeholder (reserved example domain): write the registry's "
+        "clone URL (or scaffold with `modelreg init --repo-url URL`)"
+    )
+
+
 def cluster_problems(data: dict[str, Any], root: Path) -> list[Problem]:
     """Required fields of a Flux or Argo CD object, and that its path is an overlay here."""
     api, kind = str(data.get("apiVersion", "")), data.get("kind")
@@ -232,6 +253,10 @@ def cluster_problems(data: dict[str, Any], root: Path) -> list[Problem]:
             problems.append(
                 ("MR617", f"{kind} {name}: spec.prune must be true (revert = rollback)")
             )
+        for field in ("spec.url", "spec.source.repoURL"):
+            url = _get(data, field)
+            if isinstance(url, str) and is_placeholder_url(url):
+                problems.append(("MR619", placeholder_message(f"{kind} {name}: `{field}`", url)))
         if kind == "Application":
             automated = _get(data, "spec.syncPolicy.automated")
             if not isinstance(automated, dict) or automated.get("prune") is not True:

@@ -20,7 +20,7 @@ WORKFLOWS = ("pr.yml", "release.yml", "full.yml")
 _PLACEHOLDER = re.compile(r"@@[A-Z_]+@@")
 
 #: How a new registry's CI installs modelreg: the release that scaffolded it.
-DEFAULT_INSTALL = f"pip install 'modelreg[onnx]=={__version__}' 'pre-commit>=3.2'"
+DEFAULT_INSTALL = f"pip install 'modelreg[onnx,gitops]=={__version__}' 'pre-commit>=3.2'"
 
 
 def template(name: str) -> str:
@@ -138,7 +138,7 @@ def registry_files(
     """Every file ``modelreg init`` writes: repository-relative path to text."""
     header = f"# Written by modelreg init {__version__}; regenerate with modelreg init --update."
     files: dict[str, str] = {
-        "README.md": fill(README, MODELREG=f"modelreg[onnx]=={__version__}"),
+        "README.md": fill(README, MODELREG=f"modelreg[onnx,gitops]=={__version__}"),
         ".gitignore": GITIGNORE,
         ".gitattributes": "# Model artifacts are stored in Git LFS.\n"
         + "\n".join(LFS_ATTRIBUTES)

@@ -1,0 +1,133 @@
+"""Strict Kubernetes schema validation of rendered built-in objects (``kubernetes-validate``).
+
+kustomize renders whatever YAML it is given: a misspelt field (``imagePullPolicyy``) or a
+string where an integer belongs (``replicas: "2"``) builds fine and fails only when the API
+server rejects the apply, or is silently dropped by a client-side apply. ``kubernetes-validate``
+ships the OpenAPI-derived JSON Schemas of each Kubernetes minor release (offline, inside the
+wheel); its strict schemas forbid unknown fields. modelreg validates every rendered object of a
+built-in API group against the Kubernetes version below (override with
+``MODELREG_KUBERNETES_VERSION``). Custom resources (Flux, Argo CD) have no schema there and are
+left to MR617.
+
+The library is optional (``pip install 'modelreg[gitops]'``) and imported only here, inside
+functions: ``validate --fast`` and the pre-commit metadata hook never load it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+from collections.abc import Mapping
+from typing import Any
+
+#: The Kubernetes minor release the built-in objects are validated against.
+KUBERNETES_VERSION = "1.31"
+VERSION_ENV = "MODELREG_KUBERNETES_VERSION"
+MODULE = "kubernetes_validate"
+INSTALL_HINT = "pip install 'modelreg[gitops]'"
+#: API groups served by the Kubernetes API server itself; a missing schema there is a wrong
+#: apiVersion or kind, not a custom resource. (Other groups, even under k8s.io such as
+#: gateway.networking.k8s.io, may be CRDs and are left alone.)
+CORE_GROUPS = frozenset(
+    {"", "apps", "batch", "autoscaling", "policy", "extensions"}
+    | {
+        f"{name}.k8s.io"
+        for name in (
+            "admissionregistration", "apiextensions", "apiregistration", "authentication",
+            "authorization", "certificates", "coordination", "discovery", "events",
+            "flowcontrol.apiserver", "internal.apiserver", "networking", "node",
+            "rbac.authorization", "resource", "scheduling", "storage", "storagemigration",
+        )
+    }
+)  # fmt: skip
+
+Problem = tuple[str, str]  # (rule id, message)
+RULE = "MR618"
+
+
+def available() -> bool:
+    """Whether ``kubernetes-validate`` is installed (found without importing it)."""
+    return importlib.util.find_spec(MODULE) is not None
+
+
+def kubernetes_version() -> str:
+    """The Kubernetes version to validate against (``MODELREG_KUBERNETES_VERSION`` or default)."""
+    return os.environ.get(VERSION_ENV, "").strip().removeprefix("v") or KUBERNETES_VERSION
+
+
+def not_installed_message() -> str:
+    """What an absent library means, and how to install it."""
+    return (
+        f"strict Kubernetes schema validation not run: kubernetes-validate is not installed "
+        f"({INSTALL_HINT}); built-in objects were not checked against Kubernetes "
+        f"{kubernetes_version()}"
+    )
+
+
+def label(data: Mapping[str, Any]) -> str:
+    """``Kind/namespace/name`` of a manifest, for messages."""
+    metadata = data.get("metadata") if isinstance(data.get("metadata"), dict) else {}
+    assert isinstance(metadata, dict)
+    namespace = metadata.get("namespace")
+    return (
+        f"{data.get('kind', '?')}/{namespace + '/' if namespace else ''}{metadata.get('name', '?')}"
+    )
+
+
+def _group(api_version: str) -> str:
+    return api_version.rsplit("/", 1)[0] if "/" in api_version else ""
+
+
+def _minor(version: str) -> tuple[int, int] | None:
+    match = re.match(r"^v?(\d+)\.(\d+)(?:\.\d+)?$", version)
+    return (int(match[1]), int(match[2])) if match else None
+
+
+def check_version(version: str) -> None:
+    """Raise :class:`ValueError` unless the library ships schemas for ``version``'s minor.
+
+    Checked here because the library itself compares versions as strings and would quietly
+    validate against another release.
+    """
+    import kubernetes_validate
+    from kubernetes_validate.utils import all_versions
+
+    shipped = sorted({m for v in all_versions() if (m := _minor(v)) is not None})
+    if _minor(version) not in shipped:
+        names = ", ".join(f"{a}.{b}" for a, b in shipped) or "none"
+        raise ValueError(
+            f"kubernetes-validate {kubernetes_validate.__version__} has no schemas for "
+            f"Kubernetes {version!r} ({VERSION_ENV}); it ships {names}"
+        )
+
+
+def schema_problems(data: Mapping[str, Any], version: str | None = None) -> list[Problem]:
+    """Strict-schema findings for one manifest; empty when valid or not a built-in kind.
+
+    Raises :class:`ModuleNotFoundError` when the library is absent (check :func:`available`
+    first) and :class:`ValueError` when it does not know ``version``.
+    """
+    import kubernetes_validate
+
+    version = version or kubernetes_version()
+    check_version(version)
+    api_version, kind = data.get("apiVersion"), data.get("kind")
+    if not isinstance(api_version, str) or not isinstance(kind, str):
+        return [(RULE, f"{label(data)}: `apiVersion` and `kind` must be strings")]
+    try:
+        kubernetes_validate.validate(dict(data), version, strict=True)
+    except kubernetes_validate.ValidationError as exc:
+        where = ".".join(str(part) for part in exc.path) or "(top level)"
+        return [
+            (RULE, f"{label(data)}: `{where}`: {exc.message} (Kubernetes {exc.version} schema, "
+             "strict: unknown fields are errors)")
+        ]  # fmt: skip
+    except kubernetes_validate.SchemaNotFoundError:
+        if _group(api_version) in CORE_GROUPS:
+            return [
+                (RULE, f"{label(data)}: Kubernetes {version} has no kind {kind} in "
+                 f"{api_version} (a misspelt kind or a removed API version)")
+            ]  # fmt: skip
+        return []  # a custom resource: no schema to validate against
+    return []

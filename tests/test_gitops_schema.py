@@ -1,0 +1,224 @@
+"""MR618 (strict Kubernetes schemas via kubernetes-validate) and MR619 (placeholder URLs).
+
+Real kustomize renders each fixture; the real kubernetes-validate judges it (the dev extra
+installs it); one test hides the library to see the note that replaces it.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+
+from conftest import Registry
+from gitops_support import REPO, add_overlays
+from modelreg.cli import main
+from modelreg.gitops import k8sschema
+from modelreg.gitops.clusters import PLACEHOLDER_URL, cluster_files
+from modelreg.gitops.policy import cluster_problems, is_placeholder_url
+
+TRITON_IMAGE = "          image: nvcr.io/nvidia/tritonserver:24.04-py3\n"
+
+
+def _overlays_check(capsys: pytest.CaptureFixture[str]) -> tuple[int, list[dict[str, Any]]]:
+    capsys.readouterr()
+    code = main(["overlays", "--check", "--output", "json"])
+    return code, json.loads(capsys.readouterr().out)["findings"]
+
+
+def _rule(findings: list[dict[str, Any]], rule: str) -> list[dict[str, Any]]:
+    return [f for f in findings if f["rule"] == rule]
+
+
+@pytest.fixture
+def gitops(registry: Registry) -> Registry:
+    add_overlays(registry.root, {"demo": ["1.0.0", "1.1.0"]}, {"demo": "1.1.0"})
+    return registry
+
+
+# -- MR618 through `modelreg overlays --check` and deep validate ------------------------------
+
+
+def test_rendered_objects_pass_the_strict_schemas(
+    gitops: Registry, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, findings = _overlays_check(capsys)
+    assert code == 0
+    assert _rule(findings, "MR618") == []
+    # The same objects fail once they are broken (the next tests): the pass is not vacuous.
+    assert k8sschema.available()
+
+
+def test_an_unknown_field_in_the_deployment_fails_once_where_it_is_made(
+    gitops: Registry, capsys: pytest.CaptureFixture[str]
+) -> None:
+    gitops.replace(
+        "overlays/base/deployment.yaml",
+        TRITON_IMAGE,
+        TRITON_IMAGE + "          imagePullPolicyy: IfNotPresent\n",
+    )
+    code, findings = _overlays_check(capsys)
+    assert code == 1
+    found = _rule(findings, "MR618")
+    # Reported in the base only, not again for each version overlay and environment.
+    assert [f["path"] for f in found] == ["overlays/base/kustomization.yaml"]
+    message = found[0]["message"]
+    assert message.startswith("Deployment/triton: `spec.template.spec.containers.0`: ")
+    assert "'imagePullPolicyy' was unexpected" in message
+    assert f"Kubernetes {k8sschema.KUBERNETES_VERSION} schema" in message
+
+
+def test_a_wrong_type_fails_in_deep_validate(
+    gitops: Registry, capsys: pytest.CaptureFixture[str]
+) -> None:
+    gitops.replace(
+        "overlays/base/deployment.yaml", "revisionHistoryLimit: 5", 'revisionHistoryLimit: "5"'
+    )
+    capsys.readouterr()
+    assert main(["validate", "--select", "MR6", "--output", "json"]) == 1
+    found = _rule(json.loads(capsys.readouterr().out)["findings"], "MR618")
+    assert len(found) == 1
+    assert "`spec.revisionHistoryLimit`: '5' is not of type 'integer'" in found[0]["message"]
+
+
+def test_an_environment_judges_only_what_it_adds(
+    gitops: Registry, capsys: pytest.CaptureFixture[str]
+) -> None:
+    gitops.write(
+        "overlays/production/limits.yaml",
+        "apiVersion: v1\nkind: LimitRange\nmetadata:\n  name: models\nspec:\n"
+        "  limits:\n    - type: Container\n      max:\n        cpu: 4\n      maxx: {}\n",
+    )
+    gitops.replace(
+        "overlays/production/kustomization.yaml", "resources:\n", "resources:\n  - limits.yaml\n"
+    )
+    code, findings = _overlays_check(capsys)
+    assert code == 1
+    found = _rule(findings, "MR618")
+    assert [f["path"] for f in found] == ["overlays/production/kustomization.yaml"]
+    assert found[0]["message"].startswith("LimitRange/models-production/models: ")
+    assert "'maxx' was unexpected" in found[0]["message"]
+
+
+def test_a_kind_its_api_version_lacks_fails_but_custom_resources_are_left_alone() -> None:
+    gone = {"apiVersion": "extensions/v1beta1", "kind": "Ingress", "metadata": {"name": "x"}}
+    assert [m for _, m in k8sschema.schema_problems(gone)] == [
+        f"Ingress/x: Kubernetes {k8sschema.KUBERNETES_VERSION} has no kind Ingress in "
+        "extensions/v1beta1 (a misspelt kind or a removed API version)"
+    ]
+    typo = {"apiVersion": "apps/v1", "kind": "Deploymnet", "metadata": {"name": "x"}}
+    assert [r for r, _ in k8sschema.schema_problems(typo)] == ["MR618"]
+    flux = {"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
+            "metadata": {"name": "x"}, "spec": {"anything": 1}}  # fmt: skip
+    assert k8sschema.schema_problems(flux) == []
+    missing = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "x"},
+               "spec": {"ports": [{"name": "http"}]}}  # fmt: skip
+    (problem,) = k8sschema.schema_problems(missing)
+    assert "`spec.ports.0`: 'port' is a required property" in problem[1]
+
+
+def test_every_shipped_version_can_be_chosen_and_others_are_refused(
+    gitops: Registry, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    replicas = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "x"},
+                "spec": {"replicas": "2"}}  # fmt: skip
+    assert k8sschema.schema_problems(replicas, "1.30")
+    monkeypatch.setenv(k8sschema.VERSION_ENV, "1.30")
+    assert k8sschema.kubernetes_version() == "1.30"
+    monkeypatch.setenv(k8sschema.VERSION_ENV, "1.9")
+    with pytest.raises(ValueError, match=r"no schemas for Kubernetes '1\.9'"):
+        k8sschema.schema_problems(replicas)
+    code, findings = _overlays_check(capsys)
+    assert code == 1
+    (found,) = _rule(findings, "MR618")
+    assert found["severity"] == "error" and "MODELREG_KUBERNETES_VERSION" in found["message"]
+
+
+def test_without_the_library_one_note_says_how_to_install(
+    gitops: Registry, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gitops.replace(
+        "overlays/base/deployment.yaml", "revisionHistoryLimit: 5", 'revisionHistoryLimit: "5"'
+    )
+    monkeypatch.setattr(k8sschema, "available", lambda: False)
+    code, findings = _overlays_check(capsys)
+    assert code == 0  # a note: nothing else failed, and the note says what was not proven
+    (note,) = _rule(findings, "MR618")
+    assert note["severity"] == "note"
+    assert "pip install 'modelreg[gitops]'" in note["message"]
+
+
+def test_fast_validate_never_imports_kubernetes_validate(gitops: Registry) -> None:
+    probe = (
+        "import sys; from modelreg.cli import main; code = main(sys.argv[1:]); "
+        "print(code, 'kubernetes_validate' in sys.modules)"
+    )
+
+    def imported(*argv: str) -> str:
+        proc = subprocess.run(
+            [sys.executable, "-c", probe, *argv],
+            cwd=gitops.root, capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        return proc.stdout.split()[-1]
+
+    assert imported("validate", "--fast") == "False"
+    assert imported("overlays", "--check") == "True"  # the probe can tell
+
+
+# -- MR619 and the clusters/ generator --------------------------------------------------------
+
+
+def test_this_repository_clusters_are_what_the_generator_writes() -> None:
+    generated = cluster_files()
+    on_disk = {p.relative_to(REPO).as_posix() for p in (REPO / "clusters").rglob("*.yaml")}
+    assert set(generated) == on_disk
+    for rel, text in generated.items():
+        assert (REPO / rel).read_text(encoding="utf-8") == text, rel
+
+
+def test_placeholder_urls_are_reported_and_real_ones_are_not(
+    gitops: Registry, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for rel, text in cluster_files().items():
+        gitops.write(rel, text)
+    gitops.write("overlays/base/registry.env", f"MODEL_SOURCE_URL={PLACEHOLDER_URL}\n")
+    capsys.readouterr()
+    assert main(["validate", "--fast", "--select", "MR6", "--output", "json"]) == 0
+    found = _rule(json.loads(capsys.readouterr().out)["findings"], "MR619")
+    assert sorted((f["path"], f["line"]) for f in found) == [
+        ("clusters/production/argocd.yaml", None),
+        ("clusters/production/flux.yaml", None),
+        ("clusters/staging/argocd.yaml", None),
+        ("clusters/staging/flux.yaml", None),
+        ("overlays/base/registry.env", 1),
+    ]
+    assert all(f["severity"] == "warning" and PLACEHOLDER_URL in f["message"] for f in found)
+
+    url = "https://github.com/acme/model-registry.git"
+    for rel, text in cluster_files(url).items():
+        gitops.write(rel, text)
+    gitops.write("overlays/base/registry.env", f"MODEL_SOURCE_URL={url}\n")
+    assert main(["validate", "--fast", "--select", "MR6", "--output", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["findings"] == []
+
+
+def test_placeholder_detection() -> None:
+    for url in (PLACEHOLDER_URL, "git@example.org:a/b.git", "ssh://git@h.invalid/x",
+                "https://git.acme.test/x"):  # fmt: skip
+        assert is_placeholder_url(url), url
+    for url in ("https://github.com/acme/reg.git", "file:///srv/reg.git",
+                "https://example.company.com/x", "git@gitlab.com:acme/reg.git"):  # fmt: skip
+        assert not is_placeholder_url(url), url
+    argo = {"apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+            "metadata": {"name": "m"},
+            "spec": {"source": {"repoURL": PLACEHOLDER_URL}}}  # fmt: skip
+    assert "MR619" in {r for r, _ in cluster_problems(argo, REPO)}
+
+
+def test_the_rule_states_the_kubernetes_version_it_validates_against() -> None:
+    from modelreg.rules import rule
+
+    assert f"Kubernetes {k8sschema.KUBERNETES_VERSION} unless" in rule("MR618").summary
