@@ -126,11 +126,10 @@ def scaffold_with_model(tmp_path: Path, environ: dict[str, str], *init_args: str
          "--date", "2024-02-01", "--sample", "2", "--runs", "0"],
         reg, environ,
     )  # fmt: skip
-    model_yaml = reg / "models" / "demo" / "model.yaml"
-    model_yaml.write_text(
-        model_yaml.read_text(encoding="utf-8").replace("candidate", "production"),
-        encoding="utf-8",
-    )
+    # init wired the deployment side: the production version runs in overlays/production
+    # (the lifecycle and the environment change together; the card declares no gates).
+    run(["modelreg", "promote", "demo", "1.0.0", "--env", "production", "--skip-gates"],
+        reg, environ)  # fmt: skip
     run(["modelreg", "render"], reg, environ)
     run(["modelreg", "validate"], reg, environ)
     return reg

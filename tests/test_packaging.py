@@ -28,6 +28,15 @@ def test_wheel_carries_the_root_schemas(tmp_path: Path) -> None:
         f"modelreg/schemas/{p.name}": p.read_bytes() for p in (ROOT / "schemas").glob("*.json")
     }
     assert shipped == expected
+    # The serving workload template `modelreg init` writes: this repository's overlays/base.
+    with zipfile.ZipFile(wheel) as zf:
+        base = {n: zf.read(n) for n in names if n.startswith("modelreg/scaffold/base/")}
+        modes = {n: zf.getinfo(n).external_attr >> 16 for n in base}
+    assert base == {
+        f"modelreg/scaffold/base/{p.name}": p.read_bytes()
+        for p in (ROOT / "overlays" / "base").iterdir()
+    }
+    assert modes["modelreg/scaffold/base/fetch-model.sh"] & 0o111
     assert "modelreg/py.typed" in names
     assert not any(n.startswith("schemas/") for n in names)
 
@@ -46,4 +55,11 @@ def test_wheel_carries_the_root_schemas(tmp_path: Path) -> None:
     )
     where = Path(proc.stdout.splitlines()[0])
     assert where.parts[-2:] == ("modelreg", "schemas")
+    assert venv in where.parents
+    probe = "import modelreg.scaffold as s; print(s.base_dir())"
+    proc = subprocess.run(
+        [str(py), "-c", probe], capture_output=True, text=True, check=True, cwd=tmp_path
+    )
+    where = Path(proc.stdout.strip())
+    assert where.parts[-3:] == ("modelreg", "scaffold", "base")
     assert venv in where.parents

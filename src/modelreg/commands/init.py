@@ -17,7 +17,7 @@ from modelreg.errors import ModelregError, UsageError
 
 ORDER = 5  # place in `modelreg --help`: the first command a new team runs
 
-HELP = "create a new registry repository (models/, schemas, hooks, workflows, LFS)"
+HELP = "create a new registry repository (models/, schemas, hooks, workflows, LFS, overlays)"
 DESCRIPTION = """\
 Create a registry in DIR: models/, copies of the JSON Schemas for editors (schemas/),
 .gitattributes storing *.onnx in Git LFS, .pre-commit-config.yaml running the modelreg hooks,
@@ -25,17 +25,25 @@ GitHub workflows (pull-request checks, release tags on main, nightly sharded val
 CODEOWNERS with production owned by release owners, a pull-request template and a README.
 DIR becomes a git repository unless it is inside one already.
 
+The deployment side comes wired too: overlays/base/ (Triton Inference Server and the
+init container that fetches and verifies the released artifact), empty overlays/staging/ and
+overlays/production/ environments (`modelreg promote` fills them), and clusters/<env>/ with
+Flux (GitRepository + Kustomization) and Argo CD (Application) manifests syncing them.
+--repo-url is the registry's clone URL, written into clusters/ and overlays/base/registry.env;
+without it a placeholder is written and `modelreg validate` warns about it (MR619).
+
 Without --hooks-repo the hooks run the installed modelreg (repo: local, no network); with
 --hooks-repo URL --hooks-rev TAG they come from that copy of the modelreg repository.
 
 An existing file is never overwritten, except with --update, which refreshes the files
 modelreg owns (workflows, schemas, hook config, .gitattributes) and keeps the ones you edit
-(README.md, CODEOWNERS, .gitignore, models/README.md).
+(README.md, CODEOWNERS, .gitignore, models/README.md, everything under overlays/ and
+clusters/); a missing one is written.
 exit status: 0 written, 1 a file exists or cannot be written, 2 usage error.
 """
 EPILOG = """\
 examples:
-  modelreg init my-registry
+  modelreg init my-registry --repo-url https://github.com/ORG/my-registry.git
   modelreg init my-registry -n                       # list what would be written
   modelreg init . --update                           # after upgrading modelreg
   modelreg init reg --hooks-repo https://github.com/ORG/modelreg --hooks-rev v0.1.0
@@ -43,6 +51,13 @@ examples:
 
 #: Files the user is expected to edit after init; --update leaves them alone.
 USER_OWNED = frozenset({"README.md", ".gitignore", ".github/CODEOWNERS", "models/README.md"})
+#: Directories the team edits (promotions, image pins, resources, the repository URL).
+USER_OWNED_DIRS = ("overlays/", "clusters/")
+
+
+def user_owned(rel: str) -> bool:
+    """Whether ``--update`` keeps an existing ``rel`` as the team left it."""
+    return rel in USER_OWNED or rel.startswith(USER_OWNED_DIRS)
 
 
 @dataclass(frozen=True)
@@ -56,6 +71,7 @@ class Request:
     hooks_rev: str | None = None
     install: str = scaffold.DEFAULT_INSTALL
     git: bool = True
+    repo_url: str | None = None
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -78,6 +94,12 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         metavar="CMD",
         help=f"how CI installs modelreg (default: {scaffold.DEFAULT_INSTALL})",
     )
+    p.add_argument(
+        "--repo-url",
+        metavar="URL",
+        help="the registry's clone URL, for Flux, Argo CD and the fetch step (default: a "
+        "placeholder that validate reports as MR619)",
+    )
     p.add_argument("--no-git", dest="git", action="store_false", help="do not run git init")
     p.set_defaults(handler=from_args)
 
@@ -93,6 +115,7 @@ def from_args(args: argparse.Namespace) -> int:
             hooks_rev=args.hooks_rev,
             install=args.install,
             git=args.git,
+            repo_url=args.repo_url,
         )
     )
 
@@ -100,7 +123,10 @@ def from_args(args: argparse.Namespace) -> int:
 def plan(request: Request) -> dict[str, str]:
     """The files to write, after checking that none would clobber a file (unless --update)."""
     files = scaffold.registry_files(
-        install=request.install, hooks_repo=request.hooks_repo, hooks_rev=request.hooks_rev
+        install=request.install,
+        hooks_repo=request.hooks_repo,
+        hooks_rev=request.hooks_rev,
+        repo_url=request.repo_url,
     )
     root = request.directory
     if root.exists() and not root.is_dir():
@@ -110,7 +136,7 @@ def plan(request: Request) -> dict[str, str]:
         return {
             rel: text
             for rel, text in files.items()
-            if not (rel in USER_OWNED and (root / rel).exists())
+            if not (user_owned(rel) and (root / rel).exists())
         }
     if existing:
         raise ModelregError(
@@ -120,13 +146,13 @@ def plan(request: Request) -> dict[str, str]:
     return files
 
 
-def _write(path: Path, text: str) -> None:
+def _write(path: Path, text: str, *, executable: bool = False) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
             fh.write(text)
-        Path(tmp).chmod(0o644)
+        Path(tmp).chmod(0o755 if executable else 0o644)
         Path(tmp).replace(path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -160,7 +186,7 @@ def execute(request: Request) -> int:
         staging = Path(tempfile.mkdtemp(dir=root.parent, prefix=f".{root.name}.init-"))
         try:
             for rel, text in files.items():
-                _write(staging / rel, text)
+                _write(staging / rel, text, executable=rel in scaffold.EXECUTABLE)
             (staging / "models").mkdir(exist_ok=True)
             staging.replace(root)
         except BaseException:
@@ -168,7 +194,7 @@ def execute(request: Request) -> int:
             raise
     else:
         for rel, text in sorted(files.items()):
-            _write(root / rel, text)
+            _write(root / rel, text, executable=rel in scaffold.EXECUTABLE)
     if request.git and shutil.which("git") and not _inside_git(root):
         subprocess.run(
             ["git", "init", "--quiet", "--initial-branch=main", str(root)],
@@ -180,6 +206,7 @@ def execute(request: Request) -> int:
     sys.stderr.write(
         f"modelreg: init: wrote {len(files)} files in {root}\n"
         "next: git lfs install; pre-commit install; write models/<model>/model.yaml; "
-        "modelreg add <model> <version> --onnx FILE ...\n"
+        "modelreg add <model> <version> --onnx FILE ...; "
+        "modelreg promote <model> <version> --env staging\n"
     )
     return 0

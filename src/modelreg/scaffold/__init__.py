@@ -10,9 +10,14 @@ from __future__ import annotations
 
 import re
 from importlib import resources
+from pathlib import Path
 
 from modelreg import __version__, hooks
-from modelreg.errors import UsageError
+from modelreg.errors import ModelregError, UsageError
+from modelreg.gitops import BASE_DIR, DEFAULT_ENVIRONMENTS, OVERLAYS_DIR
+from modelreg.gitops.clusters import PLACEHOLDER_URL, check_url, cluster_files
+from modelreg.gitops.envs import KUSTOMIZATION
+from modelreg.gitops.overlays import env_kustomization_text
 from modelreg.lfs import LFS_ATTRIBUTES
 from modelreg.schemas import SCHEMA_NAMES, schema_dir
 
@@ -21,6 +26,61 @@ _PLACEHOLDER = re.compile(r"@@[A-Z_]+@@")
 
 #: How a new registry's CI installs modelreg: the release that scaffolded it.
 DEFAULT_INSTALL = f"pip install 'modelreg[onnx,gitops]=={__version__}' 'pre-commit>=3.2'"
+
+
+#: The serving workload template's files (this repository's ``overlays/base/``).
+BASE_FILES = (
+    "deployment.yaml",
+    "fetch-model.sh",
+    "kustomization.yaml",
+    "registry.env",
+    "service.yaml",
+)
+#: Files ``modelreg init`` marks executable.
+EXECUTABLE = frozenset({f"{OVERLAYS_DIR}/{BASE_DIR}/fetch-model.sh"})
+#: The line of ``registry.env`` that names where the fetch step clones the registry.
+SOURCE_URL_KEY = "MODEL_SOURCE_URL"
+
+
+def base_dir() -> Path:
+    """The serving workload template: inside the installed package (the wheel carries a copy,
+    see pyproject's force-include), else this source checkout's ``overlays/base``."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "base", here.parents[2] / OVERLAYS_DIR / BASE_DIR):
+        if all((candidate / name).is_file() for name in BASE_FILES):
+            return candidate
+    raise ModelregError(
+        f"the overlays/base template is missing (looked in {here / 'base'}); reinstall modelreg"
+    )
+
+
+def base_files(repo_url: str | None = None) -> dict[str, str]:
+    """``overlays/base/*`` for a new registry; ``repo_url`` replaces the placeholder source."""
+    directory = base_dir()
+    files: dict[str, str] = {}
+    for name in BASE_FILES:
+        text = (directory / name).read_text(encoding="utf-8")
+        if name == "registry.env":
+            text = "".join(
+                f"{SOURCE_URL_KEY}={repo_url or PLACEHOLDER_URL}\n"
+                if line.startswith(f"{SOURCE_URL_KEY}=")
+                else line
+                for line in text.splitlines(keepends=True)
+            )
+        files[f"{OVERLAYS_DIR}/{BASE_DIR}/{name}"] = text
+    return files
+
+
+def deployment_files(repo_url: str | None = None) -> dict[str, str]:
+    """The deployment side of a new registry: ``overlays/base``, empty staging and production
+    environments, and ``clusters/`` (Flux and Argo CD) syncing them from ``repo_url``."""
+    if repo_url is not None:
+        check_url(repo_url)
+    files = base_files(repo_url)
+    for env in DEFAULT_ENVIRONMENTS:
+        files[f"{OVERLAYS_DIR}/{env}/{KUSTOMIZATION}"] = env_kustomization_text(None, env, {}, {})
+    files.update(cluster_files(repo_url or PLACEHOLDER_URL))
+    return files
 
 
 def template(name: str) -> str:
@@ -97,6 +157,19 @@ git lfs install && .venv/bin/pre-commit install
 3. `modelreg validate`, commit, open a pull request: CI validates the versions you changed,
    gates promotions and posts the deployment plan as a comment.
 
+## Deploy
+
+`overlays/base/` is the serving workload (Triton Inference Server; an init container fetches
+the released artifact and verifies its sha256 before the server starts). `modelreg add` writes
+`overlays/<model>/v<version>/`; `modelreg promote <model> <version> --env staging` (later
+`--env production`, which runs the promotion gates) lists it in `overlays/<env>/`, as one
+commit. Apply `clusters/<env>/` once per cluster (Flux: `kubectl apply -k clusters/<env>`;
+Argo CD: `kubectl apply -f clusters/<env>/argocd.yaml`); from then on a merge to main is the
+deploy and `modelreg rollback <model> --env <env>` (a `git revert`) is the rollback.
+`modelreg overlays --check` builds every overlay with plain kustomize and checks the policy.
+If the registry's clone URL was not given to `modelreg init --repo-url`, write it into
+`clusters/*/*.yaml` and `overlays/base/registry.env` (`modelreg validate` warns until then).
+
 Rules: every finding names a rule id, documented with modelreg (`docs/rules.md`).
 """
 
@@ -134,6 +207,7 @@ def registry_files(
     hooks_rev: str | None = None,
     ml_owners: str = "@your-org/ml",
     release_owners: str = "@your-org/release-owners",
+    repo_url: str | None = None,
 ) -> dict[str, str]:
     """Every file ``modelreg init`` writes: repository-relative path to text."""
     header = f"# Written by modelreg init {__version__}; regenerate with modelreg init --update."
@@ -155,4 +229,5 @@ def registry_files(
         path = schema_dir() / f"{name}.schema.json"
         files[f"schemas/{name}.schema.json"] = path.read_text(encoding="utf-8")
     files.update(workflows(install, header))
+    files.update(deployment_files(repo_url))
     return files
