@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from modelreg.errors import UsageError
+from modelreg.locking import recover
 from modelreg.yamlload import Document, load_file
 
 MODEL_FILE = "model.yaml"
@@ -156,6 +157,8 @@ def discover(root: Path) -> Registry:
     models_dir = registry.models_dir
     if not models_dir.is_dir():
         raise UsageError(f"{root} has no models/ directory; is it a registry?")
+    # A writer killed after its commit point left a journal: finish it before reading.
+    recover(registry.root)
     for entry in sorted(models_dir.iterdir()):
         if entry.name.startswith("."):
             continue

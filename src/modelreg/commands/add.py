@@ -17,6 +17,7 @@ from typing import Any
 from modelreg.errors import ModelregError, UsageError
 from modelreg.hashing import sha256_file
 from modelreg.isolate import ChildResult, run_child
+from modelreg.locking import lock, registry_lock, replace_all, write_temp
 from modelreg.measure import LatencyTarget, golden_inputs, latency
 from modelreg.registry import (
     MODEL_FILE,
@@ -24,6 +25,7 @@ from modelreg.registry import (
     SHARED_DATA_DIR,
     ModelEntry,
     Registry,
+    VersionEntry,
     discover,
     find_root,
 )
@@ -311,16 +313,11 @@ def _execute(request: Request, plan: Plan) -> int:
             sys.stdout.write(text)
             sys.stderr.write(f"modelreg: dry run: would create {registry.rel(target)}/\n")
             return 0
-        if not shared.exists():
-            shared.parent.mkdir(exist_ok=True)
-            tmp = shared.with_name(f".{shared.name}.tmp")
-            shutil.copyfile(plan.eval, tmp)
-            tmp.replace(shared)
-        staging.rename(target)
+        overlay = _commit(
+            registry, model, request.version, staging, eval_file=plan.eval, shared=shared
+        )
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    _add_to_lifecycle(model.dir / MODEL_FILE, request.version)
-    overlay = _write_overlay(registry.root, request.model, request.version)
     latency_note = ""
     if "latency" in metadata["evaluation"]:
         latency_note = f", p99 {metadata['evaluation']['latency']['p99_ms']} ms"
@@ -330,22 +327,64 @@ def _execute(request: Request, plan: Plan) -> int:
         f"samples{latency_note}\n"
     )
     if overlay:
-        sys.stderr.write(f"modelreg: wrote {overlay}/ (deploy it with `modelreg promote`)\n")
+        where = registry.rel(overlay[1])
+        sys.stderr.write(f"modelreg: wrote {where}/ (deploy it with `modelreg promote`)\n")
     return 0
 
 
-def _write_overlay(root: Path, model: str, version: str) -> str | None:
-    """The version's overlay, in a registry that deploys with overlays (has overlays/base)."""
+def _commit(
+    registry: Registry,
+    model: ModelEntry,
+    version: str,
+    staging: Path,
+    *,
+    eval_file: Path,
+    shared: Path,
+) -> tuple[Path, Path] | None:
+    """Put the staged version in place with its lifecycle entry, overlay and evaluation file.
+
+    One change under the registry lock: all appear together or (killed before the journal's
+    commit) none does; see :mod:`modelreg.locking`. Returns the overlay's move, if any.
+    """
+    with registry_lock(registry.root, "modelreg add"):
+        moves: dict[Path, Path] = {}
+        if not shared.exists():
+            moves[write_temp(shared, eval_file.read_bytes())] = shared
+        lifecycle = _with_lifecycle_entry(model.dir / MODEL_FILE, version)
+        if lifecycle is not None:
+            moves[write_temp(model.dir / MODEL_FILE, lifecycle)] = model.dir / MODEL_FILE
+        overlay = _stage_overlay(registry.root, model.name, version, staging)
+        if overlay is not None:
+            moves[overlay[0]] = overlay[1]
+        moves[staging] = model.dir / version
+        replace_all(registry.root, moves)
+    return overlay
+
+
+def _stage_overlay(root: Path, model: str, version: str, staging: Path) -> tuple[Path, Path] | None:
+    """(assembled directory, final directory) of the version's overlay, generated from the
+    staged version, in a registry that deploys with overlays (has overlays/base)."""
     from modelreg.gitops import BASE_DIR, OVERLAYS_DIR
     from modelreg.gitops import overlays as gitops_overlays
 
     if not (root / OVERLAYS_DIR / BASE_DIR).is_dir():
         return None
-    registry = discover(root)  # again: it now holds the new version
+    registry = discover(root)
+    entry = registry.models[model]
+    entry.versions[version] = VersionEntry(entry, version, staging)
+    staged, final = registry.rel(staging), registry.rel(entry.dir / version)
+    files = {
+        name: text.replace(staged, final)  # the header names the version's final place
+        for name, text in gitops_overlays.version_overlay_files(registry, model, version).items()
+    }
     directory = gitops_overlays.version_overlay_dir(root, model, version)
-    files = gitops_overlays.version_overlay_files(registry, model, version)
-    gitops_overlays.write_tree(directory, files)
-    return registry.rel(directory)
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    if directory.exists():  # left over from a version of that name that was removed
+        shutil.rmtree(directory)
+    assembled = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+    for name, text in files.items():
+        write_temp(assembled / name, text).replace(assembled / name)
+    return assembled, directory
 
 
 def _metadata(
@@ -444,52 +483,22 @@ def _model_lock(model_dir: Path, *, dry_run: bool) -> Iterator[None]:
     if dry_run:
         yield
         return
-    lock = model_dir / ".add.lock"
-    for _attempt in range(2):
-        try:
-            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            holder = _lock_holder(lock)
-            if holder is not None and _alive(holder):
-                raise ModelregError(
-                    f"another `modelreg add` (pid {holder}) is adding a version of this model; "
-                    f"wait for it, or delete {lock.name} in {model_dir.name}/ if it is stale"
-                ) from None
-            lock.unlink(missing_ok=True)  # left by a process that died
-            continue
-        with os.fdopen(fd, "w") as fh:
-            fh.write(f"{os.getpid()}\n")
-        break
-    else:
-        raise ModelregError(f"could not take the lock {lock}")
-    try:
+    busy = (
+        "another `modelreg add` (pid {pid}) is adding a version of this model; "
+        f"wait for it, or delete .add.lock in {model_dir.name}/ if it is stale"
+    )
+    with lock(model_dir / ".add.lock", "modelreg add", busy=busy, wait=0):
         yield
-    finally:
-        lock.unlink(missing_ok=True)
 
 
-def _lock_holder(lock: Path) -> int | None:
-    try:
-        return int(lock.read_text(encoding="utf-8").strip() or "0") or None
-    except (OSError, ValueError):
-        return None
+def _with_lifecycle_entry(model_yaml: Path, version: str) -> str | None:
+    """model.yaml with ``version: {status: candidate}`` under ``lifecycle:``, comments kept.
 
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # exists, owned by someone else
-    return True
-
-
-def _add_to_lifecycle(model_yaml: Path, version: str) -> None:
-    """Append ``version: {status: candidate}`` under ``lifecycle:``, keeping comments."""
+    None when the version is listed already (e.g. a re-added version whose card came first).
+    """
     lines = model_yaml.read_text(encoding="utf-8").splitlines(keepends=True)
     if any(line.strip() in (f"{version}:", f'"{version}":') for line in lines):
-        return  # already listed (e.g. a re-added version whose card came first)
+        return None
     try:
         start = next(i for i, line in enumerate(lines) if line.rstrip() == "lifecycle:")
     except StopIteration:
@@ -498,7 +507,4 @@ def _add_to_lifecycle(model_yaml: Path, version: str) -> None:
     while end < len(lines) and (lines[end].startswith((" ", "\t")) or not lines[end].strip()):
         end += 1
     entry = [f"  {version}:\n", "    status: candidate\n"]
-    new = lines[:end] + entry + lines[end:]
-    tmp = model_yaml.with_name(f".{model_yaml.name}.tmp")
-    tmp.write_text("".join(new), encoding="utf-8")
-    tmp.replace(model_yaml)
+    return "".join(lines[:end] + entry + lines[end:])

@@ -104,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
     if args.env == PRODUCTION and not args.skip_gates:
         gates = _run_gates(root, args.model, args.version, args.runs)
     repo = open_repo(root) if args.commit else None
-    change.write()
+    change.write(root)
     if repo is not None:
         sha = commit_promotion(repo, change, gates)
         sys.stderr.write(f"modelreg: committed {sha[:12]}: {change.trailer}\n")

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from modelreg import render as generated
 from modelreg.errors import UsageError
+from modelreg.locking import registry_lock, write_all
 from modelreg.registry import find_root
 from modelreg.render import blocks
 from modelreg.render.asof import parse_date
@@ -119,9 +120,15 @@ def execute(request: Request) -> int:
         for state in changed:
             if not write:
                 sys.stdout.writelines(state.diff())
-    if write:
+    if write and changed:
+        # Every page at once, under the registry lock (see modelreg.locking).
+        with registry_lock(root, "modelreg render"):
+            write_all(
+                root,
+                {root / s.rel: s.new for s in changed if s.new is not None},
+                [root / s.rel for s in changed if s.new is None],
+            )
         for state in changed:
-            generated.apply(root, state)
             verb = "removed" if state.new is None else "wrote"
             sys.stderr.write(f"{verb} {state.rel}\n")
     sys.stdout.flush()

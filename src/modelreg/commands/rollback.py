@@ -8,6 +8,7 @@ from pathlib import Path
 
 from modelreg.gitops.promotion import check_clean_revert, last_promotion, revert
 from modelreg.gitrepo import open_repo
+from modelreg.locking import registry_lock
 from modelreg.registry import find_root
 
 ORDER = 61  # place in `modelreg --help`
@@ -53,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
         check_clean_revert(repo, commit)
         sys.stdout.write(f"would revert {what}\n")
         return 0
-    sha = revert(repo, commit)
+    with registry_lock(root, f"modelreg rollback {args.model} --env {args.env}"):
+        sha = revert(repo, commit)
     sys.stderr.write(f"modelreg: reverted {what} in {sha[:12]}\n")
     return 0

@@ -26,9 +26,9 @@ from modelreg.gitops.overlays import (
     env_kustomization_text,
     running_versions,
     version_overlay_dir,
-    write_text,
 )
 from modelreg.gitrepo import Repo
+from modelreg.locking import registry_lock, write_all
 from modelreg.registry import Registry, discover
 from modelreg.yamlload import load_bytes
 
@@ -84,10 +84,10 @@ class Change:
             )
         return "".join(out)
 
-    def write(self) -> None:
-        """Write every file atomically (each one; the set is committed together)."""
-        for path, text in sorted(self.files.items()):
-            write_text(path, text)
+    def write(self, root: Path) -> None:
+        """Write every file as one change, under the registry lock (modelreg.locking)."""
+        with registry_lock(root, f"modelreg promote {self.model} {self.version}"):
+            write_all(root, self.files)
 
 
 def _lifecycle_edit(text: str, display: str, edits: dict[str, tuple[str, str | None]]) -> str:
