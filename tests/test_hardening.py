@@ -259,3 +259,49 @@ def test_an_exec_function_in_a_kustomization_never_runs(tmp_path: Path) -> None:
     assert tuple(r for r, _m in policy.static_problems(overlay / "kustomization.yaml")) == (
         "MR606",
     )
+
+
+# -- deployment policy: host access and capabilities (MR620, MR621) -------------------------
+
+
+def _base_deployment() -> dict[str, Any]:
+    """The Deployment of this repository's overlays/base, rendered by real kustomize."""
+    root = Path(__file__).resolve().parents[1]
+    objects = kustomize.split_objects(kustomize.build(root / "overlays" / "base"), "base")
+    (deployment,) = [o for o in objects if o.key[1] == "Deployment"]
+    return deployment.data
+
+
+def _rules(data: dict[str, Any]) -> set[str]:
+    obj = kustomize.RenderedObject(("apps", "Deployment", "", "x"), data, "")
+    return {rule_id for rule_id, _message in policy.object_problems(obj)}
+
+
+def test_the_base_workload_passes_the_host_and_capability_rules() -> None:
+    assert not _rules(_base_deployment()) & {"MR620", "MR621"}
+
+
+@pytest.mark.parametrize(
+    ("change", "rule_id"),
+    [
+        ({"hostNetwork": True}, "MR620"),
+        ({"hostPID": True}, "MR620"),
+        ({"hostIPC": True}, "MR620"),
+        ({"volumes": [{"name": "node", "hostPath": {"path": "/var/run"}}]}, "MR620"),
+    ],
+)
+def test_host_namespaces_and_host_paths_fail(change: dict[str, Any], rule_id: str) -> None:
+    data = _base_deployment()
+    pod = data["spec"]["template"]["spec"]
+    for key, value in change.items():
+        pod[key] = [*(pod.get(key) or []), *value] if isinstance(value, list) else value
+    assert rule_id in _rules(data)
+
+
+def test_added_capabilities_fail() -> None:
+    data = _base_deployment()
+    container = data["spec"]["template"]["spec"]["containers"][0]
+    container.setdefault("securityContext", {})["capabilities"] = {"add": ["NET_ADMIN"]}
+    obj = kustomize.RenderedObject(("apps", "Deployment", "", "x"), data, "")
+    messages = [m for r, m in policy.object_problems(obj) if r == "MR621"]
+    assert messages and "adds capabilities NET_ADMIN" in messages[0]

@@ -532,6 +532,22 @@ RULES: tuple[Rule, ...] = (
         "git.example.com), so the cluster and the fetch step cannot reach the registry.",
         "Write the registry's clone URL there, or scaffold with `modelreg init --repo-url URL`.",
     ),
+    Rule(
+        "MR620",
+        "host-access",
+        _E,
+        "A pod shares the node's network, process or IPC namespace (`hostNetwork`, `hostPID`, "
+        "`hostIPC`) or mounts a `hostPath` volume: a model server never needs the node.",
+        "Remove the field; mount an `emptyDir` (or a PersistentVolumeClaim) for files, and "
+        "expose ports through the Service.",
+    ),
+    Rule(
+        "MR621",
+        "capabilities-added",
+        _E,
+        "A container adds Linux capabilities (`securityContext.capabilities.add`).",
+        "Remove `capabilities.add` (and drop `ALL`); Triton serves on unprivileged ports.",
+    ),
     # -- git: release tags, immutability, support windows, Git LFS -------------------------
     Rule(
         "MR700",

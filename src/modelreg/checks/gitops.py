@@ -267,7 +267,18 @@ def _without_namespace(data: dict[str, Any]) -> dict[str, Any]:
 
 @check(
     "registry",
-    rules=("MR610", "MR611", "MR612", "MR613", "MR614", "MR615", "MR616", "MR618"),
+    rules=(
+        "MR610",
+        "MR611",
+        "MR612",
+        "MR613",
+        "MR614",
+        "MR615",
+        "MR616",
+        "MR618",
+        "MR620",
+        "MR621",
+    ),
     deep=True,
     needs_valid=False,
 )

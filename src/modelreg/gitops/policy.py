@@ -4,8 +4,8 @@ Static rules read ``kustomization.yaml`` files only (no process, ``validate --fa
 remote resources, nothing that needs ``--load-restrictor``, no plugins, Helm or exec functions.
 Rendered rules read what kustomize printed: images tagged (never ``:latest``) and, where a
 digest is given, a well-formed one (unpinned tags are reported, never guessed), resource
-limits, a restrictive securityContext, probes, and the ``model``/``version`` labels outside
-selectors. Each function returns ``(rule id, message)`` pairs; the check module adds paths.
+limits, a restrictive securityContext (no added capabilities), no host namespaces or hostPath
+volumes, probes, and the ``model``/``version`` labels outside selectors. Each function returns ``(rule id, message)`` pairs; the check module adds paths.
 """
 
 from __future__ import annotations
@@ -149,6 +149,15 @@ def object_problems(obj: RenderedObject) -> list[Problem]:
             )  # fmt: skip
     pod = template.get("spec") or {}
     pod_security = pod.get("securityContext") or {}
+    for field in ("hostNetwork", "hostPID", "hostIPC"):
+        if pod.get(field) is True:
+            problems.append(("MR620", f"{obj.label}: {field} is true"))
+    for volume in pod.get("volumes") or []:
+        if isinstance(volume, dict) and "hostPath" in volume:
+            problems.append(
+                ("MR620", f"{obj.label}: volume {volume.get('name', '?')} is a hostPath "
+                 f"({(volume['hostPath'] or {}).get('path', '?')})")
+            )  # fmt: skip
     for where, container in _containers(pod):
         cname = f"{obj.label} {where[:-1]} {container.get('name', '?')}"
         image = container.get("image")
@@ -170,6 +179,9 @@ def object_problems(obj: RenderedObject) -> list[Problem]:
             problems.append(("MR614", f"{cname}: allowPrivilegeEscalation is not false"))
         if security.get("privileged") is True:
             problems.append(("MR614", f"{cname}: privileged"))
+        added = (security.get("capabilities") or {}).get("add") or []
+        if added:
+            problems.append(("MR621", f"{cname}: adds capabilities {', '.join(map(str, added))}"))
         if where == "containers":
             for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
                 if not container.get(probe):
