@@ -98,10 +98,20 @@ def test_every_hook_runs_an_existing_modelreg_command() -> None:
 
 def test_deep_hook_installs_the_onnx_extra() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
-    assert set(hooks.by_id("modelreg-onnx").additional_dependencies) == set(
-        project["optional-dependencies"]["onnx"]
-    )
+    onnx_extra = project["optional-dependencies"]["onnx"]
+    # The deep hook checks artifacts only (MR2-MR4): it needs the onnx packages, not the
+    # gitops extra that `modelreg[onnx]` also brings for a full deep validate.
+    assert "modelreg[gitops]" in onnx_extra
+    assert set(hooks.by_id("modelreg-onnx").additional_dependencies) == {
+        d for d in onnx_extra if not d.startswith("modelreg[")
+    }
     assert not hooks.by_id("modelreg-metadata").additional_dependencies
+    # The overlays hook validates rendered objects against Kubernetes' schemas (MR618).
+    assert set(hooks.by_id("modelreg-overlays").additional_dependencies) == set(
+        project["optional-dependencies"]["gitops"]
+    )
+    assert "modelreg[onnx,gitops]" in project["optional-dependencies"]["dev"]
+    assert "modelreg[onnx,gitops]" in scaffold.DEFAULT_INSTALL
 
 
 @pytest.mark.parametrize(
