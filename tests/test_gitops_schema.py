@@ -222,3 +222,51 @@ def test_the_rule_states_the_kubernetes_version_it_validates_against() -> None:
     from modelreg.rules import rule
 
     assert f"Kubernetes {k8sschema.KUBERNETES_VERSION} unless" in rule("MR618").summary
+
+
+def _base_objects() -> list[dict[str, Any]]:
+    from modelreg.gitops.kustomize import build, split_objects
+
+    return [o.data for o in split_objects(build(REPO / "overlays" / "base"), "base")]
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        (None, None),
+        ("spec.replicas", "2"),
+        ("spec.template.spec.containers.0.imagePullPolicyy", "Always"),
+        ("spec.template.spec.containers.0.ports.0.containerPort", "http"),
+        ("spec.template.spec.securityContext.runAsUser", -1.5),
+        ("spec.selector", None),
+        ("metadata.labels.broken", {"not": "a string"}),
+    ],
+)
+def test_compiled_schemas_judge_like_the_library(path: str | None, value: Any) -> None:
+    """The cached validators use the library's schema files; the first problem of each object
+    equals what ``kubernetes_validate.validate`` raises, and a valid object is valid in both."""
+    version = k8sschema.KUBERNETES_VERSION
+    for data in _base_objects():
+        if path is not None and data["kind"] == "Deployment":
+            node: Any = data
+            *parents, last = path.split(".")
+            for part in parents:
+                node = node[int(part)] if part.isdigit() else node[part]
+            if value is None:
+                del node[last]
+            else:
+                node[last] = value
+        ours = k8sschema.schema_problems(data, version)
+        theirs = k8sschema.library_problems(data, version)
+        assert ours[:1] == theirs, (data["kind"], ours, theirs)
+        assert bool(ours) == (path is not None and data["kind"] == "Deployment")
+
+
+def test_every_error_of_an_object_is_reported() -> None:
+    (deployment,) = [d for d in _base_objects() if d["kind"] == "Deployment"]
+    deployment["spec"]["replicas"] = "2"
+    deployment["spec"]["paused"] = "no"
+    messages = [m for _, m in k8sschema.schema_problems(deployment)]
+    assert len(messages) == 2, messages
+    assert any("`spec.replicas`" in m for m in messages)
+    assert any("`spec.paused`" in m for m in messages)
