@@ -270,3 +270,17 @@ def test_every_error_of_an_object_is_reported() -> None:
     assert len(messages) == 2, messages
     assert any("`spec.replicas`" in m for m in messages)
     assert any("`spec.paused`" in m for m in messages)
+
+
+def test_without_the_expected_schema_files_the_library_call_judges(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(k8sschema, "_schema_dir", lambda version: None)
+    k8sschema._validator.cache_clear()
+    try:
+        replicas = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "x"},
+                    "spec": {"replicas": "2"}}  # fmt: skip
+        (problem,) = k8sschema.schema_problems(replicas)
+        assert "`spec.replicas`: '2' is not of type 'integer'" in problem[1]
+    finally:
+        k8sschema._validator.cache_clear()
