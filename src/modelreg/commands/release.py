@@ -202,25 +202,29 @@ def message(registry: Registry, repo: Repo, item: Planned) -> str:
 
 
 def create(repo: Repo, registry: Registry, todo: list[Planned]) -> None:
-    """Create the tags; on any failure delete the ones made, so none or all exist."""
-    ident = repo.run_bytes("var", "GIT_COMMITTER_IDENT", ok=(0, 128))
-    if not ident.strip():
+    """Create the tags as one ref transaction: all of them exist afterwards, or none.
+
+    The annotated tag objects are written first (``git mktag``: unreferenced objects change
+    nothing), then every ref in one ``git update-ref --stdin`` transaction, so a release
+    killed at any point leaves either no new tag or all of them.
+    """
+    ident = repo.run_bytes("var", "GIT_COMMITTER_IDENT", ok=(0, 128)).decode().strip()
+    if not ident:
         raise GitError(
             "git has no committer identity for the tag's tagger; set one "
             '(`git config user.name "CI" && git config user.email ci@example.com`)'
         )
-    made: list[str] = []
-    try:
-        for item in todo:
-            assert item.commit is not None
-            repo.run("tag", "-a", "-F", "-", item.tag, item.commit,
-                     stdin=message(registry, repo, item))  # fmt: skip
-            made.append(item.tag)
-            item.status = "created"
-    except ModelregError:
-        if made:
-            repo.run("tag", "-d", *made)
-        raise
+    objects: list[tuple[Planned, str]] = []
+    for item in todo:
+        assert item.commit is not None
+        body = f"object {item.commit}\ntype commit\ntag {item.tag}\ntagger {ident}\n\n" + message(
+            registry, repo, item
+        )
+        objects.append((item, repo.run("mktag", stdin=body).strip()))
+    transaction = "".join(f"create refs/tags/{item.tag} {sha}\n" for item, sha in objects)
+    repo.run("update-ref", "--stdin", stdin=f"start\n{transaction}prepare\ncommit\n")
+    for item in todo:
+        item.status = "created"
 
 
 def _print(plan: list[Planned], request: Request) -> None:
