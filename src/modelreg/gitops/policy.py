@@ -5,7 +5,8 @@ remote resources, nothing that needs ``--load-restrictor``, no plugins, Helm or 
 Rendered rules read what kustomize printed: images tagged (never ``:latest``) and, where a
 digest is given, a well-formed one (unpinned tags are reported, never guessed), resource
 limits, a restrictive securityContext (no added capabilities), no host namespaces or hostPath
-volumes, probes, and the ``model``/``version`` labels outside selectors. Each function returns ``(rule id, message)`` pairs; the check module adds paths.
+volumes, probes, and the ``model``/``version`` labels outside selectors. Each function
+returns ``(rule id, message)`` pairs; the check module adds paths.
 """
 
 from __future__ import annotations
