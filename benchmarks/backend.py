@@ -147,7 +147,7 @@ BARE = (
         sess = ort.InferenceSession(os.path.join(d, "model.onnx"),
                                     providers=["CPUExecutionProvider"])
     except Exception as exc:
-        print(f"session: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}"); sys.exit()
+        print(f"session: {type(exc).__name__}: {str(exc).splitlines()[0][:600]}"); sys.exit()
     for s in sorted(glob.glob(os.path.join(d, "test_data_set_*"))):
         feeds = {i.name: load(os.path.join(s, f"input_{k}.pb"), i.type)
                  for k, i in enumerate(ins) if os.path.exists(os.path.join(s, f"input_{k}.pb"))}
