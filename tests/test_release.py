@@ -405,3 +405,24 @@ def test_a_released_overlay_is_never_regenerated_and_not_called_stale(
     assert f"{overlay}: MR701" in out and code == 1  # ...MR701 says to restore it instead
     assert cli(capsys, "overlays")[0] == 0
     assert registry.read(overlay) == tagged + "# written by an older modelreg\n"  # untouched
+
+
+def test_a_one_version_run_gathers_git_facts_for_that_version_only(
+    released: Registry, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from modelreg import releases
+    from modelreg.checks import Options
+    from modelreg.registry import discover
+    from modelreg.runner import run, select
+
+    registry = discover(released.root)
+    selection = select(registry, [released.path("models/demo/1.1.0/metadata.yaml")])
+    assert run(registry, selection, Options(fast=True), ("MR7",)) == []
+    # A hook on one version of a 2,000-version registry must not read 2,000 metadata files
+    # for the release rules: the git facts cover the selection only...
+    assert set(releases.state(registry).versions) == {("demo", "1.1.0")}
+    # ...and still judge it: an edit to that released version is found.
+    released.replace("models/demo/1.1.0/metadata.yaml", "summary: ", "summary: Edited. ")
+    registry = discover(released.root)
+    selection = select(registry, [released.path("models/demo/1.1.0/metadata.yaml")])
+    assert [f.rule for f in run(registry, selection, Options(fast=True), ("MR7",))] == ["MR701"]

@@ -88,6 +88,9 @@ class Registry:
     root: Path
     models: dict[str, ModelEntry] = field(default_factory=dict)
     strays: list[Path] = field(default_factory=list)
+    #: The versions a run is limited to (None: all). Facts gathered for many versions at once
+    #: (git state) are gathered for these only, so a hook on one version never reads 2,000.
+    scope: frozenset[tuple[str, str]] | None = None
     _docs: dict[Path, Document] = field(default_factory=dict, repr=False)
 
     @property

@@ -156,6 +156,8 @@ def _compute(registry: Registry) -> State:
             continue
         stems[tag_stem(data)] = (model.name, data)
         for version in model.versions.values():
+            if registry.scope is not None and (model.name, version.name) not in registry.scope:
+                continue
             name = tag_name(data, version.name)
             vs = VersionState(
                 name,

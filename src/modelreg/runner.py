@@ -109,6 +109,7 @@ def run(
         by_scope[c.scope].append(c)
 
     findings: list[Finding] = []
+    registry.scope = None if selection.whole else frozenset(selection.versions)
     model_names = set(registry.models) if selection.whole else selection.models
     version_keys = (
         {(m.name, v) for m in registry.models.values() for v in m.versions}
