@@ -8,7 +8,9 @@ run by ``modelreg overlays --check``).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -295,11 +297,24 @@ def rendered_policy(ctx: RegistryContext) -> Iterator[Finding]:
     if (note := schema.finding()) is not None:
         yield note
     built: list[tuple[Path, str, list[RenderedObject]]] = []
-    for path in _kustomizations(root):
-        where = ctx.registry.rel(path)
+    paths = _kustomizations(root)
+
+    def build_one(path: Path) -> str | ModelregError:
         try:
-            rendered = build(path.parent, display=ctx.registry.rel(path.parent))
-            built.append((path.parent, where, split_objects(rendered, where)))
+            return build(path.parent, display=ctx.registry.rel(path.parent))
+        except ModelregError as exc:
+            return exc
+
+    # kustomize runs as a subprocess: one build per core at a time, results in order.
+    with ThreadPoolExecutor(max_workers=max(1, os.cpu_count() or 1)) as pool:
+        outputs = list(pool.map(build_one, paths))
+    for path, output in zip(paths, outputs, strict=True):
+        where = ctx.registry.rel(path)
+        if isinstance(output, ModelregError):
+            yield rule("MR610").finding(where, str(output).split(": ", 1)[-1])
+            continue
+        try:
+            built.append((path.parent, where, split_objects(output, where)))
         except ModelregError as exc:
             yield rule("MR610").finding(where, str(exc).split(": ", 1)[-1])
 
