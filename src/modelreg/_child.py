@@ -88,7 +88,8 @@ def deep_task(path: Path, spec: dict[str, Any]) -> dict[str, Any]:
     if "unsafe" in inspected:
         return {}
     try:
-        session = cpu_session(path)
+        # inspect_file refused unsafe external data above; no second judgement needed.
+        session = cpu_session(path, judged=True)
     except ModelregError as exc:
         return {"run": {"session_error": str(exc)}}
     except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own untyped errors

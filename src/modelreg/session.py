@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 
-def cpu_session(path: Path, *, pinned: bool = False) -> Any:
+def cpu_session(path: Path, *, pinned: bool = False, judged: bool = False) -> Any:
     """A CPU session with one intra-op and one inter-op thread, on a file judged safe.
 
     Raises :class:`~modelreg.external.UnsafeExternalData` before onnxruntime sees a model
@@ -19,7 +19,8 @@ def cpu_session(path: Path, *, pinned: bool = False) -> Any:
 
     from modelreg.external import guard
 
-    guard(path)  # onnxruntime opens external data files itself: judge them first
+    if not judged:  # ``judged``: the caller ran the same judgement on this file already
+        guard(path)  # onnxruntime opens external data files itself: judge them first
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1
