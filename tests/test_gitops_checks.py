@@ -235,3 +235,36 @@ def test_cluster_manifest_rules() -> None:
     assert [m for _, m in cluster_problems(argo, REPO)] == [
         "Application models: syncPolicy.automated.prune must be true"
     ]
+
+
+# -- image registry allow-list (MR622) ------------------------------------------------------
+
+
+def test_image_registry_allow_list(gitops: Registry, capsys: pytest.CaptureFixture[str]) -> None:
+    from modelreg.gitops.policy import image_registry
+
+    assert image_registry("alpine/git:2.45.2") == "docker.io"
+    assert image_registry("nvcr.io/nvidia/tritonserver:24.04-py3") == "nvcr.io"
+    assert image_registry("localhost:5000/triton") == "localhost:5000"
+    # No policy file: no allow-list.
+    assert "MR622" not in {f["rule"] for f in _findings(capsys)}
+    # Both registries allowed: passes.
+    gitops.write("overlays/policy.yaml", "allowed_image_registries: [nvcr.io, docker.io]\n")
+    assert "MR622" not in {f["rule"] for f in _findings(capsys)}
+    # Docker Hub not allowed: the fetch step's image is refused, in every version overlay.
+    gitops.write("overlays/policy.yaml", "allowed_image_registries: [nvcr.io]\n")
+    refused = [f for f in _findings(capsys) if f["rule"] == "MR622"]
+    assert sorted(f["path"] for f in refused) == [
+        "overlays/demo/v1.0.0/kustomization.yaml",
+        "overlays/demo/v1.1.0/kustomization.yaml",
+    ]
+    assert all(
+        "image alpine/git:2.45.2 comes from docker.io, which overlays/policy.yaml does not "
+        "allow (nvcr.io)" in f["message"]
+        for f in refused
+    )
+    # An unusable policy file is a finding, not silence.
+    gitops.write("overlays/policy.yaml", "allowed_image_registries: nvcr.io\n")
+    (bad,) = [f for f in _findings(capsys) if f["rule"] == "MR622"]
+    assert bad["path"] == "overlays/policy.yaml"
+    assert "needs `allowed_image_registries:` with a list" in bad["message"]

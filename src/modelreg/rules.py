@@ -548,6 +548,16 @@ RULES: tuple[Rule, ...] = (
         "A container adds Linux capabilities (`securityContext.capabilities.add`).",
         "Remove `capabilities.add` (and drop `ALL`); Triton serves on unprivileged ports.",
     ),
+    Rule(
+        "MR622",
+        "image-registry-not-allowed",
+        _E,
+        "A workload pulls an image from a registry that `overlays/policy.yaml` "
+        "(`allowed_image_registries`) does not list, or that file is unusable. Without the "
+        "file there is no allow-list.",
+        "Mirror the image into an allowed registry and reference it there, or add the "
+        "registry to `allowed_image_registries` after review.",
+    ),
     # -- git: release tags, immutability, support windows, Git LFS -------------------------
     Rule(
         "MR700",

@@ -30,6 +30,9 @@ from modelreg.gitops.envs import (
 from modelreg.gitops.kustomize import ObjectKey, RenderedObject
 from modelreg.gitops.overlays import stale_version_overlays
 from modelreg.gitops.policy import (
+    POLICY_FILE,
+    allowed_registries,
+    allowlist_problems,
     cluster_problems,
     is_placeholder_url,
     object_problems,
@@ -267,37 +270,13 @@ def _without_namespace(data: dict[str, Any]) -> dict[str, Any]:
     return {**data, "metadata": metadata}
 
 
-@check(
-    "registry",
-    rules=(
-        "MR610",
-        "MR611",
-        "MR612",
-        "MR613",
-        "MR614",
-        "MR615",
-        "MR616",
-        "MR618",
-        "MR620",
-        "MR621",
-    ),
-    deep=True,
-    needs_valid=False,
-)
-def rendered_policy(ctx: RegistryContext) -> Iterator[Finding]:
-    """Every overlay builds with plain kustomize; what it renders follows the policy and the
-    strict Kubernetes schemas."""
+def _build_all(
+    ctx: RegistryContext, built: list[tuple[Path, str, list[RenderedObject]]]
+) -> Iterator[Finding]:
+    """Build every kustomization (one per core at a time) into ``built``; MR610 on failure."""
     from modelreg.gitops.kustomize import build, split_objects
 
-    root = ctx.registry.root
-    if not _has_overlays(ctx):
-        return
-    envs = set(environment_names(root))
-    schema = _SchemaJudge()
-    if (note := schema.finding()) is not None:
-        yield note
-    built: list[tuple[Path, str, list[RenderedObject]]] = []
-    paths = _kustomizations(root)
+    paths = _kustomizations(ctx.registry.root)
 
     def build_one(path: Path) -> str | ModelregError:
         try:
@@ -317,6 +296,41 @@ def rendered_policy(ctx: RegistryContext) -> Iterator[Finding]:
             built.append((path.parent, where, split_objects(output, where)))
         except ModelregError as exc:
             yield rule("MR610").finding(where, str(exc).split(": ", 1)[-1])
+
+
+@check(
+    "registry",
+    rules=(
+        "MR610",
+        "MR611",
+        "MR612",
+        "MR613",
+        "MR614",
+        "MR615",
+        "MR616",
+        "MR618",
+        "MR620",
+        "MR621",
+        "MR622",
+    ),
+    deep=True,
+    needs_valid=False,
+)
+def rendered_policy(ctx: RegistryContext) -> Iterator[Finding]:
+    """Every overlay builds with plain kustomize; what it renders follows the policy and the
+    strict Kubernetes schemas."""
+    root = ctx.registry.root
+    if not _has_overlays(ctx):
+        return
+    envs = set(environment_names(root))
+    allowed, unusable = allowed_registries(root / OVERLAYS_DIR)
+    if unusable:
+        yield rule("MR622").finding(f"{OVERLAYS_DIR}/{POLICY_FILE}", unusable)
+    schema = _SchemaJudge()
+    if (note := schema.finding()) is not None:
+        yield note
+    built: list[tuple[Path, str, list[RenderedObject]]] = []
+    yield from _build_all(ctx, built)
 
     def kind_of(directory: Path) -> str:
         if directory.parent.name == OVERLAYS_DIR and directory.name == BASE_DIR:
@@ -343,6 +357,8 @@ def rendered_policy(ctx: RegistryContext) -> Iterator[Finding]:
             # carries no model labels.
             if kind == "version" or (kind == "env" and obj.key[1] == "Service"):
                 problems += object_problems(obj)
+                if allowed is not None:
+                    problems += allowlist_problems(obj, allowed)
             for rule_id, message in problems:
                 if (rule_id, message) not in seen:
                     seen.add((rule_id, message))

@@ -120,6 +120,53 @@ def image_problems(image: str) -> list[Problem]:
     ]  # fmt: skip
 
 
+#: Where a registry lists the image registries its workloads may pull from (MR622).
+POLICY_FILE = "policy.yaml"
+
+
+def image_registry(image: str) -> str:
+    """The registry host of an image reference (Docker Hub for ``alpine/git:2.45.2``)."""
+    first, sep, _rest = image.partition("/")
+    if sep and ("." in first or ":" in first or first == "localhost"):
+        return first
+    return "docker.io"
+
+
+def allowed_registries(overlays_dir: Path) -> tuple[list[str] | None, str]:
+    """``allowed_image_registries`` from ``overlays/policy.yaml`` (None: no allow-list), or
+    why the file is unusable."""
+    path = overlays_dir / POLICY_FILE
+    if not path.is_file():
+        return None, ""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        return None, f"cannot be read: {exc}"
+    allowed = data.get("allowed_image_registries") if isinstance(data, dict) else None
+    if not isinstance(allowed, list) or not all(isinstance(a, str) and a for a in allowed):
+        return None, "needs `allowed_image_registries:` with a list of registry hosts"
+    return list(allowed), ""
+
+
+def allowlist_problems(obj: RenderedObject, allowed: list[str]) -> list[Problem]:
+    """MR622 for every container image of a workload from a registry not on the list."""
+    data = obj.data
+    if data.get("kind") not in WORKLOAD_KINDS:
+        return []
+    pod = ((data.get("spec") or {}).get("template") or {}).get("spec") or {}
+    problems: list[Problem] = []
+    for where, container in _containers(pod):
+        image = str(container.get("image") or "")
+        host = image_registry(image) if image else ""
+        if image and host not in allowed:
+            cname = f"{obj.label} {where[:-1]} {container.get('name', '?')}"
+            problems.append(
+                ("MR622", f"{cname}: image {image} comes from {host}, which "
+                 f"overlays/{POLICY_FILE} does not allow ({', '.join(allowed)})")
+            )  # fmt: skip
+    return problems
+
+
 def object_problems(obj: RenderedObject) -> list[Problem]:
     """Policy findings for one rendered object."""
     data = obj.data
