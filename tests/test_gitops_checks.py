@@ -268,3 +268,18 @@ def test_image_registry_allow_list(gitops: Registry, capsys: pytest.CaptureFixtu
     (bad,) = [f for f in _findings(capsys) if f["rule"] == "MR622"]
     assert bad["path"] == "overlays/policy.yaml"
     assert "needs `allowed_image_registries:` with a list" in bad["message"]
+
+
+def test_no_kustomize_is_one_clear_finding(
+    gitops: Registry, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from modelreg.gitops import kustomize
+
+    monkeypatch.setattr(kustomize.shutil, "which", lambda _name: None)
+    capsys.readouterr()
+    assert main(["validate", "--output", "json", "--select", "MR61,MR901"]) == 1
+    findings = json.loads(capsys.readouterr().out)["findings"]
+    assert [(f["path"], f["rule"]) for f in findings if f["severity"] == "error"] == [
+        ("overlays/", "MR901")
+    ]
+    assert "neither `kustomize` nor `kubectl` is on PATH; install one" in findings[0]["message"]

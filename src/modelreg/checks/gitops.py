@@ -274,9 +274,16 @@ def _build_all(
     ctx: RegistryContext, built: list[tuple[Path, str, list[RenderedObject]]]
 ) -> Iterator[Finding]:
     """Build every kustomization (one per core at a time) into ``built``; MR610 on failure."""
-    from modelreg.gitops.kustomize import build, split_objects
+    from modelreg.gitops.kustomize import build, command, split_objects
 
     paths = _kustomizations(ctx.registry.root)
+    try:
+        command()
+    except ModelregError as exc:  # no kustomize at all: one finding, not one per overlay
+        yield rule("MR901").finding(
+            f"{OVERLAYS_DIR}/", f"overlays not built, so nothing about them was proven: {exc}"
+        )
+        return
 
     def build_one(path: Path) -> str | ModelregError:
         try:
@@ -312,6 +319,7 @@ def _build_all(
         "MR620",
         "MR621",
         "MR622",
+        "MR901",
     ),
     deep=True,
     needs_valid=False,
