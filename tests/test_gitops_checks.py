@@ -275,7 +275,7 @@ def test_no_kustomize_is_one_clear_finding(
 ) -> None:
     from modelreg.gitops import kustomize
 
-    monkeypatch.setattr(kustomize.shutil, "which", lambda _name: None)
+    monkeypatch.setattr(f"{kustomize.__name__}.shutil.which", lambda _name: None)
     capsys.readouterr()
     assert main(["validate", "--output", "json", "--select", "MR61,MR901"]) == 1
     findings = json.loads(capsys.readouterr().out)["findings"]
