@@ -74,6 +74,15 @@ def test_init_writes_a_wired_registry(tmp_path: Path, capsys: pytest.CaptureFixt
         copied = (target / "schemas" / f"{name}.schema.json").read_text(encoding="utf-8")
         assert copied == (ROOT / "schemas" / f"{name}.schema.json").read_text(encoding="utf-8")
     assert main(["validate", "--root", str(target)]) == 0  # an empty registry is valid
+    # The registry lock and write journal never show up as files to commit.
+    import subprocess
+
+    from modelreg import locking
+
+    for name in (locking.LOCK_FILE, locking.JOURNAL_FILE):
+        (target / name).write_text("x")
+        ignored = subprocess.run(["git", "check-ignore", "-q", name], cwd=target, check=False)
+        assert ignored.returncode == 0, name
 
 
 def test_dry_run_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
