@@ -150,10 +150,16 @@ def load_bytes(raw: bytes, display: str, doc: Document | None = None) -> Documen
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         problem = exc.problem or "invalid YAML"
-        if exc.context:
-            problem = f"{problem} ({exc.context})"
         line = mark.line + 1 if mark else None
         col = mark.column + 1 if mark else None
+        if "maximum nesting depth" in problem:
+            # PyYAML >= 6.0.4 stops deep nesting in the parser, before our own limit: one
+            # finding, the same on every PyYAML version.
+            nesting = f"nesting deeper than {MAX_DEPTH} levels"
+            doc.findings.append(rule("MR004").finding(display, nesting, line, col))
+            return doc
+        if exc.context:
+            problem = f"{problem} ({exc.context})"
         doc.findings.append(rule("MR001").finding(display, problem, line, col))
         return doc
     except (yaml.YAMLError, RecursionError, MemoryError) as exc:
