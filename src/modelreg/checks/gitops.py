@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -274,6 +273,8 @@ def _build_all(
     ctx: RegistryContext, built: list[tuple[Path, str, list[RenderedObject]]]
 ) -> Iterator[Finding]:
     """Build every kustomization (one per core at a time) into ``built``; MR610 on failure."""
+    from concurrent.futures import ThreadPoolExecutor  # deep path only: keep --fast lean
+
     from modelreg.gitops.kustomize import build, command, split_objects
 
     paths = _kustomizations(ctx.registry.root)
