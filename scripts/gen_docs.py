@@ -18,19 +18,16 @@ the schema lists them (that order is meaningful), everything else sorted.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import difflib
 import json
-import os
 import re
 import sys
-import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import modelreg.rules
+from modelreg.fileio import read_text, unified_diff, write_atomic
 from modelreg.rules import RULES, Rule
 from modelreg.schemas import SCHEMA_NAMES, load_schema, validate_document
 from modelreg.yamlload import load_bytes
@@ -710,39 +707,6 @@ def outputs() -> dict[str, str]:
     return {SCHEMA_DOC: render_schema_reference(), RULES_DOC: render_rules()}
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Replace ``path`` with ``text`` via a temporary file in the same directory."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(text.encode("utf-8"))
-        Path(tmp).chmod(mode)
-        Path(tmp).replace(path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            Path(tmp).unlink()
-        raise
-
-
-def _read(path: Path) -> str | None:
-    try:
-        return path.read_bytes().decode("utf-8", errors="replace")
-    except FileNotFoundError:
-        return None
-
-
-def _diff(rel: str, old: str | None, new: str) -> list[str]:
-    lines = difflib.unified_diff(
-        (old or "").splitlines(keepends=True),
-        new.splitlines(keepends=True),
-        fromfile=f"a/{rel}" if old is not None else "/dev/null",
-        tofile=f"b/{rel}",
-    )
-    return [line if line.endswith("\n") else line + "\n" for line in lines]
-
-
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     """The command line."""
     parser = argparse.ArgumentParser(
@@ -770,12 +734,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     stale: list[str] = []
     for rel, text in sorted(outputs().items()):
         target = root / rel
-        old = _read(target)
+        old = read_text(target)
         if old == text:
             continue
         stale.append(rel)
         if args.check:
-            sys.stdout.writelines(_diff(rel, old, text))
+            sys.stdout.writelines(unified_diff(rel, old, text))
         else:
             write_atomic(target, text)
             sys.stderr.write(f"wrote {rel}\n")

@@ -17,16 +17,13 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import contextlib
-import difflib
-import os
 import sys
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 from modelreg import hooks
 from modelreg import scaffold as scaffold_mod
+from modelreg.fileio import read_text, unified_diff, write_atomic
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = "scripts/gen_hooks.py"
@@ -123,7 +120,7 @@ def outputs(root: Path) -> dict[str, str]:
     files = {
         HOOKS_FILE: hooks.render_hooks_file(header()),
         CONFIG_FILE: render_config(),
-        README: render_readme(_read(root / README) or ""),
+        README: render_readme(read_text(root / README) or ""),
     }
     for rel, text in scaffold_mod.workflows(SELF_INSTALL, header()).items():
         files[rel] = text
@@ -132,29 +129,6 @@ def outputs(root: Path) -> dict[str, str]:
     )
     files[".github/pull_request_template.md"] = scaffold_mod.template("pull_request_template.md")
     return files
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Replace ``path`` with ``text`` via a temporary file in the same directory."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(text.encode("utf-8"))
-        Path(tmp).chmod(mode)
-        Path(tmp).replace(path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            Path(tmp).unlink()
-        raise
-
-
-def _read(path: Path) -> str | None:
-    try:
-        return path.read_bytes().decode("utf-8", errors="replace")
-    except FileNotFoundError:
-        return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -166,20 +140,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     root: Path = args.root
     stale: list[str] = []
     for rel, text in sorted(outputs(root).items()):
-        old = _read(root / rel)
+        old = read_text(root / rel)
         if old == text:
             continue
         stale.append(rel)
         if args.check:
-            sys.stdout.writelines(
-                line if line.endswith("\n") else line + "\n"
-                for line in difflib.unified_diff(
-                    (old or "").splitlines(keepends=True),
-                    text.splitlines(keepends=True),
-                    fromfile=f"a/{rel}",
-                    tofile=f"b/{rel}",
-                )
-            )
+            sys.stdout.writelines(unified_diff(rel, old, text))
         else:
             write_atomic(root / rel, text)
             sys.stderr.write(f"wrote {rel}\n")

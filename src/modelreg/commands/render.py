@@ -11,6 +11,7 @@ from pathlib import Path
 
 from modelreg import render as generated
 from modelreg.errors import UsageError
+from modelreg.fileio import write_atomic
 from modelreg.locking import registry_lock, write_all
 from modelreg.registry import find_root
 from modelreg.render import blocks
@@ -172,7 +173,7 @@ def merge_driver(base: Path, ours: Path, theirs: Path) -> int:
             check=False,
         )
         return 0 if proc.returncode == 0 else 1
-    generated.write_atomic(ours, result.text)
+    write_atomic(ours, result.text)
     if result.conflicts:
         sys.stderr.write(
             "modelreg render: both sides changed "

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from modelreg.errors import ModelregError
+from modelreg.fileio import write_atomic
 from modelreg.gitops import BASE_DIR, OVERLAYS_DIR
 from modelreg.gitops.envs import (
     ALIAS_SUFFIX,
@@ -231,16 +232,8 @@ def write_tree(directory: Path, files: Mapping[str, str]) -> None:
 
 
 def write_text(path: Path, text: str) -> None:
-    """Write ``path`` atomically (temp file beside it, then ``os.replace``)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-        Path(tmp).replace(path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write ``path`` atomically (temp file beside it, then one rename)."""
+    write_atomic(path, text)
 
 
 # -- environment overlays -----------------------------------------------------------------

@@ -8,14 +8,11 @@ committed files with it (``modelreg render --check``, rule MR801).
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import difflib
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from modelreg.fileio import read_text, unified_diff, write_atomic
 from modelreg.registry import Registry, discover
 from modelreg.render import blocks, card, development, page
 from modelreg.render.asof import reference_date
@@ -52,13 +49,7 @@ class FileState:
 
     def diff(self) -> list[str]:
         """A unified diff from the file on disk to the rendered text."""
-        lines = difflib.unified_diff(
-            (self.old or "").splitlines(keepends=True),
-            (self.new or "").splitlines(keepends=True),
-            fromfile=f"a/{self.rel}" if self.old is not None else "/dev/null",
-            tofile=f"b/{self.rel}" if self.new is not None else "/dev/null",
-        )
-        return [line if line.endswith("\n") else line + "\n" for line in lines]
+        return unified_diff(self.rel, self.old, self.new)
 
 
 def _newest_release(registry: Registry) -> str | None:
@@ -85,40 +76,17 @@ def render(root: Path, today: dt.date | None = None) -> dict[str, str]:
     return out
 
 
-def _read(path: Path) -> str | None:
-    try:
-        return path.read_bytes().decode("utf-8", errors="replace")
-    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
-        return None
-
-
 def states(root: Path, rendered: dict[str, str]) -> list[FileState]:
     """Rendered files against the disk, plus generated cards of models that are gone."""
-    found = [FileState(rel, _read(root / rel), text) for rel, text in sorted(rendered.items())]
+    found = [FileState(rel, read_text(root / rel), text) for rel, text in sorted(rendered.items())]
     cards = root / CARDS_DIR
     if cards.is_dir():
         for path in sorted(cards.glob("*.md")):
             rel = f"{CARDS_DIR}/{path.name}"
-            old = _read(path)
+            old = read_text(path)
             if rel not in rendered and old is not None and old.startswith(GENERATED_MARK):
                 found.append(FileState(rel, old, None))
     return found
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Replace ``path`` with ``text`` via a temporary file in the same directory."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(text.encode("utf-8"))
-        Path(tmp).chmod(mode)
-        Path(tmp).replace(path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            Path(tmp).unlink()
-        raise
 
 
 def apply(root: Path, state: FileState) -> None:
