@@ -32,7 +32,6 @@ import sys
 import tempfile
 from collections.abc import Iterable, Iterator
 from functools import cache as _memo
-from importlib import metadata as importlib_metadata
 from pathlib import Path
 
 from modelreg import __version__
@@ -75,6 +74,9 @@ def code_digest() -> str:
 
 
 def _dist_version(name: str) -> str:
+    # Imported here: importlib.metadata costs ~17 ms, and only deep runs build a cache key.
+    from importlib import metadata as importlib_metadata
+
     try:
         return importlib_metadata.version(name)
     except importlib_metadata.PackageNotFoundError:

@@ -83,15 +83,73 @@ class ModelEntry:
 
 @dataclass
 class Registry:
-    """A registry checkout rooted at ``root``."""
+    """A registry checkout rooted at ``root``.
+
+    Model directories are listed lazily: :meth:`model` reads one model's directory, while
+    :attr:`models` (and :attr:`strays`) list all of ``models/`` the first time they are used.
+    A hook given one changed file therefore never lists the other 2,000 versions.
+    """
 
     root: Path
-    models: dict[str, ModelEntry] = field(default_factory=dict)
-    strays: list[Path] = field(default_factory=list)
     #: The versions a run is limited to (None: all). Facts gathered for many versions at once
     #: (git state) are gathered for these only, so a hook on one version never reads 2,000.
     scope: frozenset[tuple[str, str]] | None = None
+    #: The models whose own rules a limited run checks (with ``scope``; None: all).
+    scope_models: frozenset[str] | None = None
+    _listed: dict[str, ModelEntry] | None = field(default=None, repr=False)
+    _strays: list[Path] = field(default_factory=list, repr=False)
+    _partial: dict[str, ModelEntry] = field(default_factory=dict, repr=False)
     _docs: dict[Path, Document] = field(default_factory=dict, repr=False)
+
+    @property
+    def models(self) -> dict[str, ModelEntry]:
+        """Every model directory under ``models/``, by name (listed on first use)."""
+        if self._listed is None:
+            self._list_all()
+        assert self._listed is not None
+        return self._listed
+
+    @property
+    def strays(self) -> list[Path]:
+        """Files directly under ``models/`` that are not model directories (or a README)."""
+        if self._listed is None:
+            self._list_all()
+        return self._strays
+
+    @property
+    def fully_listed(self) -> bool:
+        """Whether all of ``models/`` has been listed (not just the models asked for)."""
+        return self._listed is not None
+
+    def documents_read(self) -> list[Path]:
+        """The YAML files this process has loaded, in load order."""
+        return list(self._docs)
+
+    def model(self, name: str) -> ModelEntry | None:
+        """One model by name, reading only its directory (None when there is no such model)."""
+        if self._listed is not None:
+            return self._listed.get(name)
+        found = self._partial.get(name)
+        if found is None:
+            directory = self.models_dir / name
+            if not name or name.startswith(".") or "/" in name or not directory.is_dir():
+                return None
+            found = self._partial[name] = _discover_model(self, directory)
+        return found
+
+    def _list_all(self) -> None:
+        listed: dict[str, ModelEntry] = {}
+        strays: list[Path] = []
+        for entry in sorted(self.models_dir.iterdir()):
+            if entry.name.startswith("."):
+                continue
+            if not entry.is_dir():
+                if entry.name.lower() != "readme.md":
+                    strays.append(entry)
+                continue
+            # Entries already read one by one are kept: callers may hold them.
+            listed[entry.name] = self._partial.get(entry.name) or _discover_model(self, entry)
+        self._listed, self._strays = listed, strays
 
     @property
     def models_dir(self) -> Path:
@@ -155,21 +213,12 @@ def find_root(start: Path) -> Path:
 
 
 def discover(root: Path) -> Registry:
-    """Scan ``root/models`` (directory listings only; no file is read here)."""
+    """The registry at ``root``; model directories are listed on demand (no file is read)."""
     registry = Registry(root.resolve())
-    models_dir = registry.models_dir
-    if not models_dir.is_dir():
+    if not registry.models_dir.is_dir():
         raise UsageError(f"{root} has no models/ directory; is it a registry?")
     # A writer killed after its commit point left a journal: finish it before reading.
     recover(registry.root)
-    for entry in sorted(models_dir.iterdir()):
-        if entry.name.startswith("."):
-            continue
-        if not entry.is_dir():
-            if entry.name.lower() != "readme.md":
-                registry.strays.append(entry)
-            continue
-        registry.models[entry.name] = _discover_model(registry, entry)
     return registry
 
 

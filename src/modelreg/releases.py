@@ -150,7 +150,7 @@ def _compute(registry: Registry) -> State:
 
     entries: list[tuple[VersionEntry, VersionState]] = []
     stems: dict[str, tuple[str, dict[str, Any]]] = {}
-    for model in registry.models.values():
+    for model in _models_in_scope(registry):
         data = model_tag_data(registry, model)
         if data is None:
             continue
@@ -173,6 +173,15 @@ def _compute(registry: Registry) -> State:
     _read_changes(repo, entries)
     _read_storage(repo, entries, artifacts)
     return result
+
+
+def _models_in_scope(registry: Registry) -> list[ModelEntry]:
+    """Every model, or in a limited run only those it concerns (their model.yaml alone is read)."""
+    if registry.scope is None:
+        return list(registry.models.values())
+    names = {m for m, _v in registry.scope} | set(registry.scope_models or ())
+    found = (registry.model(name) for name in sorted(names))
+    return [m for m in found if m is not None]
 
 
 def _read_objects(
@@ -285,6 +294,7 @@ def _find_orphans(
                 if owner is not None:
                     model_name, data = owner
                     version = tag_version(data, name)
-                    if version is not None and version not in registry.models[model_name].versions:
+                    entry = registry.model(model_name)
+                    if version is not None and entry is not None and version not in entry.versions:
                         result.orphans.setdefault(model_name, []).append((name, version))
                 start = name.find(marker, start + 1)

@@ -71,7 +71,7 @@ def select(registry: Registry, paths: Sequence[Path]) -> Selection:
                     "validate one registry at a time"
                 ) from None
             continue
-        model = registry.models.get(parts[0])
+        model = registry.model(parts[0])
         if model is None:
             continue  # a stray file directly under models/: the registry check reports it
         if len(parts) == 1:
@@ -110,6 +110,7 @@ def run(
 
     findings: list[Finding] = []
     registry.scope = None if selection.whole else frozenset(selection.versions)
+    registry.scope_models = None if selection.whole else frozenset(selection.models)
     model_names = set(registry.models) if selection.whole else selection.models
     version_keys = (
         {(m.name, v) for m in registry.models.values() for v in m.versions}
@@ -121,13 +122,16 @@ def run(
         for c in by_scope["registry"]:
             findings.extend(_guard(c, ctx, registry.rel(registry.models_dir)))
     for name in sorted(model_names):
-        findings.extend(_run_model(registry, registry.models[name], options, by_scope["model"]))
+        model = registry.model(name)
+        assert model is not None  # selected from what exists
+        findings.extend(_run_model(registry, model, options, by_scope["model"]))
     deep = [c.name for c in by_scope["version"] if c.deep]
     if not deep:
         cache = None
     salt = cache_salt(deep, select_rules, ignore_rules, options) if cache else ""
     for model_name, version_name in sorted(version_keys):
-        model = registry.models[model_name]
+        model = registry.model(model_name)
+        assert model is not None  # selected from what exists
         version = model.versions[version_name]
         findings.extend(
             _run_version(

@@ -7,7 +7,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from modelreg import ci, reporters
+from modelreg import reporters
 from modelreg.cache import DeepCache
 from modelreg.checks import Options
 from modelreg.errors import UsageError
@@ -146,6 +146,8 @@ def execute(request: Request) -> int:
     start = request.root or (request.paths[0] if request.paths else Path.cwd())
     registry = discover(find_root(start))
     if request.shard is not None:
+        from modelreg import ci  # only sharded and summarised runs need it (~45 ms of imports)
+
         if request.paths:
             raise UsageError("--shard checks a part of the whole registry; give no PATH with it")
         selection = ci.shard_selection(registry, *ci.parse_shard(request.shard))
@@ -171,5 +173,7 @@ def execute(request: Request) -> int:
         what += f", {cache.hits} cached"
     reporters.report(findings, request.output, sys.stdout, sys.stderr, what)
     if request.summary is not None:
+        from modelreg import ci
+
         ci.append_summary(request.summary, findings, what)
     return 1 if reporters.status(findings) == "fail" else 0
