@@ -88,8 +88,10 @@ def _load(path: Path) -> ModelProto:
     # onnx reports a corrupt protobuf as google.protobuf.message.DecodeError (an Error).
     # protobuf ships no type information, hence the import by name.
     protobuf_error: type[Exception] = importlib.import_module("google.protobuf.message").Error
+    model = _load_skeleton(path, protobuf_error)
     try:
-        model = onnx.load(path, format="protobuf", load_external_data=False)
+        if model is None:
+            model = onnx.load(path, format="protobuf", load_external_data=False)
     except protobuf_error as exc:
         raise ModelregError(
             f"{path}: not a valid ONNX file (the protobuf does not parse: {exc}); "
@@ -112,6 +114,20 @@ def _load(path: Path) -> ModelProto:
             f"{path}: not a valid ONNX file: it has no {', no '.join(missing)} "
             "(empty or truncated file?)"
         )
+    return model
+
+
+def _load_skeleton(path: Path, protobuf_error: type[Exception]) -> ModelProto | None:
+    """The model without its weights (see :mod:`modelreg.protoskim`); None when the quick
+    walk fails, so that the full parse reports what is wrong with the file."""
+    import onnx
+
+    from modelreg.protoskim import SkimError, skeleton
+
+    try:
+        model: ModelProto = onnx.ModelProto.FromString(skeleton(path))
+    except (SkimError, OSError, ValueError, protobuf_error):
+        return None
     return model
 
 
