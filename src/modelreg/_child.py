@@ -9,14 +9,14 @@ from __future__ import annotations
 import importlib.util
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from modelreg.errors import ModelregError
 
 
-def inspect_task(path: Path, spec: dict[str, Any]) -> dict[str, Any]:
+def inspect_task(path: Path, spec: Mapping[str, Any]) -> dict[str, Any]:
     """Facts of the file plus the result of onnx's full checker, by path.
 
     ``spec["hash"] = False`` skips hashing (the parent already hashed every file).
@@ -40,17 +40,17 @@ def inspect_task(path: Path, spec: dict[str, Any]) -> dict[str, Any]:
     return {"facts": facts, "checker": checker}
 
 
-def evaluate_task(path: Path, spec: dict[str, Any]) -> dict[str, Any]:
+def evaluate_task(path: Path, spec: Mapping[str, Any]) -> dict[str, Any]:
     """Accuracy and F1 of the model on the evaluation file."""
     from modelreg.evaluation import evaluate
 
     try:
-        return evaluate(path, Path(spec["data"]), spec)
+        return evaluate(path, Path(spec["data"]), dict(spec))
     except ValueError as exc:
         return {"error": str(exc)}
 
 
-def golden_task(path: Path, spec: dict[str, Any]) -> dict[str, Any]:
+def golden_task(path: Path, spec: Mapping[str, Any]) -> dict[str, Any]:
     """Write golden vectors for the model from its evaluation file."""
     from modelreg.vectors import write_sets
 
@@ -66,7 +66,7 @@ def emit(part: dict[str, Any]) -> None:
     sys.stdout.flush()
 
 
-def deep_task(path: Path, spec: dict[str, Any]) -> dict[str, Any]:
+def deep_task(path: Path, spec: Mapping[str, Any]) -> dict[str, Any]:
     """Every deep fact of one version in one process: one parse, one session.
 
     ``{"inspect": <inspect_task result or {"error"}>, "run": <run_sets result>,
@@ -106,7 +106,7 @@ def deep_task(path: Path, spec: dict[str, Any]) -> dict[str, Any]:
         return {"evaluate": {"error": f"onnxruntime failed: {first_line(exc)}"}}
 
 
-def bench_task(_path: Path, spec: dict[str, Any]) -> dict[str, Any]:
+def bench_task(_path: Path, spec: Mapping[str, Any]) -> dict[str, Any]:
     """Interleaved latency of several models."""
     from modelreg.latency import measure
 
@@ -116,7 +116,7 @@ def bench_task(_path: Path, spec: dict[str, Any]) -> dict[str, Any]:
 
 
 #: Task name -> (function, whether it takes a SPEC argument).
-TASKS: dict[str, tuple[Callable[[Path, dict[str, Any]], dict[str, Any]], bool]] = {
+TASKS: dict[str, tuple[Callable[[Path, Mapping[str, Any]], dict[str, Any]], bool]] = {
     "inspect": (inspect_task, False),
     "evaluate": (evaluate_task, True),
     "golden": (golden_task, True),
@@ -125,15 +125,41 @@ TASKS: dict[str, tuple[Callable[[Path, dict[str, Any]], dict[str, Any]], bool]] 
 }
 
 
+class _StdinSpec(Mapping[str, Any]):
+    """The spec as JSON on stdin (SPEC ``-``), read when a task first looks at it: a child
+    started ahead of time does its spec-free work (parsing, the session) before that."""
+
+    def __init__(self) -> None:
+        self._data: dict[str, Any] | None = None
+
+    def _load(self) -> dict[str, Any]:
+        if self._data is None:
+            loaded = json.loads(sys.stdin.buffer.read() or b"{}")
+            self._data = loaded if isinstance(loaded, dict) else {}
+        return self._data
+
+    def __getitem__(self, key: str) -> Any:
+        return self._load()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._load())
+
+    def __len__(self) -> int:
+        return len(self._load())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one task and print its JSON result."""
     args = list(sys.argv[1:] if argv is None else argv)
     task = TASKS.get(args[0]) if args else None
     if task is None or len(args) != (3 if task[1] else 2):
-        sys.stderr.write("usage: python -m modelreg._child inspect FILE | TASK FILE SPEC\n")
+        sys.stderr.write("usage: python -m modelreg._child inspect FILE | TASK FILE SPEC|-\n")
         return 2
     try:
-        result = task[0](Path(args[1]), json.loads(args[2]) if task[1] else {})
+        spec: Mapping[str, Any] = {}
+        if task[1]:
+            spec = _StdinSpec() if args[2] == "-" else json.loads(args[2])
+        result = task[0](Path(args[1]), spec)
     except ModelregError as exc:
         result = {"error": str(exc)}
     except MemoryError:

@@ -38,6 +38,54 @@ def _limit_memory(memory_mb: int) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 
+@dataclass
+class Started:
+    """A child already running its task; it reads its spec from stdin when it needs it."""
+
+    proc: subprocess.Popen[bytes]
+    memory_mb: int
+
+
+def start_child(
+    task: str, path: Path, memory_mb: int = MEMORY_MB, *, stream_stderr: bool = False
+) -> Started:
+    """Start ``task`` on ``path`` now and hand it its spec later (:func:`finish_child`).
+
+    The child imports its libraries and does the work that needs no spec (parsing, onnx's
+    checker, the session) while the parent goes on with its own checks: on two cores the
+    parent's hashing then costs no wall time.
+    """
+    cmd = [sys.executable, "-m", "modelreg._child", task, str(path), "-"]
+    proc = subprocess.Popen(
+        cmd,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=None if stream_stderr else subprocess.PIPE,
+        # modelreg starts children from its main thread only, so preexec_fn is safe here.
+        preexec_fn=(lambda: _limit_memory(memory_mb)) if os.name == "posix" else None,  # noqa: PLW1509
+    )
+    return Started(proc, memory_mb)
+
+
+def finish_child(started: Started, spec: dict[str, Any], timeout: float = TIMEOUT_S) -> ChildResult:
+    """Give a started child its spec and wait for its result (``timeout`` from now)."""
+    proc = started.proc
+    try:
+        stdout, stderr = proc.communicate(json.dumps(spec).encode(), timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        stdout, _ = proc.communicate()
+        return ChildResult(data=_parse(stdout or b""), died=f"timed out after {timeout:g} s")
+    return _judge(proc.returncode, stdout or b"", stderr or b"", started.memory_mb)
+
+
+def cancel_child(started: Started) -> None:
+    """Stop a started child whose result is no longer wanted."""
+    if started.proc.poll() is None:
+        started.proc.kill()
+    started.proc.communicate()
+
+
 def run_child(
     task: str,
     path: Path,
@@ -52,9 +100,10 @@ def run_child(
     ``stream_stderr`` lets the child draw a progress bar on the user's terminal; the parent
     then cannot quote the child's last error line, so use it only for long, trusted work.
     """
-    cmd = [sys.executable, "-m", "modelreg._child", task, str(path)]
     if spec is not None:
-        cmd.append(json.dumps(spec))
+        started = start_child(task, path, memory_mb, stream_stderr=stream_stderr)
+        return finish_child(started, spec, timeout)
+    cmd = [sys.executable, "-m", "modelreg._child", task, str(path)]
     try:
         proc = subprocess.run(
             cmd,
@@ -67,19 +116,23 @@ def run_child(
     except subprocess.TimeoutExpired as exc:
         partial = _parse(exc.stdout or b"")
         return ChildResult(data=partial, died=f"timed out after {timeout:g} s")
-    payload = _parse(proc.stdout)
-    if proc.returncode < 0:
+    return _judge(proc.returncode, proc.stdout, proc.stderr or b"", memory_mb)
+
+
+def _judge(returncode: int, stdout: bytes, stderr: bytes, memory_mb: int) -> ChildResult:
+    """What a finished child's exit status and output mean."""
+    payload = _parse(stdout)
+    if returncode < 0:
         try:
-            name = signal.Signals(-proc.returncode).name
+            name = signal.Signals(-returncode).name
         except ValueError:
-            name = str(-proc.returncode)
-        return ChildResult(data=payload, died=f"signal {-proc.returncode} ({name})")
-    if payload is None or proc.returncode != 0:
-        stderr = proc.stderr or b""
+            name = str(-returncode)
+        return ChildResult(data=payload, died=f"signal {-returncode} ({name})")
+    if payload is None or returncode != 0:
         tail = stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
         if b"MemoryError" in stderr:
             return ChildResult(data=payload, died=f"ran out of its {memory_mb} MB memory limit")
-        return ChildResult(data=payload, died=f"exit status {proc.returncode}: {tail[0][:200]}")
+        return ChildResult(data=payload, died=f"exit status {returncode}: {tail[0][:200]}")
     if "died" in payload:
         reason = str(payload.pop("died"))
         return ChildResult(data=payload or None, died=reason)

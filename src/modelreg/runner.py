@@ -7,9 +7,10 @@ unless ``--fast``) → registry-wide checks when the whole registry was asked fo
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from modelreg import schemas
 from modelreg.cache import DeepCache
@@ -189,13 +190,19 @@ def _run_version(
     key = cache.key(model, version, salt) if cache is not None and valid else None
     cached = key is not None and cache is not None and cache.hit(key)
     deep_findings: list[Finding] = []
-    for c in checks:
-        if (c.needs_valid and not valid) or (c.deep and cached):
-            continue
-        found = _guard(c, ctx, registry.rel(version.dir / METADATA_FILE))
-        findings.extend(found)
-        if c.deep:
-            deep_findings.extend(found)
+    runnable = [c for c in checks if not ((c.needs_valid and not valid) or (c.deep and cached))]
+    where = registry.rel(version.dir / METADATA_FILE)
+    try:
+        for prepare in dict.fromkeys(c.prepare for c in runnable if c.prepare is not None):
+            findings.extend(_guard_prepare(prepare, ctx, where))
+        for c in runnable:
+            found = _guard(c, ctx, where)
+            findings.extend(found)
+            if c.deep:
+                deep_findings.extend(found)
+    finally:
+        for cleanup in ctx.cleanups:
+            cleanup()
     # Only a clean pass is recorded, and only if no input changed while the checks ran.
     if (
         cache is not None
@@ -210,6 +217,21 @@ def _run_version(
 
 def _errors(findings: Iterable[Finding]) -> bool:
     return any(f.severity.value == "error" for f in findings)
+
+
+def _guard_prepare(prepare: Callable[[Any], None], ctx: object, where: str) -> list[Finding]:
+    """Run a check's preparation; a crash in it is a finding, like a crash in a check."""
+    try:
+        prepare(ctx)
+    except Exception as exc:  # noqa: BLE001 - any bug must surface as a finding
+        return [
+            rule("MR901").finding(
+                where,
+                f"preparing `{getattr(prepare, '__name__', prepare)}` crashed "
+                f"({type(exc).__name__}: {exc}). This is a modelreg bug: please report it",
+            )
+        ]
+    return []
 
 
 def _guard(c: Check, ctx: object, where: str) -> list[Finding]:

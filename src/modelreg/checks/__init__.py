@@ -48,6 +48,8 @@ class VersionContext:
     valid: bool
     #: Results shared by this version's checks (e.g. the one deep child run, file hashes).
     memo: dict[str, Any] = field(default_factory=dict)
+    #: Run by the runner once this version's checks are done (e.g. stop an unused child).
+    cleanups: list[Callable[[], None]] = field(default_factory=list)
 
     def rel(self, *parts: str) -> str:
         """A path inside the version directory, relative to the registry root."""
@@ -106,18 +108,27 @@ class Check:
     rules: tuple[str, ...]
     deep: bool
     needs_valid: bool
+    #: Started before any of the version's checks run, so that slow work (a child process
+    #: parsing the model) overlaps the other checks; the check itself collects the result.
+    prepare: Callable[[Any], None] | None = None
 
 
 CHECKS: list[Check] = []
 
 
 def check(
-    scope: Scope, *, rules: tuple[str, ...], deep: bool = False, needs_valid: bool = True
+    scope: Scope,
+    *,
+    rules: tuple[str, ...],
+    deep: bool = False,
+    needs_valid: bool = True,
+    prepare: Callable[[Any], None] | None = None,
 ) -> Callable[[Callable[[Any], Iterable[Finding]]], Callable[[Any], Iterable[Finding]]]:
-    """Register a check. ``needs_valid`` checks run only on schema-clean files."""
+    """Register a check. ``needs_valid`` checks run only on schema-clean files; ``prepare``
+    (version checks) is called with the context before any check of the version runs."""
 
     def register(func: Callable[[Any], Iterable[Finding]]) -> Callable[[Any], Iterable[Finding]]:
-        CHECKS.append(Check(func.__name__, scope, func, rules, deep, needs_valid))
+        CHECKS.append(Check(func.__name__, scope, func, rules, deep, needs_valid, prepare))
         return func
 
     return register

@@ -14,10 +14,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from modelreg.checks import VersionContext
+from modelreg.checks import VersionContext, missing_dependency
 from modelreg.findings import Finding
 from modelreg.hashing import sha256_file
-from modelreg.isolate import ChildResult, run_child
+from modelreg.isolate import ChildResult, cancel_child, finish_child, run_child, start_child
 from modelreg.lfs import looks_like_pointer, read_head
 from modelreg.rules import rule
 
@@ -70,6 +70,27 @@ def evaluation_spec(ctx: VersionContext) -> dict[str, Any] | None:
     }
 
 
+def prestart(ctx: VersionContext) -> None:
+    """Start the version's deep child before the other checks run (the ``prepare`` of every
+    check that reads :func:`deep_run`): it parses the model, runs onnx's checker and opens
+    the session while the parent hashes files; it is handed its spec when first asked."""
+    from modelreg.checks.integrity import local_artifact  # integrity imports this module
+
+    if "deep" in ctx.memo or "deep-child" in ctx.memo or ctx.meta is None:
+        return
+    path = local_artifact(ctx)
+    if path is None or missing_dependency("", "", "onnx", "onnxruntime", "numpy") is not None:
+        return  # the checks report why; nothing to start
+    started = start_child("deep", path)
+    ctx.memo["deep-child"] = (path, started)
+
+    def stop_unused() -> None:
+        if ctx.memo.get("deep-child") is not None:
+            cancel_child(started)
+
+    ctx.cleanups.append(stop_unused)
+
+
 def deep_run(ctx: VersionContext, model_path: Path) -> ChildResult:
     """The version's deep facts (run once, shared by the deep checks)."""
     if "deep" not in ctx.memo:
@@ -79,7 +100,14 @@ def deep_run(ctx: VersionContext, model_path: Path) -> ChildResult:
             "sets": ctx.meta["test_vectors"],
             "evaluate": evaluation_spec(ctx),
         }
-        ctx.memo["deep"] = run_child("deep", model_path, spec=spec)
+        early = ctx.memo.get("deep-child")
+        ctx.memo["deep-child"] = None
+        if early is not None and early[0] == model_path:
+            ctx.memo["deep"] = finish_child(early[1], spec)
+        else:
+            if early is not None:
+                cancel_child(early[1])
+            ctx.memo["deep"] = run_child("deep", model_path, spec=spec)
     result: ChildResult = ctx.memo["deep"]
     return result
 

@@ -10,14 +10,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from modelreg.checks import VersionContext, check, missing_dependency
-from modelreg.checks._deep import deep_run, died, eval_data_path, file_sha256
+from modelreg.checks._deep import deep_run, died, eval_data_path, file_sha256, prestart
 from modelreg.checks.integrity import local_artifact
 from modelreg.findings import Finding
 from modelreg.lfs import looks_like_pointer, read_head
 from modelreg.rules import rule
 
 
-@check("version", rules=("MR204", "MR405", "MR406", "MR901", "MR902"), deep=True)
+@check("version", rules=("MR204", "MR405", "MR406", "MR901", "MR902"), deep=True, prepare=prestart)
 def evaluation_metrics(ctx: VersionContext) -> Iterator[Finding]:
     """Hash the evaluation file, recompute accuracy and F1, compare within 1/N."""
     assert ctx.meta is not None

@@ -8,13 +8,18 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from modelreg.checks import VersionContext, check, missing_dependency
-from modelreg.checks._deep import deep_run, died
+from modelreg.checks._deep import deep_run, died, prestart
 from modelreg.checks.integrity import local_artifact
 from modelreg.findings import Finding
 from modelreg.rules import rule
 
 
-@check("version", rules=("MR401", "MR402", "MR403", "MR404", "MR901", "MR902"), deep=True)
+@check(
+    "version",
+    rules=("MR401", "MR402", "MR403", "MR404", "MR901", "MR902"),
+    deep=True,
+    prepare=prestart,
+)
 def golden_vectors(ctx: VersionContext) -> Iterator[Finding]:
     """Load a CPU session; run each ``test_vectors`` set within its tolerances."""
     assert ctx.meta is not None

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from modelreg.checks import VersionContext, check, missing_dependency
-from modelreg.checks._deep import deep_run, died
+from modelreg.checks._deep import deep_run, died, prestart
 from modelreg.checks.integrity import local_artifact
 from modelreg.findings import Finding
 from modelreg.rules import rule
@@ -23,6 +23,7 @@ _KINDS = ("tensor", "sequence", "map", "optional")
     "version",
     rules=(*(f"MR3{n:02d}" for n in range(1, 11)), "MR207", "MR208", "MR901", "MR902"),
     deep=True,
+    prepare=prestart,
 )
 def onnx_structure(ctx: VersionContext) -> Iterator[Finding]:
     """Parse, check and compare the ONNX file's declared facts with metadata's ``onnx``."""
