@@ -23,6 +23,8 @@ import synthetic
 import synthetic_tags
 from timing import ROOT, Result, peak_rss_mib, time_commands
 
+from modelreg.gitops.kustomize import GO_RUNTIME
+
 PY = sys.executable
 MODELREG = [PY, "-m", "modelreg"]
 
@@ -245,14 +247,20 @@ def overlays(tmp: Path, runs: int, sizes: Sizes) -> Result:
     listing = tmp / "overlay-dirs.txt"
     listing.write_text("\n".join(dirs) + "\n")
     raw = ["sh", "-c", f"xargs -P {cores} -n 1 {' '.join(build)} < {listing} > /dev/null"]
+    go = " ".join(f"{k}={v}" for k, v in GO_RUNTIME.items())
+    tuned = ["sh", "-c", f"{go} xargs -P {cores} -n 1 {' '.join(build)} < {listing} > /dev/null"]
     ours = [*MODELREG, "overlays", "--check"]
-    t_ours, t_raw = time_commands([ours, raw], runs, built.root)
+    t_ours, t_raw, t_tuned = time_commands([ours, raw, tuned], runs, built.root)
     return Result(
         name=f"overlays --check: {n} versions, {len(dirs)} kustomize builds",
         command="modelreg overlays --check", median_s=t_ours,
         baseline=f"raw `{' '.join(build)}` of the same directories, xargs -P {cores}",
         baseline_median_s=t_raw, target="ratio <= 1.2", met=_ratio(t_ours, t_raw) <= 1.2,
-        note="modelreg also parses every rendered object and applies the MR6xx policy",
+        note="modelreg also parses every rendered object and applies the MR6xx policy; it "
+        f"runs kustomize with `{go}` (Go's garbage collector off below 512 MiB; the output "
+        "is byte-identical, tests/test_gitops_overlays.py), and the same raw calls with "
+        f"those settings take {t_tuned:.3f} s, so modelreg's own cost over kustomize is "
+        f"{_ratio(t_ours, t_tuned):.2f}x",
     )  # fmt: skip
 
 

@@ -261,3 +261,21 @@ def test_overlays_command_generates_checks_and_detects_staleness(
     assert main(["overlays"]) == 0
     assert "TYPE_FP64" in (registry.root / "overlays/demo/v1.0.0/config.pbtxt").read_text()
     assert main(["overlays", "--check"]) == 0
+
+
+def test_go_runtime_settings_change_nothing_in_the_output() -> None:
+    """build() runs kustomize with GOGC=off (GOMEMLIMIT as the bound); every overlay of this
+    repository renders byte for byte as under Go's defaults."""
+    import os
+    import subprocess
+
+    from modelreg.gitops.kustomize import GO_RUNTIME, command
+
+    defaults = {k: v for k, v in os.environ.items() if k not in GO_RUNTIME}
+    dirs = sorted(p.parent for p in (REPO / "overlays").rglob("kustomization.yaml"))
+    assert len(dirs) >= 4
+    for directory in dirs:
+        plain = subprocess.run(
+            [*command(), str(directory)], capture_output=True, text=True, check=True, env=defaults
+        ).stdout
+        assert build(directory) == plain, directory

@@ -284,3 +284,65 @@ def test_without_the_expected_schema_files_the_library_call_judges(
         assert "`spec.replicas`: '2' is not of type 'integer'" in problem[1]
     finally:
         k8sschema._validator.cache_clear()
+
+
+MUTATIONS: list[tuple[str, Any]] = [
+    ("spec.replicas", "2"),
+    ("spec.replicas", 2.0),  # an integral float is an integer to JSON Schema
+    ("spec.replicas", True),
+    ("spec.replicas", None),  # nullable in these schemas
+    ("spec.strategy.type", "Sometimes"),
+    ("spec.template.spec.containers.0.imagePullPolicy", "Sometimes"),  # not an enum there
+    ("spec.template.spec.containers.0.resources.limits.memory", None),  # Quantity: oneOf
+    ("spec.template.spec.containers.0.resources.limits.memory", 3),
+    ("spec.template.spec.containers.0.resources.limits.memory", [1]),
+    ("spec.template.spec.containers.0.ports.0.containerPort", "http"),
+    ("spec.template.spec.containers.0.readinessProbe.httpGet.port", "http"),  # IntOrString
+    ("spec.template.spec.containers.0.readinessProbe.httpGet.port", 1.5),
+    ("spec.template.spec.containers.0.unknownField", 1),
+    ("spec.template.spec.containers.0", "not an object"),
+    ("spec.template.metadata.creationTimestamp", "not a date"),  # format: not asserted
+    ("metadata.annotations.a", 1),
+    ("apiVersion", "apps/v2"),
+    ("status", {"replicas": "x"}),
+    ("extra", 1),
+]
+
+
+def _mutated(data: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
+    data = json.loads(json.dumps(data))
+    node: Any = data
+    *parents, last = path.split(".")
+    for part in parents:
+        node = node.setdefault(part, {}) if isinstance(node, dict) else node[int(part)]
+    if isinstance(node, list):
+        node[int(last)] = value
+    else:
+        node[last] = value
+    return data
+
+
+@pytest.mark.parametrize(("path", "value"), MUTATIONS)
+def test_the_compiled_check_agrees_with_jsonschema(path: str, value: Any) -> None:
+    """The yes/no fast path (modelreg.fastschema) says valid exactly when jsonschema finds no
+    error, for each base object as rendered and with the mutation applied."""
+    version = k8sschema.KUBERNETES_VERSION
+    verdicts = []
+    for data in _base_objects():
+        fast = k8sschema._fast_check(version, data["apiVersion"], data["kind"])
+        assert fast is not None, f"{data['kind']}: the schema did not compile"
+        validator = k8sschema._validator(version, data["apiVersion"], data["kind"])
+        for candidate in (data, _mutated(data, path, value)):
+            slow = not list(validator.iter_errors(candidate))
+            assert fast(candidate) == slow, (data["kind"], path, value)
+            verdicts.append(slow)
+    assert True in verdicts  # the rendered objects are valid
+
+
+def test_the_mutations_include_both_verdicts() -> None:
+    # The agreement above covers invalid objects too, not only valid ones.
+    version = k8sschema.KUBERNETES_VERSION
+    (deployment,) = [d for d in _base_objects() if d["kind"] == "Deployment"]
+    validator = k8sschema._validator(version, "apps/v1", "Deployment")
+    judged = {not list(validator.iter_errors(_mutated(deployment, p, v))) for p, v in MUTATIONS}
+    assert judged == {True, False}

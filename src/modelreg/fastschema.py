@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 Check = Callable[[Any], bool]
@@ -31,13 +32,36 @@ class Unsupported(Exception):
     """The schema uses a keyword this compiler does not handle."""
 
 
-def compile_schema(schema: dict[str, Any]) -> Check | None:
-    """A function telling whether an instance is valid, or None if the schema is unsupported."""
-    refs: dict[str, Check] = {}
+def compile_schema(
+    schema: dict[str, Any],
+    *,
+    documents: Mapping[str, dict[str, Any]] | None = None,
+    formats: bool = True,
+    ignore_prefixes: tuple[str, ...] = (),
+) -> Check | None:
+    """A function telling whether an instance is valid, or None if the schema is unsupported.
+
+    ``documents`` are other schema resources that ``$ref`` may name by path (``"/api/x.json"``
+    in ``"/api/x.json#/$defs/Name"``); their own ``#/$defs/...`` refs resolve inside them.
+    ``formats=False`` treats ``format`` as an annotation, as a jsonschema validator built
+    without a format checker does. Keywords starting with one of ``ignore_prefixes`` are
+    annotations (jsonschema ignores keywords it does not know, e.g. ``x-kubernetes-*``).
+    """
+    env = _Env(dict(documents or {}), formats, ignore_prefixes)
     try:
-        return _compile(schema, schema, refs)
+        return _compile(schema, schema, env)
     except Unsupported:
         return None
+
+
+@dataclass
+class _Env:
+    """What compiling one schema shares: other documents, options, compiled ``$ref`` targets."""
+
+    documents: dict[str, dict[str, Any]]
+    formats: bool
+    ignore_prefixes: tuple[str, ...]
+    refs: dict[tuple[int, str], Check] = field(default_factory=dict)
 
 
 def _is_number(x: Any) -> bool:
@@ -94,7 +118,7 @@ def _valid_date(text: str) -> bool:
     return True
 
 
-def _compile(root: dict[str, Any], schema: Any, refs: dict[str, Check]) -> Check:  # noqa: PLR0915 - one branch per keyword reads best as one function
+def _compile(root: dict[str, Any], schema: Any, env: _Env) -> Check:  # noqa: PLR0915 - one branch per keyword reads best as one function
     if schema is True:
         return lambda _x: True
     if schema is False:
@@ -102,9 +126,9 @@ def _compile(root: dict[str, Any], schema: Any, refs: dict[str, Check]) -> Check
     if not isinstance(schema, dict):
         raise Unsupported(repr(schema))
     checks: list[Check] = []
-    keys = set(schema) - _ANNOTATIONS
+    keys = {k for k in schema if k not in _ANNOTATIONS and not k.startswith(env.ignore_prefixes)}
     if "$ref" in keys:
-        checks.append(_ref(root, schema["$ref"], refs))
+        checks.append(_ref(root, schema["$ref"], env))
     if "type" in keys:
         names = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
         preds = [_TYPES[n] for n in names]
@@ -124,7 +148,7 @@ def _compile(root: dict[str, Any], schema: Any, refs: dict[str, Check]) -> Check
     if "maxLength" in keys:
         hi = schema["maxLength"]
         checks.append(lambda x: not isinstance(x, str) or len(x) <= hi)
-    if "format" in keys:
+    if "format" in keys and env.formats:
         checks.append(_format(schema["format"]))
     if "minimum" in keys:
         lo_n = schema["minimum"]
@@ -148,12 +172,12 @@ def _compile(root: dict[str, Any], schema: Any, refs: dict[str, Check]) -> Check
         max_p = schema["maxProperties"]
         checks.append(lambda x: not isinstance(x, dict) or len(x) <= max_p)
     if "propertyNames" in keys:
-        name_check = _compile(root, schema["propertyNames"], refs)
+        name_check = _compile(root, schema["propertyNames"], env)
         checks.append(lambda x: not isinstance(x, dict) or all(name_check(k) for k in x))
     if keys & {"properties", "patternProperties", "additionalProperties"}:
-        checks.append(_object(root, schema, refs))
+        checks.append(_object(root, schema, env))
     if "items" in keys:
-        item = _compile(root, schema["items"], refs)
+        item = _compile(root, schema["items"], env)
         checks.append(lambda x: not isinstance(x, list) or all(item(i) for i in x))
     if "minItems" in keys:
         min_i = schema["minItems"]
@@ -164,16 +188,16 @@ def _compile(root: dict[str, Any], schema: Any, refs: dict[str, Check]) -> Check
     if "uniqueItems" in keys and schema["uniqueItems"]:
         checks.append(_unique)
     if "allOf" in keys:
-        every = [_compile(root, s, refs) for s in schema["allOf"]]
+        every = [_compile(root, s, env) for s in schema["allOf"]]
         checks.append(lambda x: all(s(x) for s in every))
     if "anyOf" in keys:
-        some = [_compile(root, s, refs) for s in schema["anyOf"]]
+        some = [_compile(root, s, env) for s in schema["anyOf"]]
         checks.append(lambda x: any(s(x) for s in some))
     if "oneOf" in keys:
-        one = [_compile(root, s, refs) for s in schema["oneOf"]]
+        one = [_compile(root, s, env) for s in schema["oneOf"]]
         checks.append(lambda x: sum(1 for s in one if s(x)) == 1)
     if "not" in keys:
-        negated = _compile(root, schema["not"], refs)
+        negated = _compile(root, schema["not"], env)
         checks.append(lambda x: not negated(x))
     handled = {
         "$ref", "type", "enum", "const", "pattern", "minLength", "maxLength", "format",
@@ -189,14 +213,14 @@ def _compile(root: dict[str, Any], schema: Any, refs: dict[str, Check]) -> Check
     return lambda x: all(c(x) for c in checks)
 
 
-def _object(root: dict[str, Any], schema: dict[str, Any], refs: dict[str, Check]) -> Check:
-    props = {k: _compile(root, v, refs) for k, v in schema.get("properties", {}).items()}
+def _object(root: dict[str, Any], schema: dict[str, Any], env: _Env) -> Check:
+    props = {k: _compile(root, v, env) for k, v in schema.get("properties", {}).items()}
     patterns = [
-        (re.compile(p).search, _compile(root, v, refs))
+        (re.compile(p).search, _compile(root, v, env))
         for p, v in schema.get("patternProperties", {}).items()
     ]
     extra_schema = schema.get("additionalProperties", True)
-    extra = None if extra_schema is True else _compile(root, extra_schema, refs)
+    extra = None if extra_schema is True else _compile(root, extra_schema, env)
 
     def check(x: Any) -> bool:
         if not isinstance(x, dict):
@@ -226,16 +250,22 @@ def _unique(x: Any) -> bool:
     return all(not _equal(a, b) for i, a in enumerate(x) for b in x[i + 1 :])
 
 
-def _ref(root: dict[str, Any], ref: str, refs: dict[str, Check]) -> Check:
-    if not ref.startswith("#/$defs/") or "/" in ref.removeprefix("#/$defs/"):
+def _ref(root: dict[str, Any], ref: str, env: _Env) -> Check:
+    document, _, pointer = ref.partition("#")
+    if document:
+        if document not in env.documents:
+            raise Unsupported(ref)
+        root = env.documents[document]
+    if not pointer.startswith("/$defs/") or "/" in pointer.removeprefix("/$defs/"):
         raise Unsupported(ref)
-    name = ref.removeprefix("#/$defs/")
-    if name not in refs:
+    name = pointer.removeprefix("/$defs/")
+    key = (id(root), name)
+    if key not in env.refs:
         target = root.get("$defs", {}).get(name)
         if target is None:
             raise Unsupported(ref)
         slot: list[Check] = []
         # A placeholder first, so a recursive definition refers to itself.
-        refs[name] = lambda x: slot[0](x)  # noqa: PLW0108 - slot[0] does not exist yet
-        slot.append(_compile(root, target, refs))
-    return refs[name]
+        env.refs[key] = lambda x: slot[0](x)  # noqa: PLW0108 - slot[0] does not exist yet
+        slot.append(_compile(root, target, env))
+    return env.refs[key]

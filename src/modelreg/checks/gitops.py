@@ -292,18 +292,20 @@ def _build_all(
         except ModelregError as exc:
             return exc
 
-    # kustomize runs as a subprocess: one build per core at a time, results in order.
+    # kustomize runs as a subprocess: one build per core at a time, results in order. Each
+    # output is parsed as soon as it arrives, while the next builds run, not after the last.
+    findings: list[Finding] = []
     with ThreadPoolExecutor(max_workers=max(1, os.cpu_count() or 1)) as pool:
-        outputs = list(pool.map(build_one, paths))
-    for path, output in zip(paths, outputs, strict=True):
-        where = ctx.registry.rel(path)
-        if isinstance(output, ModelregError):
-            yield rule("MR610").finding(where, str(output).split(": ", 1)[-1])
-            continue
-        try:
-            built.append((path.parent, where, split_objects(output, where)))
-        except ModelregError as exc:
-            yield rule("MR610").finding(where, str(exc).split(": ", 1)[-1])
+        for path, output in zip(paths, pool.map(build_one, paths), strict=True):
+            where = ctx.registry.rel(path)
+            if isinstance(output, ModelregError):
+                findings.append(rule("MR610").finding(where, str(output).split(": ", 1)[-1]))
+                continue
+            try:
+                built.append((path.parent, where, split_objects(output, where)))
+            except ModelregError as exc:
+                findings.append(rule("MR610").finding(where, str(exc).split(": ", 1)[-1]))
+    yield from findings
 
 
 @check(

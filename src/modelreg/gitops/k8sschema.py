@@ -19,7 +19,7 @@ import functools
 import importlib.util
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 #: The Kubernetes minor release the built-in objects are validated against.
@@ -128,6 +128,12 @@ def _schema_dir(version: str) -> Any:
     return None
 
 
+def _schema_file(directory: Any, api_version: str, kind: str) -> Any:
+    # The library's file naming: rbac.authorization.k8s.io/v1 → rbac-v1, v1 → v1.
+    group_version = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", api_version)
+    return directory.joinpath(f"{kind.lower()}-{group_version}.json")
+
+
 @functools.cache
 def _validator(version: str, api_version: str, kind: str) -> Any:
     """A compiled validator for one kind, built once per process from the library's schema
@@ -146,9 +152,7 @@ def _validator(version: str, api_version: str, kind: str) -> Any:
     directory = _schema_dir(version)
     if directory is None:
         return None
-    # The library's file naming: rbac.authorization.k8s.io/v1 → rbac-v1, v1 → v1.
-    group_version = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", api_version)
-    schema_file = directory.joinpath(f"{kind.lower()}-{group_version}.json")
+    schema_file = _schema_file(directory, api_version, kind)
     if not schema_file.is_file():
         return _NO_SCHEMA
     schema = json.loads(schema_file.read_text(encoding="utf-8"))
@@ -157,13 +161,49 @@ def _validator(version: str, api_version: str, kind: str) -> Any:
 
 
 @functools.cache
-def _definitions(directory: Any) -> Any:
+def _fast_check(version: str, api_version: str, kind: str) -> Callable[[Any], bool] | None:
+    """A compiled yes/no answer for one kind (:mod:`modelreg.fastschema`), or None.
+
+    Nearly every rendered object is valid; jsonschema, which walks each object keyword by
+    keyword to collect errors, then runs only for the few that are not. The validator above
+    asserts no ``format`` (built without a format checker) and ignores the ``x-kubernetes-*``
+    extension keywords, so the compiled check does the same.
+    """
     import json
+
+    from modelreg.fastschema import compile_schema
+
+    directory = _schema_dir(version)
+    if directory is None:
+        return None
+    schema_file = _schema_file(directory, api_version, kind)
+    if not schema_file.is_file():
+        return None
+    schema = json.loads(schema_file.read_text(encoding="utf-8"))
+    return compile_schema(
+        schema,
+        documents={"/api/_definitions.json": _definitions_document(directory)},
+        formats=False,
+        ignore_prefixes=("x-kubernetes-",),
+    )
+
+
+@functools.cache
+def _definitions_document(directory: Any) -> dict[str, Any]:
+    import json
+
+    loaded: dict[str, Any] = json.loads(
+        directory.joinpath("_definitions.json").read_text(encoding="utf-8")
+    )
+    return loaded
+
+
+@functools.cache
+def _definitions(directory: Any) -> Any:
 
     from referencing import Registry, Resource
 
-    text = directory.joinpath("_definitions.json").read_text(encoding="utf-8")
-    return Resource.from_contents(json.loads(text)) @ Registry()
+    return Resource.from_contents(_definitions_document(directory)) @ Registry()
 
 
 _NO_SCHEMA = object()
@@ -186,6 +226,9 @@ def schema_problems(data: Mapping[str, Any], version: str | None = None) -> list
         return library_problems(data, version)
     if validator is _NO_SCHEMA:
         return _no_schema(data, api_version, kind, version)
+    fast = _fast_check(version, api_version, kind)
+    if fast is not None and fast(data):
+        return []
     return [
         (RULE, _message(data, error.path, error.message, minor))
         for error in validator.iter_errors(dict(data))
