@@ -50,7 +50,7 @@ def docs(session: nox.Session) -> None:
 
 @nox.session(default=False)
 def bench(session: nox.Session) -> None:
-    """Run the benchmarks and rewrite docs/benchmarks.md (pass --quick for a short run)."""
+    """Run the benchmarks: docs/benchmarks.md, or with --quick docs/benchmarks-quick.md."""
     session.install("-e", ".[dev]", "check-jsonschema", "pre-commit")
     args: list[str] = []
     if "--quick" not in session.posargs:

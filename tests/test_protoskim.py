@@ -10,6 +10,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from modelreg import onnxfacts
+from modelreg.errors import ModelregError
 from modelreg.protoskim import SkimError, skeleton, strip_payloads
 
 PAYLOAD = ("float_data", "int32_data", "string_data", "int64_data", "raw_data",
@@ -51,7 +52,8 @@ def _rich_model() -> onnx.ModelProto:
     )  # fmt: skip
     typed = helper.make_tensor("w", TensorProto.FLOAT, [2], [1.0, 2.0])  # float_data
     ints = helper.make_tensor("i", TensorProto.INT64, [3], [1, 2, 3])  # int64_data
-    strings = helper.make_tensor("s", TensorProto.STRING, [2], [b"a", b"b"])  # string_data
+    # string_data (onnx's stubs type the values as numbers; STRING tensors take bytes)
+    strings = helper.make_tensor("s", TensorProto.STRING, [2], [b"a", b"b"])  # type: ignore[list-item]
     raw = numpy_helper.from_array(np.arange(1000, dtype=np.float32), "big")  # raw_data
     sparse = helper.make_sparse_tensor(
         helper.make_tensor("sv", TensorProto.FLOAT, [2], [5.0, 6.0]),
@@ -156,5 +158,5 @@ def test_truncated_model_falls_back_to_the_full_parse_error(tmp_path: Path) -> N
         strip_payloads(data[:-3])
     path = tmp_path / "model.onnx"
     path.write_bytes(data[:-3])
-    with pytest.raises(onnxfacts.ModelregError, match="not a valid ONNX file"):
+    with pytest.raises(ModelregError, match="not a valid ONNX file"):
         onnxfacts.inspect_file(path)
