@@ -29,19 +29,24 @@ class Result:
 
 
 def time_commands(
-    commands: Sequence[Sequence[str]], runs: int, cwd: Path, timeout: float | None = None
+    commands: Sequence[Sequence[str]],
+    runs: int,
+    cwd: Path | Sequence[Path],
+    timeout: float | None = None,
 ) -> list[float]:
     """Median wall time of each command, run interleaved ``runs`` times.
 
-    A command that exceeds ``timeout`` counts as ``timeout`` seconds (a lower bound).
+    ``cwd`` is one directory for all commands or one per command. A command that exceeds
+    ``timeout`` counts as ``timeout`` seconds (a lower bound).
     """
+    cwds = [cwd] * len(commands) if isinstance(cwd, Path) else list(cwd)
     samples: list[list[float]] = [[] for _ in commands]
     env = dict(os.environ, NO_COLOR="1")
     for _ in range(runs):
         for i, cmd in enumerate(commands):
             start = time.perf_counter()
             try:
-                subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, check=False,
+                subprocess.run(cmd, cwd=cwds[i], env=env, capture_output=True, check=False,
                                timeout=timeout)  # fmt: skip
             except subprocess.TimeoutExpired:
                 samples[i].append(float(timeout or 0))
