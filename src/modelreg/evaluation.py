@@ -9,12 +9,23 @@ Runs inside the isolated child (:mod:`modelreg._child`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 #: Rows per session call: bounded memory on large evaluation sets.
 BATCH = 256
+
+
+def score_args(labels: Sequence[Any], f1: Mapping[str, Any]) -> dict[str, Any]:
+    """How metadata's ``evaluation.metrics.f1`` block is scored: the class count, the
+    averaging, and the index of the positive class (``positive_label``, else the last label)."""
+    positive = f1.get("positive_label")
+    return {
+        "classes": len(labels),
+        "average": f1["average"],
+        "positive": list(labels).index(positive) if positive in labels else len(labels) - 1,
+    }
 
 
 def f1_score(

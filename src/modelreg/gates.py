@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from modelreg.errors import ModelregError, UsageError
+from modelreg.evaluation import score_args as scoring
 from modelreg.hashing import sha256_file
 from modelreg.lfs import looks_like_pointer, read_head
 from modelreg.measure import LatencyTarget, golden_inputs, latency, scores
@@ -156,14 +157,7 @@ def evaluate(
     digest, _ = sha256_file(data)
     if digest != evaluation["data"]["sha256"]:
         raise ModelregError(f"{registry.rel(data)}: sha256 differs from the candidate's metadata")
-    labels = list(model_data.get("labels") or [])
-    f1 = evaluation["metrics"]["f1"]
-    positive = f1.get("positive_label")
-    score_args = {
-        "classes": len(labels),
-        "average": f1["average"],
-        "positive": labels.index(positive) if positive in labels else len(labels) - 1,
-    }
+    score_args = scoring(model_data.get("labels") or [], evaluation["metrics"]["f1"])
     report = GateReport(model, version, prod_name)
     measured: dict[str, dict[str, Any]] = {}
     cand_path = _verified_artifact(registry, candidate, cand_meta)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from modelreg.checks import VersionContext, missing_dependency
+from modelreg.evaluation import score_args
 from modelreg.findings import Finding
 from modelreg.hashing import sha256_file
 from modelreg.isolate import ChildResult, cancel_child, finish_child, run_child, start_child
@@ -59,14 +60,10 @@ def evaluation_spec(ctx: VersionContext) -> dict[str, Any] | None:
     if file_sha256(ctx, target) != evaluation["data"]["sha256"]:
         return None
     labels = (ctx.model_data or {}).get("labels") or []
-    f1 = evaluation["metrics"]["f1"]
-    positive = f1.get("positive_label")
     return {
         "data": str(target),
         "output": evaluation["output"],
-        "classes": len(labels),
-        "average": f1["average"],
-        "positive": labels.index(positive) if positive in labels else len(labels) - 1,
+        **score_args(labels, evaluation["metrics"]["f1"]),
     }
 
 
