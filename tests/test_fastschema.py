@@ -112,3 +112,35 @@ def test_recursive_definitions_and_booleans_are_exact() -> None:
     assert integer(2.0)
     assert not integer(True)
     assert not integer(0)
+
+
+@pytest.mark.parametrize(
+    "items",
+    [
+        ["a", "b", "a"],
+        ["a", "b", "c"],
+        [1, 1.0],  # the same number
+        [1, True],  # not the same: a boolean is not a number
+        [0, False, None, ""],
+        [None, None],
+        [{"a": 1}, {"a": 1}],
+        [{"a": 1}, {"a": True}],
+        [[1], [1.0]],
+        ["x", {"x": 1}, "x"],
+    ],
+)
+def test_unique_items_agree_with_jsonschema(items: list[object]) -> None:
+    schema = {"type": "array", "uniqueItems": True}
+    check = fastschema.compile_schema(schema)
+    assert check is not None
+    assert check(items) == Draft202012Validator(schema).is_valid(items)
+
+
+def test_unique_items_of_a_long_label_list() -> None:
+    # A model with 100,000 classes: scalars are compared in linear time (pairwise, this was
+    # five billion comparisons and hung `validate` on one model.yaml).
+    check = fastschema.compile_schema({"type": "array", "uniqueItems": True})
+    assert check is not None
+    labels = [f"c{i}" for i in range(100_000)]
+    assert check(labels)
+    assert not check([*labels, "c99999"])

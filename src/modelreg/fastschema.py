@@ -247,7 +247,20 @@ def _object(root: dict[str, Any], schema: dict[str, Any], env: _Env) -> Check:
 def _unique(x: Any) -> bool:
     if not isinstance(x, list):
         return True
+    if all(not isinstance(item, dict | list) for item in x):
+        # Scalars in linear time (a model may list thousands of labels). Keys follow JSON
+        # equality: 1 and 1.0 are the same number, but True is not 1.
+        keys = {(_scalar_kind(item), item) for item in x}
+        return len(keys) == len(x)
     return all(not _equal(a, b) for i, a in enumerate(x) for b in x[i + 1 :])
+
+
+def _scalar_kind(item: Any) -> str:
+    if isinstance(item, bool):
+        return "bool"
+    if isinstance(item, int | float):
+        return "number"
+    return type(item).__name__
 
 
 def _ref(root: dict[str, Any], ref: str, env: _Env) -> Check:
