@@ -39,7 +39,7 @@ class Sizes:
     big_model_mb: int = 100
     external_mb: int = 1024
     gto: bool = True
-    gto_timeout: float = 90.0
+    gto_timeout: float = 60.0
 
 
 QUICK = Sizes(
