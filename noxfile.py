@@ -55,7 +55,7 @@ def bench(session: nox.Session) -> None:
     args: list[str] = []
     if "--quick" not in session.posargs:
         # GTO (the baseline of `list`/`show`) pins its own dependencies: a venv of its own.
-        gto_venv = Path(session.create_tmp()) / "gto-venv"
+        gto_venv = Path(session.create_tmp()).resolve() / "gto-venv"
         session.run("python", "-m", "venv", str(gto_venv))
         session.run(str(gto_venv / "bin" / "pip"), "install", "-q", "gto", external=True)
         args = ["--gto", str(gto_venv / "bin" / "gto")]

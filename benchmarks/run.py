@@ -407,6 +407,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     sizes = scenarios.QUICK if args.quick else scenarios.Sizes()
     only = set(args.only or SCENARIOS)
     gto = args.gto or shutil.which("gto")
+    if gto and os.sep in gto:
+        gto = str(Path(gto).resolve())  # scenarios run in other directories
     # Installed wheels ship byte-code; an editable checkout under PYTHONDONTWRITEBYTECODE
     # would otherwise recompile every module on every run and time the compiler.
     compileall.compile_dir(ROOT / "src", quiet=1)
