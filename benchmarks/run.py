@@ -401,6 +401,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--gto", help="the `gto` executable (default: `gto` on PATH)")
     args = parser.parse_args(argv)
     began = time.perf_counter()
+    _scratch_outside_checkout()
     output: Path = args.output or (OUT_QUICK if args.quick else OUT)
     runs = args.runs or (3 if args.quick else 5)
     heavy = max(1, min(runs, 3))
@@ -449,6 +450,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     tmp_out.replace(output)
     sys.stdout.write(text)
     return 0
+
+
+def _scratch_outside_checkout() -> None:
+    """Scratch registries are git repositories of their own, so they must not sit inside this
+    checkout: nox points TMPDIR into .nox/, which this repository ignores (a file added there
+    is an ignored path of the checkout, not a file of the scratch registry)."""
+    import tempfile
+
+    if Path(tempfile.gettempdir()).resolve().is_relative_to(ROOT):
+        for name in ("TMPDIR", "TEMP", "TMP"):
+            os.environ.pop(name, None)
+        tempfile.tempdir = None
+        if Path(tempfile.gettempdir()).resolve().is_relative_to(ROOT):
+            raise SystemExit("benchmarks: no temporary directory outside the checkout")
 
 
 def _run_time(elapsed: float, *, quick: bool) -> Result:
