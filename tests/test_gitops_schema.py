@@ -277,6 +277,7 @@ def test_without_the_expected_schema_files_the_library_call_judges(
 ) -> None:
     monkeypatch.setattr(k8sschema, "_schema_dir", lambda version: None)
     k8sschema._validator.cache_clear()
+    k8sschema._kind_schema.cache_clear()
     try:
         replicas = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "x"},
                     "spec": {"replicas": "2"}}  # fmt: skip
@@ -284,6 +285,7 @@ def test_without_the_expected_schema_files_the_library_call_judges(
         assert "`spec.replicas`: '2' is not of type 'integer'" in problem[1]
     finally:
         k8sschema._validator.cache_clear()
+        k8sschema._kind_schema.cache_clear()
 
 
 MUTATIONS: list[tuple[str, Any]] = [

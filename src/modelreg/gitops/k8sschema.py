@@ -128,10 +128,21 @@ def _schema_dir(version: str) -> Any:
     return None
 
 
-def _schema_file(directory: Any, api_version: str, kind: str) -> Any:
+@functools.cache
+def _kind_schema(version: str, api_version: str, kind: str) -> Any:
+    """``(schema directory, the kind's schema)``; None when the library's files are not where
+    expected, :data:`_NO_SCHEMA` when the kind has no schema file."""
+    import json
+
+    directory = _schema_dir(version)
+    if directory is None:
+        return None
     # The library's file naming: rbac.authorization.k8s.io/v1 → rbac-v1, v1 → v1.
     group_version = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", api_version)
-    return directory.joinpath(f"{kind.lower()}-{group_version}.json")
+    schema_file = directory.joinpath(f"{kind.lower()}-{group_version}.json")
+    if not schema_file.is_file():
+        return _NO_SCHEMA
+    return directory, json.loads(schema_file.read_text(encoding="utf-8"))
 
 
 @functools.cache
@@ -144,18 +155,13 @@ def _validator(version: str, api_version: str, kind: str) -> Any:
     with every error of an object instead of only the first. ``tests/test_gitops_schema.py``
     checks that both judge alike.
     """
-    import json
-
     from jsonschema import Draft202012Validator
     from referencing import Registry, Resource
 
-    directory = _schema_dir(version)
-    if directory is None:
-        return None
-    schema_file = _schema_file(directory, api_version, kind)
-    if not schema_file.is_file():
-        return _NO_SCHEMA
-    schema = json.loads(schema_file.read_text(encoding="utf-8"))
+    found = _kind_schema(version, api_version, kind)
+    if found is None or found is _NO_SCHEMA:
+        return found
+    directory, schema = found
     registry: Registry[Any] = Resource.from_contents(schema) @ _definitions(directory)
     return Draft202012Validator(schema, registry=registry)
 
@@ -169,17 +175,12 @@ def _fast_check(version: str, api_version: str, kind: str) -> Callable[[Any], bo
     asserts no ``format`` (built without a format checker) and ignores the ``x-kubernetes-*``
     extension keywords, so the compiled check does the same.
     """
-    import json
-
     from modelreg.fastschema import compile_schema
 
-    directory = _schema_dir(version)
-    if directory is None:
+    found = _kind_schema(version, api_version, kind)
+    if found is None or found is _NO_SCHEMA:
         return None
-    schema_file = _schema_file(directory, api_version, kind)
-    if not schema_file.is_file():
-        return None
-    schema = json.loads(schema_file.read_text(encoding="utf-8"))
+    directory, schema = found
     return compile_schema(
         schema,
         documents={"/api/_definitions.json": _definitions_document(directory)},
