@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
-import os
 import shutil
 import subprocess
 import sys
@@ -14,6 +12,7 @@ from pathlib import Path
 
 from modelreg import scaffold
 from modelreg.errors import ModelregError, UsageError
+from modelreg.fileio import write_atomic
 
 ORDER = 5  # place in `modelreg --help`: the first command a new team runs
 
@@ -147,17 +146,7 @@ def plan(request: Request) -> dict[str, str]:
 
 
 def _write(path: Path, text: str, *, executable: bool = False) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-        Path(tmp).chmod(0o755 if executable else 0o644)
-        Path(tmp).replace(path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            Path(tmp).unlink()
-        raise
+    write_atomic(path, text, mode=0o755 if executable else 0o644)
 
 
 def _inside_git(directory: Path) -> bool:
