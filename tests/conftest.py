@@ -15,7 +15,8 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-MODEL_YAML = """\
+#: model.yaml of the demo model up to its lifecycle; tests append the lifecycle they need.
+MODEL_HEAD = """\
 name: demo
 title: Demo Classifier
 description: A two-class demo model.
@@ -25,6 +26,11 @@ owners:
   - "@acme/ml"
 labels: [negative, positive]
 lifecycle:
+"""
+
+MODEL_YAML = (
+    MODEL_HEAD
+    + """\
   1.0.0:
     status: supported
     supported_until: 2099-03-01
@@ -33,6 +39,7 @@ lifecycle:
     status: production
     note: Recommended version
 """
+)
 
 
 def metadata_yaml(

@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from modelreg.gitops import overlays
@@ -15,6 +16,21 @@ from modelreg.registry import discover
 REPO = Path(__file__).resolve().parents[1]
 #: The registry's clone URL in test registries: not a placeholder (MR619), never contacted.
 TEST_REPO_URL = "https://git.acme.internal/ml/model-registry.git"
+
+
+#: The committer of commits modelreg makes itself (promote, rollback) in these tests.
+IDENTITY = {
+    "GIT_AUTHOR_NAME": "modelreg tests",
+    "GIT_AUTHOR_EMAIL": "tests@modelreg.invalid",
+    "GIT_COMMITTER_NAME": "modelreg tests",
+    "GIT_COMMITTER_EMAIL": "tests@modelreg.invalid",
+}
+
+
+def use_identity(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Commits made in-process by modelreg get the test committer."""
+    for key, value in IDENTITY.items():
+        monkeypatch.setenv(key, value)
 
 
 def add_overlays(root: Path, production: dict[str, list[str]], alias: dict[str, str]) -> None:

@@ -8,23 +8,15 @@ from pathlib import Path
 import pytest
 
 from conftest import Registry, git
-from gitops_support import add_candidate, add_overlays
+from gitops_support import add_candidate, add_overlays, use_identity
 from modelreg.cli import main
 from modelreg.gitops.plan import make_plan, to_markdown
 from modelreg.gitrepo import open_repo
 
-IDENTITY = {
-    "GIT_AUTHOR_NAME": "modelreg tests",
-    "GIT_AUTHOR_EMAIL": "tests@modelreg.invalid",
-    "GIT_COMMITTER_NAME": "modelreg tests",
-    "GIT_COMMITTER_EMAIL": "tests@modelreg.invalid",
-}
-
 
 @pytest.fixture
 def repo(registry: Registry, monkeypatch: pytest.MonkeyPatch) -> Path:
-    for key, value in IDENTITY.items():
-        monkeypatch.setenv(key, value)
+    use_identity(monkeypatch)
     root = registry.root
     add_candidate(root, "demo", "1.1.0", "1.2.0")
     registry.replace("models/demo/1.2.0/metadata.yaml", "accuracy: 0.8", "accuracy: 0.9")

@@ -10,25 +10,17 @@ import pytest
 import yaml
 
 from conftest import Registry, git
-from gitops_support import add_candidate, add_overlays, clone_model, selects
+from gitops_support import add_candidate, add_overlays, clone_model, selects, use_identity
 from modelreg.cli import main
 from modelreg.gitops.envs import production_version
 from modelreg.gitops.kustomize import build, split_objects
 from modelreg.gitops.promotion import TRAILER
 
-IDENTITY = {
-    "GIT_AUTHOR_NAME": "modelreg tests",
-    "GIT_AUTHOR_EMAIL": "tests@modelreg.invalid",
-    "GIT_COMMITTER_NAME": "modelreg tests",
-    "GIT_COMMITTER_EMAIL": "tests@modelreg.invalid",
-}
-
 
 @pytest.fixture
 def repo(registry: Registry, monkeypatch: pytest.MonkeyPatch) -> Path:
     """demo (1.0.0 supported, 1.1.0 production, 1.2.0 candidate) and other (the same), in git."""
-    for key, value in IDENTITY.items():
-        monkeypatch.setenv(key, value)
+    use_identity(monkeypatch)
     root = registry.root
     add_candidate(root, "demo", "1.1.0", "1.2.0")
     clone_model(root, "demo", "other")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import demo_model, write_eval_data
+from conftest import MODEL_HEAD, demo_model, write_eval_data
 from modelreg import hooks, scaffold
 from modelreg.cli import main
 from modelreg.lfs import LFS_ATTRIBUTES
@@ -18,18 +18,7 @@ from modelreg.lfs import LFS_ATTRIBUTES
 ROOT = Path(__file__).resolve().parents[1]
 BIN = str(Path(sys.executable).parent)
 
-MODEL_YAML = """\
-# yaml-language-server: $schema=../../schemas/model.schema.json
-name: demo
-title: Demo Classifier
-description: A two-class demo model.
-task: text-classification
-tag_prefix: model-demo
-owners:
-  - "@acme/ml"
-labels: [negative, positive]
-lifecycle:
-"""
+MODEL_YAML = "# yaml-language-server: $schema=../../schemas/model.schema.json\n" + MODEL_HEAD
 
 
 def env(tmp_path: Path) -> dict[str, str]:

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
-from conftest import demo_model, write_eval_data
+from conftest import MODEL_HEAD, demo_model, write_eval_data
 from modelreg.lfs import looks_like_pointer, read_head
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,17 +29,7 @@ WORKFLOW: dict[str, Any] = yaml.safe_load(
 EXPR = re.compile(r"\$\{\{\s*(.+?)\s*\}\}")
 MARKER = "<!-- modelreg-plan -->"
 
-MODEL_YAML = """\
-name: demo
-title: Demo Classifier
-description: A two-class demo model.
-task: text-classification
-tag_prefix: model-demo
-owners:
-  - "@acme/ml"
-labels: [negative, positive]
-lifecycle:
-"""
+MODEL_YAML = MODEL_HEAD
 
 
 def base_env(tmp_path: Path) -> dict[str, str]:
