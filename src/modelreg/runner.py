@@ -219,30 +219,31 @@ def _errors(findings: Iterable[Finding]) -> bool:
     return any(f.severity.value == "error" for f in findings)
 
 
-def _guard_prepare(prepare: Callable[[Any], None], ctx: object, where: str) -> list[Finding]:
-    """Run a check's preparation; a crash in it is a finding, like a crash in a check."""
-    try:
-        prepare(ctx)
-    except Exception as exc:  # noqa: BLE001 - any bug must surface as a finding
-        return [
-            rule("MR901").finding(
-                where,
-                f"preparing `{getattr(prepare, '__name__', prepare)}` crashed "
-                f"({type(exc).__name__}: {exc}). This is a modelreg bug: please report it",
-            )
-        ]
-    return []
-
-
 def _guard(c: Check, ctx: object, where: str) -> list[Finding]:
     """Run one check; a crash inside it is a finding, never a traceback or a silent pass."""
+    return _guarded(f"check `{c.name}`", lambda: list(c.func(ctx)), where, "; nothing was proven")
+
+
+def _guard_prepare(prepare: Callable[[Any], None], ctx: object, where: str) -> list[Finding]:
+    """Run a check's preparation; a crash in it is a finding (the checks still run)."""
+
+    def call() -> list[Finding]:
+        prepare(ctx)
+        return []
+
+    return _guarded(f"preparing `{getattr(prepare, '__name__', prepare)}`", call, where, "")
+
+
+def _guarded(
+    what: str, call: Callable[[], list[Finding]], where: str, consequence: str
+) -> list[Finding]:
     try:
-        return list(c.func(ctx))
+        return call()
     except Exception as exc:  # noqa: BLE001 - any bug in a check must surface as a finding
         return [
             rule("MR901").finding(
                 where,
-                f"check `{c.name}` crashed ({type(exc).__name__}: {exc}); nothing was proven. "
+                f"{what} crashed ({type(exc).__name__}: {exc}){consequence}. "
                 "This is a modelreg bug: please report it",
             )
         ]
