@@ -134,9 +134,14 @@ def check(
     return register
 
 
+def missing_modules(*modules: str) -> list[str]:
+    """The modules that are not installed (found without importing them)."""
+    return [m for m in modules if importlib.util.find_spec(m) is None]
+
+
 def missing_dependency(where: str, what: str, *modules: str) -> Finding | None:
     """An MR901 finding when a deep check's modules are absent (found without importing)."""
-    missing = [m for m in modules if importlib.util.find_spec(m) is None]
+    missing = missing_modules(*modules)
     if not missing:
         return None
     return rule("MR901").finding(

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from modelreg.checks import VersionContext, missing_dependency
+from modelreg.checks import VersionContext, missing_modules
 from modelreg.evaluation import score_args
 from modelreg.findings import Finding
 from modelreg.hashing import sha256_file
@@ -76,7 +76,7 @@ def prestart(ctx: VersionContext) -> None:
     if "deep" in ctx.memo or "deep-child" in ctx.memo or ctx.meta is None:
         return
     path = local_artifact(ctx)
-    if path is None or missing_dependency("", "", "onnx", "onnxruntime", "numpy") is not None:
+    if path is None or missing_modules("onnx", "onnxruntime", "numpy"):
         return  # the checks report why; nothing to start
     started = start_child("deep", path)
     ctx.memo["deep-child"] = (path, started)
