@@ -47,15 +47,23 @@ class Started:
 
 
 def start_child(
-    task: str, path: Path, memory_mb: int = MEMORY_MB, *, stream_stderr: bool = False
+    task: str,
+    path: Path,
+    memory_mb: int = MEMORY_MB,
+    *,
+    stream_stderr: bool = False,
+    spec_on_stdin: bool = True,
 ) -> Started:
     """Start ``task`` on ``path`` now and hand it its spec later (:func:`finish_child`).
 
     The child imports its libraries and does the work that needs no spec (parsing, onnx's
     checker, the session) while the parent goes on with its own checks: on two cores the
-    parent's hashing then costs no wall time.
+    parent's hashing then costs no wall time. ``spec_on_stdin=False`` is for tasks that take
+    no spec (``inspect``).
     """
-    cmd = [sys.executable, "-m", "modelreg._child", task, str(path), "-"]
+    cmd = [sys.executable, "-m", "modelreg._child", task, str(path)]
+    if spec_on_stdin:
+        cmd.append("-")
     proc = subprocess.Popen(
         cmd,
         stdin=subprocess.PIPE,
@@ -67,11 +75,15 @@ def start_child(
     return Started(proc, memory_mb)
 
 
-def finish_child(started: Started, spec: dict[str, Any], timeout: float = TIMEOUT_S) -> ChildResult:
-    """Give a started child its spec and wait for its result (``timeout`` from now)."""
+def finish_child(
+    started: Started, spec: dict[str, Any] | None, timeout: float = TIMEOUT_S
+) -> ChildResult:
+    """Give a started child its spec (if it takes one) and wait for its result (``timeout``
+    from now)."""
     proc = started.proc
+    spec_bytes = json.dumps(spec).encode() if spec is not None else None
     try:
-        stdout, stderr = proc.communicate(json.dumps(spec).encode(), timeout=timeout)
+        stdout, stderr = proc.communicate(spec_bytes, timeout=timeout)
     except subprocess.TimeoutExpired:
         proc.kill()
         stdout, _ = proc.communicate()
@@ -100,23 +112,10 @@ def run_child(
     ``stream_stderr`` lets the child draw a progress bar on the user's terminal; the parent
     then cannot quote the child's last error line, so use it only for long, trusted work.
     """
-    if spec is not None:
-        started = start_child(task, path, memory_mb, stream_stderr=stream_stderr)
-        return finish_child(started, spec, timeout)
-    cmd = [sys.executable, "-m", "modelreg._child", task, str(path)]
-    try:
-        proc = subprocess.run(
-            cmd,
-            stdout=subprocess.PIPE,
-            stderr=None if stream_stderr else subprocess.PIPE,
-            timeout=timeout,
-            check=False,
-            preexec_fn=(lambda: _limit_memory(memory_mb)) if os.name == "posix" else None,
-        )
-    except subprocess.TimeoutExpired as exc:
-        partial = _parse(exc.stdout or b"")
-        return ChildResult(data=partial, died=f"timed out after {timeout:g} s")
-    return _judge(proc.returncode, proc.stdout, proc.stderr or b"", memory_mb)
+    started = start_child(
+        task, path, memory_mb, stream_stderr=stream_stderr, spec_on_stdin=spec is not None
+    )
+    return finish_child(started, spec, timeout)
 
 
 def _judge(returncode: int, stdout: bytes, stderr: bytes, memory_mb: int) -> ChildResult:
