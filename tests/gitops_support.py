@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import shutil
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,26 @@ def use_identity(monkeypatch: pytest.MonkeyPatch) -> None:
     """Commits made in-process by modelreg get the test committer."""
     for key, value in IDENTITY.items():
         monkeypatch.setenv(key, value)
+
+
+#: With :func:`edited`: remove the field instead of setting it.
+DELETE = object()
+
+
+def edited(data: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
+    """A copy of ``data`` with the dotted ``path`` set to ``value`` (:data:`DELETE` removes
+    it); a number indexes a list, and missing mappings on the way are created."""
+    data = copy.deepcopy(data)
+    node: Any = data
+    *parents, last = path.split(".")
+    for part in parents:
+        node = node[int(part)] if isinstance(node, list) else node.setdefault(part, {})
+    key: Any = int(last) if isinstance(node, list) else last
+    if value is DELETE:
+        del node[key]
+    else:
+        node[key] = value
+    return data
 
 
 def add_overlays(root: Path, production: dict[str, list[str]], alias: dict[str, str]) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import json
 from pathlib import Path
 from typing import Any
@@ -10,7 +9,7 @@ from typing import Any
 import pytest
 
 from conftest import Registry
-from gitops_support import REPO, add_overlays
+from gitops_support import DELETE, REPO, add_overlays, edited
 from modelreg.cli import main
 from modelreg.gitops.kustomize import RenderedObject
 from modelreg.gitops.policy import (
@@ -127,19 +126,6 @@ def test_base_workload_follows_the_policy() -> None:
     assert {r for r, _ in _problems(_workload())} == {"MR612"}
 
 
-def _set(data: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
-    data = copy.deepcopy(data)
-    node: Any = data
-    *parents, last = path.split(".")
-    for part in parents:
-        node = node[int(part)] if part.isdigit() else node[part]
-    if value is None:
-        del node[last]
-    else:
-        node[last] = value
-    return data
-
-
 @pytest.mark.parametrize(
     ("path", "value", "rule", "message"),
     [
@@ -164,7 +150,7 @@ def _set(data: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
 def test_rendered_rules_fail_on_broken_workloads(
     path: str, value: Any, rule: str, message: str
 ) -> None:
-    problems = _problems(_set(_workload(), path, value))
+    problems = _problems(edited(_workload(), path, DELETE if value is None else value))
     assert any(r == rule and message in m for r, m in problems), problems
 
 

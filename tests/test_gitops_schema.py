@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from conftest import Registry
-from gitops_support import REPO, add_overlays
+from gitops_support import DELETE, REPO, add_overlays, edited
 from modelreg.cli import main
 from modelreg.gitops import k8sschema
 from modelreg.gitops.clusters import PLACEHOLDER_URL, cluster_files
@@ -246,16 +246,10 @@ def test_compiled_schemas_judge_like_the_library(path: str | None, value: Any) -
     """The cached validators use the library's schema files; the first problem of each object
     equals what ``kubernetes_validate.validate`` raises, and a valid object is valid in both."""
     version = k8sschema.KUBERNETES_VERSION
-    for data in _base_objects():
-        if path is not None and data["kind"] == "Deployment":
-            node: Any = data
-            *parents, last = path.split(".")
-            for part in parents:
-                node = node[int(part)] if part.isdigit() else node[part]
-            if value is None:
-                del node[last]
-            else:
-                node[last] = value
+    for base in _base_objects():
+        data = base
+        if path is not None and base["kind"] == "Deployment":
+            data = edited(base, path, DELETE if value is None else value)
         ours = k8sschema.schema_problems(data, version)
         theirs = k8sschema.library_problems(data, version)
         assert ours[:1] == theirs, (data["kind"], ours, theirs)
@@ -311,19 +305,6 @@ MUTATIONS: list[tuple[str, Any]] = [
 ]
 
 
-def _mutated(data: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
-    data = json.loads(json.dumps(data))
-    node: Any = data
-    *parents, last = path.split(".")
-    for part in parents:
-        node = node.setdefault(part, {}) if isinstance(node, dict) else node[int(part)]
-    if isinstance(node, list):
-        node[int(last)] = value
-    else:
-        node[last] = value
-    return data
-
-
 @pytest.mark.parametrize(("path", "value"), MUTATIONS)
 def test_the_compiled_check_agrees_with_jsonschema(path: str, value: Any) -> None:
     """The yes/no fast path (modelreg.fastschema) says valid exactly when jsonschema finds no
@@ -334,7 +315,7 @@ def test_the_compiled_check_agrees_with_jsonschema(path: str, value: Any) -> Non
         fast = k8sschema._fast_check(version, data["apiVersion"], data["kind"])
         assert fast is not None, f"{data['kind']}: the schema did not compile"
         validator = k8sschema._validator(version, data["apiVersion"], data["kind"])
-        for candidate in (data, _mutated(data, path, value)):
+        for candidate in (data, edited(data, path, value)):
             slow = not list(validator.iter_errors(candidate))
             assert fast(candidate) == slow, (data["kind"], path, value)
             verdicts.append(slow)
@@ -346,5 +327,5 @@ def test_the_mutations_include_both_verdicts() -> None:
     version = k8sschema.KUBERNETES_VERSION
     (deployment,) = [d for d in _base_objects() if d["kind"] == "Deployment"]
     validator = k8sschema._validator(version, "apps/v1", "Deployment")
-    judged = {not list(validator.iter_errors(_mutated(deployment, p, v))) for p, v in MUTATIONS}
+    judged = {not list(validator.iter_errors(edited(deployment, p, v))) for p, v in MUTATIONS}
     assert judged == {True, False}
