@@ -15,6 +15,9 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
+# The hostile pull request of tests/attacks/ (fixtures `pr`, `_base_registry`).
+from attack_support import _base_registry, pr  # noqa: F401 (fixtures used by name)
+
 #: model.yaml of the demo model up to its lifecycle; tests append the lifecycle they need.
 MODEL_HEAD = """\
 name: demo

@@ -38,7 +38,9 @@ def nearest_rank(sorted_values: Sequence[float], percent: float) -> float:
 
 def environment() -> dict[str, Any]:
     """CPU model, relevant flags, cores, runtime versions, and a fingerprint over them."""
-    import onnxruntime as ort
+    from modelreg.session import onnxruntime_module
+
+    ort = onnxruntime_module()
 
     cpu, flags = platform.processor() or platform.machine(), set()
     try:

@@ -2,8 +2,25 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
+
+#: onnxruntime 1.2x+ on Linux writes a device id under ``~/.cache/Microsoft`` and may upload
+#: telemetry unless told not to before it initialises. A read-only command run by a reviewer on
+#: a pull request must write nothing outside the work tree (docs/security.md), so every import
+#: of onnxruntime goes through :func:`onnxruntime_module`. Both spellings: the variable was
+#: renamed between releases.
+TELEMETRY_OFF = {"ORT_DISABLE_TELEMETRY": "1", "ORT_TELEMETRY_DISABLED": "1"}
+
+
+def onnxruntime_module() -> Any:
+    """``import onnxruntime`` with its telemetry (and its files in ``$HOME``) switched off."""
+    for key, value in TELEMETRY_OFF.items():
+        os.environ.setdefault(key, value)
+    import onnxruntime
+
+    return onnxruntime
 
 
 def cpu_session(path: Path, *, pinned: bool = False, judged: bool = False) -> Any:
@@ -15,9 +32,9 @@ def cpu_session(path: Path, *, pinned: bool = False, judged: bool = False) -> An
     ``pinned`` adds what latency figures need: sequential execution, no spinning and full
     graph optimisation, the same on every run.
     """
-    import onnxruntime as ort
-
     from modelreg.external import guard
+
+    ort = onnxruntime_module()
 
     if not judged:  # ``judged``: the caller ran the same judgement on this file already
         guard(path)  # onnxruntime opens external data files itself: judge them first
