@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 #: What a registry holds; copied from this repository's committed files.
@@ -62,6 +63,11 @@ class Result:
         return f"modelreg {' '.join(self.argv)} -> {self.code}\n{self.out}\n{self.err}"
 
 
+#: The one thing a read-only run may write: modelreg's content-addressed cache of deep-check
+#: passes, under the git dir (src/modelreg/cache.py; docs/security.md says why it is safe).
+CACHE_DIR = "modelreg-cache"
+
+
 def _tree_state(top: Path, skip: Path | None = None) -> dict[str, tuple[int, str]]:
     """Every entry under ``top`` (not under ``skip``): mode and a hash of its bytes or target."""
     state: dict[str, tuple[int, str]] = {}
@@ -70,6 +76,8 @@ def _tree_state(top: Path, skip: Path | None = None) -> dict[str, tuple[int, str
         if skip is not None and (here == skip or skip in here.parents):
             dirnames[:] = []
             continue
+        if here == top and CACHE_DIR in dirnames and top.name == ".git":
+            dirnames.remove(CACHE_DIR)
         for name in [*dirnames, *filenames]:
             path = here / name
             if skip is not None and path == skip:
@@ -225,6 +233,11 @@ def _base_registry(tmp_path_factory: pytest.TempPathFactory) -> Path:
         target = base / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(REPO / rel, target)
+    # The registry's hooks are this repository's modelreg-* hooks (the others lint the toolkit).
+    config = yaml.safe_load((REPO / ".pre-commit-config.yaml").read_text(encoding="utf-8"))
+    for repo in config["repos"]:
+        repo["hooks"] = [h for h in repo["hooks"] if h["id"].startswith("modelreg-")]
+    (base / ".pre-commit-config.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
     return base
 
 
