@@ -45,7 +45,7 @@ class Run:
 
 
 def _run_job(
-    job: str, ctx: dict[str, Any], pr: PullRequest, scratch: Path, run: Run, key: str
+    job: str, ctx: dict[str, Any], pr: PullRequest, scratch: Path, *, run: Run, key: str
 ) -> str:
     """Run ``job``'s ``run:`` steps as Actions does (bash -eo pipefail); the job's result."""
     out, summary = scratch / f"{key}.output", scratch / f"{key}.summary"
@@ -104,8 +104,8 @@ def run_workflow(pr: PullRequest, scratch: Path) -> Run:
     base = pr.git("rev-parse", "main").strip()
     run = Run()
     ctx: dict[str, Any] = {"github.event.pull_request.base.sha": base}
-    run.results["pre-commit"] = _run_job("pre-commit", ctx, pr, scratch, run, "pre-commit")
-    run.results["changes"] = _run_job("changes", ctx, pr, scratch, run, "changes")
+    run.results["pre-commit"] = _run_job("pre-commit", ctx, pr, scratch, run=run, key="pre-commit")
+    run.results["changes"] = _run_job("changes", ctx, pr, scratch, run=run, key="changes")
     validate = "skipped"
     if run.results["changes"] == "success":
         got = _outputs(scratch / "changes.output")
@@ -114,14 +114,14 @@ def run_workflow(pr: PullRequest, scratch: Path) -> Run:
             for i, entry in enumerate(json.loads(got["matrix"])["include"]):
                 matrix = {f"matrix.{k}": v for k, v in entry.items()}
                 ctx_v = {**matrix, "github.token": "", "github.server_url": "https://github.com"}
-                if _run_job("validate", ctx_v, pr, scratch, run, f"validate-{i}") != "success":
+                if _run_job("validate", ctx_v, pr, scratch, run=run, key=f"validate-{i}") != "success":
                     validate = "failure"
     run.results["validate"] = validate
     ctx_plan = {**ctx, "github.event.pull_request.head.repo.full_name == github.repository": False}
-    run.results["plan"] = _run_job("plan", ctx_plan, pr, scratch, run, "plan")
+    run.results["plan"] = _run_job("plan", ctx_plan, pr, scratch, run=run, key="plan")
     needs = " ".join(run.results[j] for j in ("pre-commit", "changes", "validate", "plan"))
     run.results["modelreg"] = _run_job(
-        "modelreg", {"join(needs.*.result, ' ')": needs}, pr, scratch, run, "modelreg"
+        "modelreg", {"join(needs.*.result, ' ')": needs}, pr, scratch, run=run, key="modelreg"
     )
     return run
 
