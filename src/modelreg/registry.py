@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from modelreg.errors import UsageError
-from modelreg.locking import recover
 from modelreg.yamlload import Document, load_file
 
 MODEL_FILE = "model.yaml"
@@ -217,8 +216,6 @@ def discover(root: Path) -> Registry:
     registry = Registry(root.resolve())
     if not registry.models_dir.is_dir():
         raise UsageError(f"{root} has no models/ directory; is it a registry?")
-    # A writer killed after its commit point left a journal: finish it before reading.
-    recover(registry.root)
     return registry
 
 
