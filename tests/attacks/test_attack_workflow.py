@@ -114,7 +114,8 @@ def run_workflow(pr: PullRequest, scratch: Path) -> Run:
             for i, entry in enumerate(json.loads(got["matrix"])["include"]):
                 matrix = {f"matrix.{k}": v for k, v in entry.items()}
                 ctx_v = {**matrix, "github.token": "", "github.server_url": "https://github.com"}
-                if _run_job("validate", ctx_v, pr, scratch, run=run, key=f"validate-{i}") != "success":
+                ended = _run_job("validate", ctx_v, pr, scratch, run=run, key=f"validate-{i}")
+                if ended != "success":
                     validate = "failure"
     run.results["validate"] = validate
     ctx_plan = {**ctx, "github.event.pull_request.head.repo.full_name == github.repository": False}
