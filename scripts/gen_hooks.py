@@ -23,7 +23,8 @@ from pathlib import Path
 
 from modelreg import hooks
 from modelreg import scaffold as scaffold_mod
-from modelreg.fileio import read_text, unified_diff, write_atomic
+from modelreg.fileio import read_text, unified_diff
+from modelreg.storage import write_atomic
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = "scripts/gen_hooks.py"
@@ -39,6 +40,16 @@ RELEASE_OWNERS = "@modelreg/release-owners"
 
 #: How this repository's own CI installs modelreg (a user registry installs a release).
 SELF_INSTALL = "pip install -e '.[dev]'"
+
+#: What this repository adds to a registry's review rules: it is also the toolkit, and its PR
+#: workflow installs and runs the pull request's own modelreg (``SELF_INSTALL``), so the code
+#: and the build configuration decide what the checks say. Appended after the template's rules
+#: (no pattern of the template matches them, so the last-match order is unchanged).
+TOOLKIT_CODEOWNERS = f"""\
+# This repository is also the toolkit: CI installs and runs the pull request's own modelreg.
+/src/                      {RELEASE_OWNERS}
+/pyproject.toml            {RELEASE_OWNERS}
+"""
 
 #: Tools this repository checks besides the modelreg hooks (all run offline, no hook env).
 DEV_HOOKS = r"""
@@ -124,8 +135,12 @@ def outputs(root: Path) -> dict[str, str]:
     }
     for rel, text in scaffold_mod.workflows(SELF_INSTALL, header()).items():
         files[rel] = text
-    files[".github/CODEOWNERS"] = f"{header()}\n" + scaffold_mod.fill(
-        scaffold_mod.template("CODEOWNERS"), ML_OWNERS=ML_OWNERS, RELEASE_OWNERS=RELEASE_OWNERS
+    files[".github/CODEOWNERS"] = (
+        f"{header()}\n"
+        + scaffold_mod.fill(
+            scaffold_mod.template("CODEOWNERS"), ML_OWNERS=ML_OWNERS, RELEASE_OWNERS=RELEASE_OWNERS
+        )
+        + TOOLKIT_CODEOWNERS
     )
     files[".github/pull_request_template.md"] = scaffold_mod.template("pull_request_template.md")
     return files
