@@ -79,6 +79,17 @@ RULES: tuple[Rule, ...] = (
         "The file cannot be read: missing, not UTF-8, too large or too deeply nested.",
         "Save the file as UTF-8 text; keep metadata small and flat.",
     ),
+    Rule(
+        "MR006",
+        "symlink",
+        _E,
+        "A path in the registry is a symbolic link (`models/` itself, a model or version "
+        "directory, metadata.yaml, model.yaml, the artifact, a golden vector, evaluation data). "
+        "modelreg never follows a symlink in a registry: a link can point anywhere on the "
+        "reviewer's machine, so nothing behind it is read, checked or echoed.",
+        "Commit the file or directory itself instead of a link to it (`git rm LINK`, copy the "
+        "content in, `git add` it).",
+    ),
     # -- schema ---------------------------------------------------------------------------
     Rule(
         "MR101",
@@ -315,6 +326,19 @@ RULES: tuple[Rule, ...] = (
         "so it was not re-checked here; this is a note, never a failure.",
         "Nothing to fix. To re-check the figure, run validate on a machine with the stored "
         "fingerprint, or compare versions side by side with `modelreg bench`.",
+    ),
+    Rule(
+        "MR409",
+        "eval-data-bounds",
+        _E,
+        "The evaluation file (`.npz`) is refused before anything is decompressed: an array's "
+        "header declares more data than the metadata's input signature and "
+        "`evaluation.data.samples` allow, or more than `MODELREG_MAX_EVAL_MB` (default 4096) "
+        "in all; a member expands far beyond its compressed size (a zip bomb); a member name, "
+        "compression method or dtype is not what `numpy.savez` writes (object arrays would "
+        "need pickle).",
+        "Write the evaluation file with `numpy.savez` or `numpy.savez_compressed`: one array "
+        "per model input and `labels`, one row per sample, plain numeric dtypes.",
     ),
     # -- registry layout and lifecycle ----------------------------------------------------
     Rule(
