@@ -11,7 +11,7 @@ import re
 from typing import Any
 
 import modelreg.rules
-from modelreg.render import text
+from modelreg.render import escape, text
 from modelreg.render.page import COMMAND
 from modelreg.rules import RULES
 from modelreg.schemas import load_schema
@@ -155,11 +155,11 @@ def _requirements() -> list[str]:
         rules = [r for r in ordered if r.id.startswith(prefix)]
         if not rules:
             continue
-        lines += [f"### {prefix}xx: {text.inline(what)}", ""]
+        lines += [f"### {prefix}xx: {escape.inline(what)}", ""]
         lines += text.table(
             ("Rule", "Severity", "What it checks", "How to fix it"),
             [
-                (f"{text.code(r.id)} {text.code(r.name)}", r.severity.value, r.summary, r.fix)
+                (f"{escape.code(r.id)} {escape.code(r.name)}", r.severity.value, r.summary, r.fix)
                 for r in rules
             ],
         )
@@ -187,7 +187,8 @@ def _templates() -> list[str]:
             "",
             "```yaml",
             f"# yaml-language-server: $schema=schemas/{name}.schema.json (path relative to it)",
-            *Template(load_schema(name)).lines(),
+            # Schema text is one line each in the fence, so none can close it.
+            *(escape.one_line(line) for line in Template(load_schema(name)).lines()),
             "```",
             "",
         ]

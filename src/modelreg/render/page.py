@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from decimal import Decimal
 
-from modelreg.render import text
+from modelreg.render import escape, text
 from modelreg.render.blocks import Block
 from modelreg.render.facts import ModelFacts, VersionFacts
 
@@ -45,8 +45,13 @@ def card_path(model: str) -> str:
     return f"docs/models/{model}.md"
 
 
+def label(v: VersionFacts) -> str:
+    """``v1.1.0`` as Markdown text."""
+    return escape.inline(v.label)
+
+
 def status_text(v: VersionFacts) -> str:
-    """``✅ Production``, ``🟡 Supported ⚠️ expired``, ..."""
+    """``✅ Production``, ``🟡 Supported ⚠️ expired``, ... (Markdown)."""
     mark = STATUS_MARK[v.status]
     return f"{mark} ⚠️ expired" if v.expired and v.status == "supported" else mark
 
@@ -57,12 +62,15 @@ def latency_text(v: VersionFacts) -> str:
 
 
 def expiry_text(v: VersionFacts) -> str:
-    """``support window ended 2024-03-01`` for an expired window, else ``""``."""
-    return f"support window ended {v.supported_until}" if v.expired else ""
+    """``support window ended 2024-03-01`` for an expired window, else ``""`` (Markdown)."""
+    return f"support window ended {escape.inline(str(v.supported_until))}" if v.expired else ""
 
 
 def delta_text(model: ModelFacts, v: VersionFacts) -> str | None:
-    """``+1.3% accuracy, -3ms latency`` against the previous version, or None for the first."""
+    """``+1.3% accuracy, -3ms latency`` against the previous version, or None for the first.
+
+    Markdown: only numbers and fixed words.
+    """
     prev = model.previous(v)
     if prev is None:
         return None
@@ -89,12 +97,12 @@ def improved(model: ModelFacts, v: VersionFacts) -> bool:
 
 
 def environments_text(v: VersionFacts) -> str:
-    """Where the environment overlays run this version."""
+    """Where the environment overlays run this version (Markdown)."""
     if v.environments is None:
         return "unknown (no GitOps environment overlays in this checkout)"
     if not v.environments:
         return "no environment overlay runs it"
-    return ", ".join(v.environments)
+    return ", ".join(escape.inline(env) for env in v.environments)
 
 
 def samples(n: object) -> str:
@@ -103,7 +111,7 @@ def samples(n: object) -> str:
 
 
 def dataset_text(v: VersionFacts) -> str:
-    """``sentiment-analysis v1.1 (9,000 samples)``."""
+    """``sentiment-analysis v1.1 (9,000 samples)`` (plain text: pass it to escape.inline)."""
     d = v.dataset
     return f"{d['name']} v{d['version']} ({samples(d['samples'])} samples)"
 
@@ -140,9 +148,12 @@ def render(models: Sequence[ModelFacts]) -> list[Block]:
     for key, heading, build in sections:
         if heading:
             blocks.append(Block(key, heading))
-        for m in models:
-            assert callable(build)
-            blocks.append(Block(f"{key}/{m.name}", tuple(build(m))))
+        assert callable(build)
+        # The key is a marker's one word (blocks.MARKER): the model's name percent-encoded.
+        keyed = sorted(
+            ((f"{key}/{escape.link_url(m.name, safe='')}", m) for m in models), key=lambda b: b[0]
+        )
+        blocks.extend(Block(k, tuple(build(m))) for k, m in keyed)
     blocks.append(Block("60", tuple(_static_tail())))
     return blocks
 
@@ -150,13 +161,13 @@ def render(models: Sequence[ModelFacts]) -> list[Block]:
 def _active(m: ModelFacts) -> list[str]:
     prod = m.production
     lines = [
-        f"### {text.inline(m.title)}",
+        f"### {escape.inline(m.title)}",
         "",
-        text.inline(m.description),
+        escape.inline(m.description),
         "",
-        f"Model card: [{card_path(m.name)}]({card_path(m.name)}) · "
-        f"owners: {', '.join(text.code(o) for o in m.owners)} · "
-        f"labels: {', '.join(text.code(label) for label in m.labels)}",
+        f"Model card: {escape.link(card_path(m.name), card_path(m.name))} · "
+        f"owners: {', '.join(escape.code(o) for o in m.owners)} · "
+        f"labels: {', '.join(escape.code(name) for name in m.labels)}",
         "",
     ]
     expired = [v for v in m.versions if v.expired and v.status == "supported"]
@@ -164,25 +175,26 @@ def _active(m: ModelFacts) -> list[str]:
         lines += ["> [!WARNING]"]
         for v in expired:
             lines.append(
-                f"> **{v.label}**: support window ended on {v.supported_until}, but "
-                f"`models/{m.name}/model.yaml` still lists it as `supported`: deprecate it "
-                "or extend `supported_until`.  "
+                f"> **{label(v)}**: support window ended on "
+                f"{escape.inline(str(v.supported_until))}, but "
+                f"{escape.code(f'models/{m.name}/model.yaml')} still lists it as `supported`: "
+                "deprecate it or extend `supported_until`.  "
             )
         lines[-1] = lines[-1].rstrip()
         lines.append("")
     lines += ["#### Version History", ""]
     rows = []
     for v in reversed(m.versions):
-        note = v.note or v.summary
+        note = escape.inline(v.note or v.summary)
         if v.expired:
             note = f"{note}; ⚠️ {expiry_text(v)}"
         cells = [
-            v.version,
-            v.release_date,
+            escape.inline(v.version),
+            escape.inline(v.release_date),
             text.percent(v.accuracy),
             text.percent(v.f1),
             latency_text(v),
-            v.tag,
+            escape.inline(v.tag),
             status_text(v),
             note,
         ]
@@ -199,10 +211,10 @@ def _active(m: ModelFacts) -> list[str]:
     else:
         lines += [
             "```bash",
-            f"# Deploy the production version ({prod.label})",
-            f"git checkout {prod.tag}",
-            f'git lfs pull --include="{prod.artifact}"',
-            f"kubectl apply -k {_overlay(prod)}",
+            f"# Deploy the production version ({escape.one_line(prod.label)})",
+            f"git checkout {escape.shell_word(prod.tag)}",
+            f"git lfs pull --include={escape.shell_dq(prod.artifact)}",
+            f"kubectl apply -k {escape.shell_word(_overlay(prod))}",
             "```",
             "",
         ]
@@ -217,23 +229,23 @@ def _overlay(v: VersionFacts) -> str:
 
 
 def _details(m: ModelFacts, v: VersionFacts) -> list[str]:
-    lines = [f"**{v.label}** ({DETAIL_TITLE[v.status]})"]
+    lines = [f"**{label(v)}** ({DETAIL_TITLE[v.status]})"]
     delta = delta_text(m, v)
     if delta is not None:
         prev = m.previous(v)
         assert prev is not None
-        word = "Improvements" if improved(m, v) else f"Compared with {prev.label}"
+        word = "Improvements" if improved(m, v) else f"Compared with {label(prev)}"
         lines.append(f"- **{word}**: {delta}")
     if v.status == "supported":
-        window = f"Supported until {v.supported_until}"
+        window = f"Supported until {escape.inline(str(v.supported_until))}"
         lines.append(f"- **Status**: {window}" + (" (⚠️ expired)" if v.expired else ""))
-    lines.append(f"- **Dataset**: {text.inline(dataset_text(v))}")
-    lines.append(f"- **Changes**: {text.inline(', '.join(v.changes))}")
+    lines.append(f"- **Dataset**: {escape.inline(dataset_text(v))}")
+    lines.append(f"- **Changes**: {escape.inline(', '.join(v.changes))}")
     if v.migration:
-        lines.append(f"- **Migration**: {text.inline(v.migration)}")
+        lines.append(f"- **Migration**: {escape.inline(v.migration)}")
     prod = m.production
     if prod is not None and v.status in ("supported", "deprecated") and prod != v:
-        lines.append(f"- **Recommendation**: Migrate to {prod.label}")
+        lines.append(f"- **Recommendation**: Migrate to {label(prod)}")
     lines.append(f"- **Deployment**: {environments_text(v)}")
     lines.append("")
     return lines
@@ -241,11 +253,13 @@ def _details(m: ModelFacts, v: VersionFacts) -> list[str]:
 
 def _deploy(m: ModelFacts) -> list[str]:
     prod = m.production
-    lines = [f"### {text.inline(m.title)}", ""]
+    lines = [f"### {escape.inline(m.title)}", ""]
     if prod is None:
         return [*lines, "No version is in production.", ""]
     candidates = [v for v in m.versions if v.status == "candidate"]
-    version = candidates[-1].version if candidates else "<version>"
+    # Every value in a shell snippet is one quoted word: a reader copies these lines.
+    name = escape.shell_word(m.name)
+    version = escape.shell_word(candidates[-1].version) if candidates else "<version>"
     lines += [
         "#### GitOps (recommended)",
         "",
@@ -253,18 +267,20 @@ def _deploy(m: ModelFacts) -> list[str]:
         "environment overlay in one commit, and Flux or Argo CD syncs `main`.",
         "",
         "```bash",
-        f"git switch -c promote-{m.name}-{version}",
-        f"modelreg gate {m.name} {version}       # promotion gates, measured side by side",
-        f"modelreg promote {m.name} {version} --env staging",
-        f"modelreg promote {m.name} {version} --env production",
+        f"git switch -c promote-{name}-{version}",
+        f"modelreg gate {name} {version}       # promotion gates, measured side by side",
+        f"modelreg promote {name} {version} --env staging",
+        f"modelreg promote {name} {version} --env production",
         "git push -u origin HEAD     # open the pull request; merging it is the deploy",
         "```",
         "",
-        f"#### Standard Deployment ({prod.label}, manual fallback)",
+        f"#### Standard Deployment ({label(prod)}, manual fallback)",
         "",
     ]
     if prod.overlay is None:
-        lines += [f"`{_overlay(prod)}` is not in this repository yet.", ""]
+        lines += [f"{escape.code(_overlay(prod))} is not in this repository yet.", ""]
+    tag = escape.shell_word(prod.tag)
+    artifact = escape.shell_dq(prod.artifact)
     lines += [
         "```bash",
         "# 1. Clone repository",
@@ -272,16 +288,16 @@ def _deploy(m: ModelFacts) -> list[str]:
         f"cd {REPO_DIR}",
         "",
         "# 2. Checkout model version",
-        f"git checkout {prod.tag}",
+        f"git checkout {tag}",
         "",
         "# 3. Download model files",
-        f'git lfs pull --include="{prod.artifact}"',
+        f"git lfs pull --include={artifact}",
         "",
         "# 4. Verify model",
-        f'echo "{prod.sha256}  {prod.artifact}" | sha256sum --check',
+        f"echo {escape.shell_dq(f'{prod.sha256}  {prod.artifact}')} | sha256sum --check",
         "",
         "# 5. Deploy",
-        f"kubectl apply -k {_overlay(prod)}",
+        f"kubectl apply -k {escape.shell_word(_overlay(prod))}",
         "```",
         "",
         "#### Fast Clone (Without All LFS Files)",
@@ -292,10 +308,10 @@ def _deploy(m: ModelFacts) -> list[str]:
         f"cd {REPO_DIR}",
         "",
         "# Checkout version",
-        f"git checkout {prod.tag}",
+        f"git checkout {tag}",
         "",
         "# Download only this model",
-        f'git lfs pull --include="{prod.artifact}"',
+        f"git lfs pull --include={artifact}",
         "```",
         "",
     ]
@@ -305,28 +321,29 @@ def _deploy(m: ModelFacts) -> list[str]:
 def _rollback(m: ModelFacts) -> list[str]:
     prod = m.production
     target = m.rollback_target()
-    lines = [f"### {text.inline(m.title)}", ""]
+    lines = [f"### {escape.inline(m.title)}", ""]
     if prod is None:
         return [*lines, "No version is in production.", ""]
     if target is None:
         return [
             *lines,
-            f"No supported version below {prod.label} to roll back to.",
+            f"No supported version below {label(prod)} to roll back to.",
             "",
         ]
-    lines += [f"#### Rollback from {prod.label} to {target.label}", ""]
+    lines += [f"#### Rollback from {label(prod)} to {label(target)}", ""]
     if target.expired:
         lines += [
-            f"> [!WARNING]\n> {target.label}'s {expiry_text(target)}; roll back only as a "
+            f"> [!WARNING]\n> {label(target)}'s {expiry_text(target)}; roll back only as a "
             "stop-gap.",
             "",
         ]
+    name = escape.shell_word(m.name)
     lines += [
         "GitOps (recommended): revert the promotion in a pull request; merging it is the rollback.",
         "",
         "```bash",
-        f"git switch -c rollback-{m.name}",
-        f"modelreg rollback {m.name} --env production",
+        f"git switch -c rollback-{name}",
+        f"modelreg rollback {name} --env production",
         "git push -u origin HEAD     # open the pull request; merging it is the rollback",
         "```",
         "",
@@ -334,16 +351,16 @@ def _rollback(m: ModelFacts) -> list[str]:
         "",
         "```bash",
         "# 1. Checkout previous version",
-        f"git checkout {target.tag}",
+        f"git checkout {escape.shell_word(target.tag)}",
         "",
         "# 2. Download model",
-        f'git lfs pull --include="{target.artifact}"',
+        f"git lfs pull --include={escape.shell_dq(target.artifact)}",
         "",
         "# 3. Deploy",
-        f"kubectl apply -k {_overlay(target)}",
+        f"kubectl apply -k {escape.shell_word(_overlay(target))}",
         "",
         "# 4. Verify rollback",
-        f"kubectl get pods -l model={m.name}",
+        f"kubectl get pods -l model={name}",
         "```",
         "",
     ]
@@ -351,7 +368,7 @@ def _rollback(m: ModelFacts) -> list[str]:
 
 
 def _performance(m: ModelFacts) -> list[str]:
-    lines = [f"### {text.inline(m.title)}", "", "#### Accuracy Trends", "", "```"]
+    lines = [f"### {escape.inline(m.title)}", "", "#### Accuracy Trends", "", "```"]
     lines += text.bars(
         [(v.label, text.percent(v.accuracy), v.accuracy) for v in m.versions], NOT_MEASURED
     )
@@ -380,13 +397,14 @@ def _axis(values: Sequence[Decimal], floor_at: Decimal, ceiling: Decimal | None)
 
 
 def _chart(m: ModelFacts) -> list[str]:
-    labels = ", ".join(text.mermaid_label(v.label) for v in m.versions)
+    labels = ", ".join(escape.mermaid_label(v.label) for v in m.versions)
+    title = escape.mermaid_text(m.title)
     acc = [Decimal(text.percent_number(v.accuracy)) for v in m.versions]
     f1 = [Decimal(text.percent_number(v.f1)) for v in m.versions]
     lines = [
         "```mermaid",
         "xychart-beta",
-        f"    title {text.mermaid_label(f'{m.title}: accuracy (bars) and F1 (line), %')}",
+        f'    title "{title}: accuracy (bars) and F1 (line), %"',
         f"    x-axis [{labels}]",
         f'    y-axis "percent" {_axis(acc + f1, Decimal(0), Decimal(100))}',
         f"    bar [{', '.join(text.trim(a) for a in acc)}]",
@@ -400,8 +418,8 @@ def _chart(m: ModelFacts) -> list[str]:
             "",
             "```mermaid",
             "xychart-beta",
-            f"    title {text.mermaid_label(f'{m.title}: latency p99, ms')}",
-            f"    x-axis [{', '.join(text.mermaid_label(v.label) for v in measured)}]",
+            f'    title "{title}: latency p99, ms"',
+            f"    x-axis [{', '.join(escape.mermaid_label(v.label) for v in measured)}]",
             f'    y-axis "ms" 0 --> {_axis(p99, Decimal(0), None).split(" --> ")[1]}',
             f"    bar [{', '.join(text.trim(p) for p in p99)}]",
             "```",
@@ -410,7 +428,7 @@ def _chart(m: ModelFacts) -> list[str]:
 
 
 def _selection(m: ModelFacts) -> list[str]:
-    lines = [f"### {text.inline(m.title)}", ""]
+    lines = [f"### {escape.inline(m.title)}", ""]
     prod = m.production
     rows: list[tuple[str, str, str]] = []
     deployable = [v for v in m.versions if v.deployable]
@@ -421,22 +439,22 @@ def _selection(m: ModelFacts) -> list[str]:
             reason += (
                 f"; highest accuracy of the deployable versions ({text.percent(prod.accuracy)})"
             )
-        rows.append(("New deployments", prod.label, reason))
+        rows.append(("New deployments", label(prod), reason))
         update = prod.migration or "See the version details"
-        rows.append(("Production updates", prod.label, text.inline(update)))
+        rows.append(("Production updates", label(prod), escape.inline(update)))
     for v in reversed(m.versions):
         if v.status == "supported":
-            why = f"Supported until {v.supported_until}"
+            why = f"Supported until {escape.inline(str(v.supported_until))}"
             why += (
                 " (⚠️ expired: plan the upgrade)" if v.expired else "; if upgrade testing is pending"
             )
-            rows.append(("Legacy systems", v.label, why))
+            rows.append(("Legacy systems", label(v), why))
     newest = m.newest
     what = "Newest version" + ("" if newest.status == "production" else f" ({newest.status})")
-    rows.append(("Development/testing", newest.label, what))
+    rows.append(("Development/testing", label(newest), what))
     for v in m.versions:
         if v.status in ("deprecated", "retired"):
-            rows.append(("Do not deploy", v.label, STATUS_MARK[v.status]))
+            rows.append(("Do not deploy", label(v), STATUS_MARK[v.status]))
     lines += text.table(("Use Case", "Recommended Version", "Reason"), rows)
     lines.append("")
     return lines

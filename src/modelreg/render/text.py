@@ -1,4 +1,6 @@
-"""Number formats, trend bars and Markdown pieces shared by the generated pages.
+"""Number formats, trend bars and Markdown tables shared by the generated pages.
+
+Escaping of registry values lives in :mod:`modelreg.render.escape`.
 
 Formats (documented on the pages, tested exactly):
 
@@ -12,9 +14,10 @@ Formats (documented on the pages, tested exactly):
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from decimal import ROUND_HALF_UP, Decimal
+
+from modelreg.render import escape
 
 #: Width of the longest trend bar, in block characters.
 BAR_WIDTH = 26
@@ -93,7 +96,11 @@ def bar(value: Decimal, largest: Decimal, width: int = BAR_WIDTH) -> str:
 
 
 def bars(rows: Sequence[tuple[str, str, Decimal | None]], missing: str) -> list[str]:
-    """Aligned trend lines ``label: value bar``; rows without a value say ``missing``."""
+    """Aligned trend lines ``label: value bar``; rows without a value say ``missing``.
+
+    The lines go into a fenced code block: labels are made one line so none closes it.
+    """
+    rows = [(escape.one_line(label), text, value) for label, text, value in rows]
     values = [v for _, _, v in rows if v is not None]
     largest = max(values, default=Decimal(0))
     label_width = max((len(label) for label, _, _ in rows), default=0)
@@ -111,32 +118,11 @@ def bars(rows: Sequence[tuple[str, str, Decimal | None]], missing: str) -> list[
 # -- Markdown ------------------------------------------------------------------------------------
 
 
-def code(value: str) -> str:
-    """``value`` as an inline code span, fenced with enough backticks."""
-    longest = max((len(m) for m in re.findall(r"`+", value)), default=0)
-    fence = "`" * (longest + 1)
-    pad = " " if value.startswith("`") or value.endswith("`") else ""
-    return f"{fence}{pad}{value}{pad}{fence}"
-
-
-def inline(value: str) -> str:
-    """Free text from a YAML file as one Markdown line: HTML-looking characters escaped."""
-    text = " ".join(value.split())
-    return text.replace("\\", "\\\\").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def cell(value: str) -> str:
-    """A table cell: one line, pipes escaped."""
-    return " ".join(value.split()).replace("|", "\\|")
-
-
 def table(head: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
-    """A GFM table."""
+    """A GFM table of cells already escaped for their content (escape.inline, escape.code).
+
+    Here each cell is made one line with its pipes escaped, so no value adds a row or column.
+    """
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
-    lines.extend("| " + " | ".join(cell(c) for c in row) + " |" for row in rows)
+    lines.extend("| " + " | ".join(escape.cell(c) for c in row) + " |" for row in rows)
     return lines
-
-
-def mermaid_label(value: str) -> str:
-    """A quoted Mermaid string (double quotes are not escapable there; drop them)."""
-    return '"' + value.replace('"', "'") + '"'
