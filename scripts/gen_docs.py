@@ -27,9 +27,10 @@ from pathlib import Path
 from typing import Any
 
 import modelreg.rules
-from modelreg.fileio import read_text, unified_diff, write_atomic
+from modelreg.fileio import read_text, unified_diff
 from modelreg.rules import RULES, Rule
 from modelreg.schemas import SCHEMA_NAMES, load_schema, validate_document
+from modelreg.storage import write_atomic
 from modelreg.yamlload import load_bytes
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
+from modelreg import storage
 from modelreg.gitops import overlays
 from modelreg.gitops.kustomize import build
 from modelreg.registry import discover
@@ -63,7 +64,8 @@ def add_overlays(root: Path, production: dict[str, list[str]], alias: dict[str, 
     registry = discover(root)
     for model, entry in registry.models.items():
         for version in entry.versions:
-            overlays.write_tree(
+            storage.write_tree(
+                root,
                 overlays.version_overlay_dir(root, model, version),
                 overlays.version_overlay_files(registry, model, version),
             )
@@ -71,9 +73,9 @@ def add_overlays(root: Path, production: dict[str, list[str]], alias: dict[str, 
         running = production if env == "production" else {}
         aliases = alias if env == "production" else {}
         text = overlays.env_kustomization_text(None, env, running, aliases)
-        overlays.write_text(root / "overlays" / env / "kustomization.yaml", text)
+        storage.write_atomic(root / "overlays" / env / "kustomization.yaml", text)
         for model, version in aliases.items():
-            overlays.write_text(
+            storage.write_atomic(
                 root / "overlays" / env / f"{model}.alias.yaml",
                 overlays.alias_text(model, env, version),
             )

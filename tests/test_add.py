@@ -177,23 +177,28 @@ def test_without_from_the_data_set_is_required(
     assert "--dataset-name, --dataset-version, --dataset-samples required" in err
 
 
-def test_a_held_lock_refuses_a_second_add_and_a_dead_one_is_taken_over(
+def test_a_held_lock_refuses_a_second_add_and_a_killed_holders_lock_is_free(
     registry: Registry, onnx_file: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import os
     import subprocess
     import sys
 
-    lock = registry.path("models/demo/.add.lock")
-    lock.write_text(f"{os.getpid()}\n")  # this live process "holds" it
-    assert main(_add(registry, onnx_file, *ARGS, "--runs", "10")) == 1
-    assert f"another `modelreg add` (pid {os.getpid()})" in capsys.readouterr().err
-    assert not registry.path("models/demo/1.2.0").exists()
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True, check=True).stdout  # fmt: skip
-    lock.write_text(dead)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from pathlib import Path; from modelreg import "
+         "storage\nwith storage.model_lock(Path(sys.argv[1]), 'demo', 'modelreg add demo'):\n"
+         "    print('locked', flush=True); time.sleep(120)", str(registry.root)],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
+        assert main(_add(registry, onnx_file, *ARGS, "--runs", "10")) == 1
+        assert f"another `modelreg add` (pid {holder.pid}: " in capsys.readouterr().err
+        assert not registry.path("models/demo/1.2.0").exists()
+    finally:
+        holder.kill()  # SIGKILL: the kernel releases its lock, nothing is left to take over
+        holder.communicate()
     assert main(_add(registry, onnx_file, *ARGS, "--runs", "10")) == 0
-    assert not lock.exists()
+    assert not registry.path("models/demo/.add.lock").exists()
 
 
 def test_concurrent_adds_never_lose_a_lifecycle_entry(registry: Registry, onnx_file: Path) -> None:

@@ -10,6 +10,7 @@ import yaml
 
 from conftest import Registry
 from gitops_support import REPO, add_overlays, render, selects
+from modelreg import storage
 from modelreg.errors import ModelregError
 from modelreg.gitops import overlays
 from modelreg.gitops.envs import environments, production_version
@@ -158,7 +159,8 @@ def test_deployment_settings_from_metadata(gitops: Path, registry: Registry) -> 
         "  resources:\n    limits:\n      memory: 6Gi\n",
     )
     reg = discover(gitops)
-    overlays.write_tree(
+    storage.write_tree(
+        gitops,
         overlays.version_overlay_dir(gitops, "demo", "1.1.0"),
         overlays.version_overlay_files(reg, "demo", "1.1.0"),
     )

@@ -63,15 +63,11 @@ def test_init_writes_a_wired_registry(tmp_path: Path, capsys: pytest.CaptureFixt
         copied = (target / "schemas" / f"{name}.schema.json").read_text(encoding="utf-8")
         assert copied == (ROOT / "schemas" / f"{name}.schema.json").read_text(encoding="utf-8")
     assert main(["validate", "--root", str(target)]) == 0  # an empty registry is valid
-    # The registry lock and write journal never show up as files to commit.
-    import subprocess
+    # The registry lock and write journal live in the git directory, not in the work tree.
+    from modelreg import storage
 
-    from modelreg import locking
-
-    for name in (locking.LOCK_FILE, locking.JOURNAL_FILE):
-        (target / name).write_text("x")
-        ignored = subprocess.run(["git", "check-ignore", "-q", name], cwd=target, check=False)
-        assert ignored.returncode == 0, name
+    assert ".modelreg" not in (target / ".gitignore").read_text(encoding="utf-8")
+    assert storage.state_dir(target) == (target / ".git" / "modelreg").resolve()
 
 
 def test_dry_run_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

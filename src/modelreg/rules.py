@@ -80,6 +80,16 @@ RULES: tuple[Rule, ...] = (
         "Save the file as UTF-8 text; keep metadata small and flat.",
     ),
     Rule(
+        "MR005",
+        "state-file-in-tree",
+        _E,
+        "A modelreg lock or write journal (`.modelreg.journal`, `.modelreg.lock`, "
+        "`models/<model>/.add.lock`) is in the work tree. modelreg keeps that state in the git "
+        "directory and ignores these files; in a pull request they are an attempt to make "
+        "modelreg act on planted state.",
+        "Delete the file from the pull request (`git rm FILE`); modelreg never reads it.",
+    ),
+    Rule(
         "MR006",
         "symlink",
         _E,

@@ -17,7 +17,6 @@ from typing import Any
 from modelreg.errors import ModelregError, UsageError
 from modelreg.hashing import sha256_file
 from modelreg.isolate import ChildResult, run_child
-from modelreg.locking import lock, registry_lock, replace_all, write_temp
 from modelreg.measure import LatencyTarget, golden_inputs, latency
 from modelreg.registry import (
     MODEL_FILE,
@@ -29,6 +28,7 @@ from modelreg.registry import (
     discover,
     find_root,
 )
+from modelreg.storage import model_lock, registry_lock, replace_all, write_temp
 
 ORDER = 30  # place in `modelreg --help`
 
@@ -49,8 +49,8 @@ from flags; without them they say TODO, which `modelreg validate` reports (MR508
 someone writes them.
 
 An ONNX file with external data brings its data files along (same relative locations); they
-are hashed into `artifact.external_data`. Only one `add` per model runs at a time (a lock file
-models/MODEL/.add.lock; a lock left by a dead process is taken over).
+are hashed into `artifact.external_data`. Only one `add` per model runs at a time (an OS
+lock in the git directory, released by the kernel when its holder ends, however it ends).
 
 The version directory appears at once or not at all: it is assembled in a temporary
 directory beside it and renamed into place.
@@ -251,7 +251,7 @@ def _preflight(request: Request) -> Plan:
 def execute(request: Request) -> int:
     """Measure, assemble in a staging directory, rename into place, update model.yaml."""
     plan = _preflight(request)
-    with _model_lock(plan.model.dir, dry_run=request.dry_run):
+    with _model_lock(plan.registry.root, plan.model.name, dry_run=request.dry_run):
         return _execute(request, plan)
 
 
@@ -344,7 +344,7 @@ def _commit(
     """Put the staged version in place with its lifecycle entry, overlay and evaluation file.
 
     One change under the registry lock: all appear together or (killed before the journal's
-    commit) none does; see :mod:`modelreg.locking`. Returns the overlay's move, if any.
+    commit) none does; see :mod:`modelreg.storage`. Returns the overlay's move, if any.
     """
     with registry_lock(registry.root, "modelreg add"):
         moves: dict[Path, Path] = {}
@@ -478,16 +478,12 @@ def _assemble(
 
 
 @contextmanager
-def _model_lock(model_dir: Path, *, dry_run: bool) -> Iterator[None]:
-    """One ``add`` per model at a time; a lock whose process is gone is taken over."""
+def _model_lock(root: Path, model: str, *, dry_run: bool) -> Iterator[None]:
+    """One ``add`` per model at a time (a dry run writes nothing and takes no lock)."""
     if dry_run:
         yield
         return
-    busy = (
-        "another `modelreg add` (pid {pid}) is adding a version of this model; "
-        f"wait for it, or delete .add.lock in {model_dir.name}/ if it is stale"
-    )
-    with lock(model_dir / ".add.lock", "modelreg add", busy=busy, wait=0):
+    with model_lock(root, model, f"modelreg add {model}"):
         yield
 
 

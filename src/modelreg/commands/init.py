@@ -7,12 +7,13 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
 from modelreg import scaffold
 from modelreg.errors import ModelregError, UsageError
-from modelreg.fileio import write_atomic
+from modelreg.storage import registry_lock, write_atomic
 
 ORDER = 5  # place in `modelreg --help`: the first command a new team runs
 
@@ -182,8 +183,13 @@ def execute(request: Request) -> int:
             shutil.rmtree(staging, ignore_errors=True)
             raise
     else:
-        for rel, text in sorted(files.items()):
-            _write(root / rel, text, executable=rel in scaffold.EXECUTABLE)
+        # An existing directory may be a registry that other writers change: hold its lock
+        # when it has a git directory. Without one there is no lock, and no other modelreg
+        # command writes there (they refuse a registry outside git).
+        in_git = bool(shutil.which("git")) and _inside_git(root)
+        with registry_lock(root, "modelreg init") if in_git else nullcontext():
+            for rel, text in sorted(files.items()):
+                _write(root / rel, text, executable=rel in scaffold.EXECUTABLE)
     if request.git and shutil.which("git") and not _inside_git(root):
         subprocess.run(
             ["git", "init", "--quiet", "--initial-branch=main", str(root)],

@@ -16,13 +16,12 @@ from modelreg.gitops.overlays import (
     stale_version_overlays,
     version_overlay_dir,
     version_overlay_files,
-    write_text,
-    write_tree,
 )
 from modelreg.registry import discover, find_root
 from modelreg.releases import released_versions
 from modelreg.runner import run as run_checks
 from modelreg.runner import select
+from modelreg.storage import registry_lock, write_all, write_tree
 
 ORDER = 62  # place in `modelreg --help`
 
@@ -65,11 +64,29 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 def run(args: argparse.Namespace) -> int:
     """Generate, or with --check verify, the overlays."""
     root = find_root(args.root or Path.cwd())
-    registry = discover(root)
     if args.check:
+        registry = discover(root)
         findings = run_checks(registry, select(registry, []), Options(fast=False), ("MR6",))
         reporters.report(findings, args.output, sys.stdout, sys.stderr, "overlays")
         return 1 if reporters.status(findings) == "fail" else 0
+    if args.dry_run:
+        written = _generate(root, write=False)
+    else:
+        # Under the registry lock, like every writer: what is stale is decided after an
+        # interrupted write was finished, and no other writer changes the tree meanwhile.
+        with registry_lock(root, "modelreg overlays"):
+            written = _generate(root, write=True)
+    verb = "wrote" if not args.dry_run else "would write"
+    for rel in written:
+        sys.stdout.write(f"{verb} {rel}\n")
+    if not written:
+        sys.stderr.write("modelreg: overlays are current\n")
+    return 0
+
+
+def _generate(root: Path, *, write: bool) -> list[str]:
+    """Write (or only list) the missing or stale overlays; their paths relative to the root."""
+    registry = discover(root)
     written: list[str] = []
     frozen = released_versions(registry)  # released overlays stay as tagged (MR701)
     stale = stale_version_overlays(registry, frozen)
@@ -81,8 +98,8 @@ def run(args: argparse.Namespace) -> int:
             continue
         directory = version_overlay_dir(root, model, version)
         files = version_overlay_files(registry, model, version)
-        if not args.dry_run:
-            write_tree(directory, files)
+        if write:
+            write_tree(root, directory, files)
         written.append(registry.rel(directory))
     for env in DEFAULT_ENVIRONMENTS:
         path = root / OVERLAYS_DIR / env / KUSTOMIZATION
@@ -99,14 +116,12 @@ def run(args: argparse.Namespace) -> int:
                         running.setdefault(model, []).append(str(version))
                     if status == "production":
                         aliases[model] = str(version)
-        if not args.dry_run:
-            write_text(path, env_kustomization_text(None, env, running, aliases))
+        if write:
+            env_files: dict[Path, bytes | str] = {
+                path: env_kustomization_text(None, env, running, aliases)
+            }
             for model, version in aliases.items():
-                write_text(alias_path(root, env, model), alias_text(model, env, version))
+                env_files[alias_path(root, env, model)] = alias_text(model, env, version)
+            write_all(root, env_files)  # the environment and its aliases as one change
         written.append(registry.rel(path))
-    verb = "would write" if args.dry_run else "wrote"
-    for rel in written:
-        sys.stdout.write(f"{verb} {rel}\n")
-    if not written:
-        sys.stderr.write("modelreg: overlays are current\n")
-    return 0
+    return written

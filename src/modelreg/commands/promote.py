@@ -13,6 +13,7 @@ from modelreg.gitops import PRODUCTION
 from modelreg.gitops.promotion import DEFAULT_SUPPORT_DAYS, commit_promotion, plan_promotion
 from modelreg.gitrepo import open_repo
 from modelreg.registry import find_root
+from modelreg.storage import registry_lock
 
 ORDER = 60  # place in `modelreg --help`
 
@@ -104,9 +105,18 @@ def run(args: argparse.Namespace) -> int:
     if args.env == PRODUCTION and not args.skip_gates:
         gates = _run_gates(root, args.model, args.version, args.runs)
     repo = open_repo(root) if args.commit else None
-    change.write(root)
-    if repo is not None:
-        sha = commit_promotion(repo, change, gates)
+    with registry_lock(root, f"modelreg promote {args.model} {args.version} --env {args.env}"):
+        # Planned again under the lock: an interrupted write is finished by now and no other
+        # writer can change the files between this plan and its write and commit.
+        change = plan_promotion(
+            root, args.model, args.version, args.env, supported_until=args.supported_until
+        )
+        if not change.files:
+            sys.stderr.write(f"modelreg: {args.model} {args.version} already in {args.env}\n")
+            return 0
+        change.write(root)
+        sha = commit_promotion(repo, change, gates) if repo is not None else None
+    if sha is not None:
         sys.stderr.write(f"modelreg: committed {sha[:12]}: {change.trailer}\n")
     else:
         paths = " ".join(p.relative_to(root).as_posix() for p in sorted(change.files))

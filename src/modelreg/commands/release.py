@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from modelreg import releases
 from modelreg.errors import ModelregError
 from modelreg.gitrepo import GitError, Repo, open_repo
 from modelreg.registry import Registry, discover, find_root
+from modelreg.storage import registry_lock
 from modelreg.tags import tag_name
 
 ORDER = 60  # place in `modelreg --help`
@@ -99,13 +101,16 @@ def execute(request: Request) -> int:
     """Plan, then (unless dry) create and push the tags; print the plan; return the status."""
     registry = discover(find_root(request.root or Path.cwd()))
     repo = open_repo(registry.root)
-    plan = make_plan(registry, repo, request.branch, request.remote)
-    refused = [p for p in plan if p.status == "refused"]
-    todo = [p for p in plan if p.status == "would-create"]
-    if not refused and not request.dry_run and todo:
-        create(repo, registry, todo)
-        if request.push:
-            repo.run("push", "--atomic", request.remote, *(f"refs/tags/{p.tag}" for p in todo))
+    # Planned and created under the registry lock, like every write: two releases at once
+    # cannot both plan the same tags.
+    with nullcontext() if request.dry_run else registry_lock(registry.root, "modelreg release"):
+        plan = make_plan(registry, repo, request.branch, request.remote)
+        refused = [p for p in plan if p.status == "refused"]
+        todo = [p for p in plan if p.status == "would-create"]
+        if not refused and not request.dry_run and todo:
+            create(repo, registry, todo)
+    if not refused and not request.dry_run and todo and request.push:
+        repo.run("push", "--atomic", request.remote, *(f"refs/tags/{p.tag}" for p in todo))
     _print(plan, request)
     if refused:
         sys.stderr.write(

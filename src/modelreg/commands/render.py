@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import subprocess
 import sys
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
 from modelreg import render as generated
 from modelreg.errors import UsageError
-from modelreg.fileio import write_atomic
-from modelreg.locking import registry_lock, write_all
 from modelreg.registry import find_root
 from modelreg.render import blocks
 from modelreg.render.asof import parse_date
+from modelreg.storage import registry_lock, write_all, write_atomic
 
 ORDER = 40  # place in `modelreg --help`
 
@@ -106,9 +107,16 @@ def execute(request: Request) -> int:
     root = request.root or find_root(Path.cwd())
     if not (root / "models").is_dir():
         raise UsageError(f"{root} has no models/ directory; is it a registry?")
+    write = not (request.check or request.dry_run)
+    # A write renders under the registry lock, so it sees the registry after an interrupted
+    # write was finished; --check and -n take no lock and write nothing.
+    with registry_lock(root, "modelreg render") if write else nullcontext():
+        return _execute(request, root, today, write=write)
+
+
+def _execute(request: Request, root: Path, today: dt.date | None, *, write: bool) -> int:
     states = generated.states(root, generated.render(root, today))
     changed = [s for s in states if not s.current]
-    write = not (request.check or request.dry_run)
     if request.output == "json":
         status = "stale" if changed and request.check else "ok"
         report = {
@@ -122,13 +130,12 @@ def execute(request: Request) -> int:
             if not write:
                 sys.stdout.writelines(state.diff())
     if write and changed:
-        # Every page at once, under the registry lock (see modelreg.locking).
-        with registry_lock(root, "modelreg render"):
-            write_all(
-                root,
-                {root / s.rel: s.new for s in changed if s.new is not None},
-                [root / s.rel for s in changed if s.new is None],
-            )
+        # Every page at once (see modelreg.storage).
+        write_all(
+            root,
+            {root / s.rel: s.new for s in changed if s.new is not None},
+            [root / s.rel for s in changed if s.new is None],
+        )
         for state in changed:
             verb = "removed" if state.new is None else "wrote"
             sys.stderr.write(f"{verb} {state.rel}\n")

@@ -6,10 +6,15 @@ import argparse
 import sys
 from pathlib import Path
 
-from modelreg.gitops.promotion import check_clean_revert, last_promotion, revert
+from modelreg.gitops.promotion import (
+    PromotionCommit,
+    check_clean_revert,
+    last_promotion,
+    revert,
+)
 from modelreg.gitrepo import open_repo
-from modelreg.locking import registry_lock
 from modelreg.registry import find_root
+from modelreg.storage import registry_lock
 
 ORDER = 61  # place in `modelreg --help`
 
@@ -48,13 +53,17 @@ def run(args: argparse.Namespace) -> int:
     """Revert the newest promotion of MODEL to ENV."""
     root = find_root(args.root or Path.cwd())
     repo = open_repo(root)
-    commit = last_promotion(repo, args.model, args.env)
-    what = f"{commit.sha[:12]} {commit.subject} ({commit.model} {commit.new} -> {commit.old})"
     if args.dry_run:
+        commit = last_promotion(repo, args.model, args.env)
         check_clean_revert(repo, commit)
-        sys.stdout.write(f"would revert {what}\n")
+        sys.stdout.write(f"would revert {_what(commit)}\n")
         return 0
     with registry_lock(root, f"modelreg rollback {args.model} --env {args.env}"):
+        commit = last_promotion(repo, args.model, args.env)  # after an interrupted write
         sha = revert(repo, commit)
-    sys.stderr.write(f"modelreg: reverted {what} in {sha[:12]}\n")
+    sys.stderr.write(f"modelreg: reverted {_what(commit)} in {sha[:12]}\n")
     return 0
+
+
+def _what(commit: PromotionCommit) -> str:
+    return f"{commit.sha[:12]} {commit.subject} ({commit.model} {commit.new} -> {commit.old})"

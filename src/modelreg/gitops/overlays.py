@@ -7,16 +7,12 @@ kustomize, and reverting a promotion commit restores exactly the bytes it replac
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from modelreg.errors import ModelregError
-from modelreg.fileio import write_atomic
 from modelreg.gitops import BASE_DIR, OVERLAYS_DIR
 from modelreg.gitops.envs import (
     ALIAS_SUFFIX,
@@ -210,30 +206,6 @@ def stale_version_overlays(
                     rel = child.relative_to(root).as_posix()
                     found.append(Stale(model, child.name[1:], rel, "no such version in models/"))
     return found
-
-
-def write_tree(directory: Path, files: Mapping[str, str]) -> None:
-    """Replace ``directory`` with exactly ``files``, assembled beside it and renamed in."""
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
-    try:
-        for name, text in files.items():
-            (staging / name).write_text(text, encoding="utf-8")
-        old = None
-        if directory.exists():
-            old = directory.with_name(f".{directory.name}.old.{os.getpid()}")
-            directory.rename(old)
-        staging.rename(directory)
-        if old is not None:
-            shutil.rmtree(old)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-
-
-def write_text(path: Path, text: str) -> None:
-    """Write ``path`` atomically (temp file beside it, then one rename)."""
-    write_atomic(path, text)
 
 
 # -- environment overlays -----------------------------------------------------------------

@@ -28,8 +28,8 @@ from modelreg.gitops.overlays import (
     version_overlay_dir,
 )
 from modelreg.gitrepo import Repo
-from modelreg.locking import registry_lock, write_all
 from modelreg.registry import Registry, discover
+from modelreg.storage import registry_lock, write_all
 from modelreg.yamlload import load_bytes
 
 TRAILER = "Modelreg-Promotion"
@@ -85,7 +85,7 @@ class Change:
         return "".join(out)
 
     def write(self, root: Path) -> None:
-        """Write every file as one change, under the registry lock (modelreg.locking)."""
+        """Write every file as one change, under the registry lock (modelreg.storage)."""
         with registry_lock(root, f"modelreg promote {self.model} {self.version}"):
             write_all(root, self.files)
 

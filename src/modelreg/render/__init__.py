@@ -12,11 +12,12 @@ import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 
-from modelreg.fileio import read_text, unified_diff, write_atomic
+from modelreg.fileio import read_text, unified_diff
 from modelreg.registry import Registry, discover
 from modelreg.render import blocks, card, development, page
 from modelreg.render.asof import reference_date
 from modelreg.render.facts import collect, version_environments
+from modelreg.storage import write_atomic
 
 PAGE = page.PAGE
 DEVELOPMENT = development.DOC

@@ -197,10 +197,6 @@ GITIGNORE = """\
 .venv/
 __pycache__/
 *.py[cod]
-# modelreg's registry lock and write journal (src/modelreg/locking.py), never committed
-.modelreg.lock
-.modelreg.journal
-.modelreg.journal.new
 """
 
 
