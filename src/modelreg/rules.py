@@ -592,6 +592,65 @@ RULES: tuple[Rule, ...] = (
         "Mirror the image into an allowed registry and reference it there, or add the "
         "registry to `allowed_image_registries` after review.",
     ),
+    Rule(
+        "MR623",
+        "kustomize-input-unsafe",
+        _E,
+        "What a kustomize build would read is refused, so kustomize is not started for it: a "
+        "remote entry (URL, `github.com/...`, `git::`, `?ref=`), an absolute path, a path "
+        "leaving the repository or the area builds may read (`overlays/`, `clusters/`), a "
+        "symlink anywhere under `overlays/` or on an entry's way, a missing entry (kustomize "
+        "would try it as a remote), a `kustomization.yml`/`Kustomization` (or two "
+        "kustomization files in one directory), or a kustomization that modelreg's bounded "
+        "YAML loader refuses (alias bomb, duplicate key).",
+        "Vendor remote manifests into the repository, use relative paths inside `overlays/`, "
+        "commit files instead of symlinks, and name the file `kustomization.yaml`.",
+    ),
+    Rule(
+        "MR624",
+        "env-version-ref-not-canonical",
+        _E,
+        "An environment overlay names a version (or any other directory) in another form "
+        "than exactly `../<model>/v<version>` (`./../m/v1.0.0`, `../m/v1.0.0/`, "
+        "`../m/../m/v1.0.0`, `bases:`/`components:`): modelreg does not interpret it, so the "
+        "lifecycle rules could not see what it deploys.",
+        "Write the line as `../<model>/v<version>` (as `modelreg promote` does); list other "
+        "manifests of the environment as files of its directory.",
+    ),
+    Rule(
+        "MR625",
+        "alias-selects-wrong-pods",
+        _E,
+        "The rendered stable Service alias of a model does not select exactly the pods of "
+        "the version it must serve (in production the lifecycle's `production` version): "
+        "judged from the rendered Service's `spec.selector` against the rendered workloads' "
+        "pod labels, whatever its `modelreg.dev/version` annotation says.",
+        "Regenerate the alias with `modelreg promote`; remove environment patches of the "
+        "alias or of the workloads' labels.",
+    ),
+    Rule(
+        "MR626",
+        "served-artifact-mismatch",
+        _E,
+        "A rendered workload of an environment would fetch something other than its "
+        "version's metadata says: the fetch step's `MODEL_SHA256`, `MODEL_PATH`, "
+        "`MODEL_REF` or `MODEL_STORAGE_URI` (after every patch, ConfigMap and `env` "
+        "override) differs from `artifact.sha256`, the artifact path, the release tag or "
+        "`artifact.storage_uri`, or cannot be determined.",
+        "Remove the environment patch; a version's artifact changes only as a new version "
+        "(`modelreg add`).",
+    ),
+    Rule(
+        "MR627",
+        "kustomize-plugin",
+        _E,
+        "A kustomization would make kustomize run something: `helmCharts`/`helmGlobals`, a "
+        "`transformers`/`generators`/`validators` entry that is not a plain local file of a "
+        "builtin kind, or a `config.kubernetes.io/function` annotation (exec or container "
+        "functions). kustomize is not started for it.",
+        "Commit the rendered manifests instead of generating them at build time; use the "
+        "kustomization's own fields (labels, patches, replacements) for transformations.",
+    ),
     # -- git: release tags, immutability, support windows, Git LFS -------------------------
     Rule(
         "MR700",
@@ -670,6 +729,17 @@ RULES: tuple[Rule, ...] = (
         "An artifact is committed as a Git LFS pointer although no .gitattributes line routes "
         "it to LFS, so clones check out the pointer text instead of the model.",
         "Add the LFS lines to .gitattributes (`*.onnx filter=lfs diff=lfs merge=lfs -text`).",
+    ),
+    Rule(
+        "MR709",
+        "tag-prefix-collision",
+        _E,
+        "Two models' release tags can be mistaken for each other: the same `tag_prefix` "
+        "(also when only the case differs), or one extending the other so that the rest "
+        "reads as a version (`bert` and `bert-v1.0.0` both read `bert-v1.0.0-v2.0.0`). A "
+        "release of one would be judged, moved or deleted as the other's.",
+        "Give each model its own `tag_prefix` that does not start with another's followed "
+        "by `-v` and a version.",
     ),
     # -- generated files ------------------------------------------------------------------
     Rule(

@@ -13,8 +13,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from modelreg.checks import RegistryContext, check
 from modelreg.errors import ModelregError
 from modelreg.findings import Finding, Severity
@@ -24,24 +22,35 @@ from modelreg.gitops.envs import (
     alias_path,
     alias_version,
     environment_names,
+    noncanonical_entries,
     version_refs,
 )
+from modelreg.gitops.fence import (
+    Fence,
+    kustomization_dirs,
+    load_yaml_stream,
+    read_no_follow,
+    shown,
+)
 from modelreg.gitops.kustomize import ObjectKey, RenderedObject
-from modelreg.gitops.overlays import stale_version_overlays
+from modelreg.gitops.overlays import label_value, stale_version_overlays
 from modelreg.gitops.policy import (
+    FETCH_KEYS,
     POLICY_FILE,
+    alias_problems,
     allowed_registries,
     allowlist_problems,
     cluster_problems,
     is_placeholder_url,
     object_problems,
     placeholder_message,
+    serving_problems,
     static_problems,
 )
 from modelreg.releases import released_versions
 from modelreg.rules import rule
+from modelreg.tags import tag_name
 
-_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 #: overlays/base/registry.env: where the fetch step clones the registry and its LFS objects.
 REGISTRY_ENV = "registry.env"
 SOURCE_URL_KEYS = ("MODEL_SOURCE_URL", "LFS_URL")
@@ -58,7 +67,7 @@ def _has_overlays(ctx: RegistryContext) -> bool:
     return (ctx.registry.root / OVERLAYS_DIR).is_dir()
 
 
-@check("registry", rules=("MR601", "MR602", "MR603", "MR604"), needs_valid=False)
+@check("registry", rules=("MR601", "MR602", "MR603", "MR604", "MR624"), needs_valid=False)
 def environments_agree(ctx: RegistryContext) -> Iterator[Finding]:
     """Every environment line names a deployable version; production matches the lifecycle."""
     root = ctx.registry.root
@@ -68,9 +77,16 @@ def environments_agree(ctx: RegistryContext) -> Iterator[Finding]:
         where = f"{OVERLAYS_DIR}/{env}/{KUSTOMIZATION}"
         try:
             refs = version_refs(root, env)
+            odd = noncanonical_entries(root, env)
         except ModelregError as exc:
             yield rule("MR601").finding(where, str(exc).split(": ", 1)[-1])
             continue
+        for field, item, line in odd:
+            yield rule("MR624").finding(
+                where, f"`{field}` entry {shown(item)} is not `../<model>/v<version>` nor a "
+                "manifest of this directory; modelreg does not interpret it, so no lifecycle "
+                "rule sees what it deploys (write `../<model>/v<version>`)", line or None,
+            )  # fmt: skip
         running: dict[str, set[str]] = {}
         for ref in refs:
             running.setdefault(ref.model, set()).add(ref.version)
@@ -175,7 +191,25 @@ def overlays_current(ctx: RegistryContext) -> Iterator[Finding]:
 
 
 def _kustomizations(root: Path) -> list[Path]:
-    return sorted((root / OVERLAYS_DIR).rglob(KUSTOMIZATION))
+    """Every overlays/**/kustomization.yaml, no symlink followed on the way."""
+    return [root / rel / KUSTOMIZATION for rel in kustomization_dirs(root)]
+
+
+@check("registry", rules=("MR623", "MR627"), needs_valid=False)
+def kustomize_fenced(ctx: RegistryContext) -> Iterator[Finding]:
+    """What every kustomize build would read stays in overlays/ (clusters/ for the cluster
+    kustomizations), local, symlink-free and plugin-free; read without kustomize."""
+    root = ctx.registry.root
+    fence = Fence(root)
+    seen: set[tuple[str, str, str, int | None]] = set()
+    for area in (OVERLAYS_DIR, CLUSTERS_DIR):
+        problems = list(fence.tree_problems(area))
+        for rel in kustomization_dirs(root, area):
+            problems += fence.check(rel)
+        for p in problems:
+            if (p.rule, p.path, p.message, p.line) not in seen:
+                seen.add((p.rule, p.path, p.message, p.line))
+                yield rule(p.rule).finding(p.path, p.message, p.line)
 
 
 @check("registry", rules=("MR606",), needs_valid=False)
@@ -192,11 +226,10 @@ def kustomizations_portable(ctx: RegistryContext) -> Iterator[Finding]:
 def cluster_manifests(ctx: RegistryContext) -> Iterator[Finding]:
     """Flux and Argo CD manifests under clusters/ carry the fields they need and a real URL."""
     root = ctx.registry.root
-    for path in sorted((root / CLUSTERS_DIR).rglob("*.yaml")):
-        try:
-            docs = list(yaml.load_all(path.read_text(encoding="utf-8"), Loader=_Loader))
-        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-            yield rule("MR617").finding(ctx.registry.rel(path), f"cannot be read: {exc}")
+    for path in _cluster_files(root):
+        docs, why = _cluster_docs(root, path)
+        if why:
+            yield rule("MR617").finding(ctx.registry.rel(path), f"cannot be read: {why}")
             continue
         for data in docs:
             if isinstance(data, dict):
@@ -205,9 +238,10 @@ def cluster_manifests(ctx: RegistryContext) -> Iterator[Finding]:
     # The fetch init container clones this URL: a placeholder there fails every pod start.
     env_file = root / OVERLAYS_DIR / BASE_DIR / REGISTRY_ENV
     try:
-        lines = env_file.read_text(encoding="utf-8").splitlines() if env_file.is_file() else []
-    except (OSError, UnicodeDecodeError):
-        lines = []  # MR610 reports an unreadable base when the overlays are built
+        raw = read_no_follow(root, ctx.registry.rel(env_file))
+        lines = raw.decode("utf-8", "replace").splitlines()
+    except ModelregError:
+        lines = []  # missing, or a symlink (MR623 reports it)
     for number, line in enumerate(lines, 1):
         key, sep, value = line.partition("=")
         if sep and key.strip() in SOURCE_URL_KEYS and is_placeholder_url(value):
@@ -216,6 +250,30 @@ def cluster_manifests(ctx: RegistryContext) -> Iterator[Finding]:
                 placeholder_message(f"`{key.strip()}`", value.strip()),
                 number,
             )
+
+
+def _cluster_files(root: Path) -> list[Path]:
+    """clusters/**/*.yaml, no symlink followed (MR623 reports symlinks there)."""
+    top = root / CLUSTERS_DIR
+    if not top.is_dir() or top.is_symlink():
+        return []
+    found = []
+    for dirpath, dirnames, filenames in os.walk(top, followlinks=False):
+        here = Path(dirpath)
+        dirnames[:] = [d for d in dirnames if not (here / d).is_symlink()]
+        found += [here / n for n in filenames if n.endswith(".yaml")]
+    return sorted(p for p in found if not p.is_symlink())
+
+
+def _cluster_docs(root: Path, path: Path) -> tuple[list[Any], str]:
+    """The documents of a clusters/ file through the bounded loader, or why not."""
+    rel = path.relative_to(root).as_posix()
+    try:
+        raw = read_no_follow(root, rel)
+    except ModelregError as exc:
+        return [], str(exc).split(": ", 1)[-1]
+    docs, problems = load_yaml_stream(raw, rel)
+    return docs, problems[0].message if problems else ""
 
 
 class _SchemaJudge:
@@ -277,7 +335,18 @@ def _build_all(
 
     from modelreg.gitops.kustomize import build, command, split_objects
 
-    paths = _kustomizations(ctx.registry.root)
+    fence = Fence(ctx.registry.root)
+    paths = []
+    for path in _kustomizations(ctx.registry.root):
+        refused = fence.check(ctx.registry.rel(path.parent))
+        if refused:
+            # kustomize is not started on refused input; the fast check names each problem.
+            rules = ", ".join(sorted({p.rule for p in refused}))
+            yield rule("MR610").finding(
+                ctx.registry.rel(path), f"not built: what it would read is refused ({rules})"
+            )
+        else:
+            paths.append(path)
     try:
         command()
     except ModelregError as exc:  # no kustomize at all: one finding, not one per overlay
@@ -322,6 +391,8 @@ def _build_all(
         "MR620",
         "MR621",
         "MR622",
+        "MR625",
+        "MR626",
         "MR901",
     ),
     deep=True,
@@ -374,15 +445,68 @@ def rendered_policy(ctx: RegistryContext) -> Iterator[Finding]:
                 if (rule_id, message) not in seen:
                     seen.add((rule_id, message))
                     yield rule(rule_id).finding(where, message)
+    # What each environment serves, from its rendered objects (not annotations or names).
+    for directory, where, objects in built:
+        if kind_of(directory) == "env":
+            yield from _serving(ctx, directory.name, where, objects)
     # clusters/: the built-in objects applied beside the Flux objects (the Namespace).
-    for path in sorted((root / CLUSTERS_DIR).rglob("*.yaml")):
+    for path in _cluster_files(root):
         if path.name == KUSTOMIZATION:
             continue
-        try:
-            docs = list(yaml.load_all(path.read_text(encoding="utf-8"), Loader=_Loader))
-        except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        docs, why = _cluster_docs(root, path)
+        if why:
             continue  # MR617 reports it
         for data in docs:
             if isinstance(data, dict):
                 for message in schema.judge(data, dedup=False):
                     yield rule("MR618").finding(ctx.registry.rel(path), message)
+
+
+def _expected_fetch(ctx: RegistryContext, model: str, version: str) -> dict[str, str | None] | None:
+    """The fetch values ``models/<model>/<version>/metadata.yaml`` gives (as the version
+    overlay generator writes them), or None when there is no such version."""
+    entry = ctx.registry.models.get(model)
+    if entry is None or version not in entry.versions:
+        return None
+    meta = ctx.registry.metadata(entry.versions[version])
+    model_data = ctx.registry.model_data(entry)
+    if meta is None or model_data is None:
+        return None
+    artifact = meta.get("artifact") or {}
+    values: dict[str, str | None] = {
+        "MODEL_NAME": model,
+        "MODEL_VERSION": version,
+        "MODEL_SHA256": str(artifact.get("sha256") or "") or None,
+        "MODEL_REF": tag_name(model_data, version),
+        "MODEL_PATH": f"models/{model}/{version}/{artifact.get('path', 'model.onnx')}",
+        "MODEL_STORAGE_URI": str(artifact.get("storage_uri") or "") or None,
+    }
+    assert set(values) == set(FETCH_KEYS)
+    return values
+
+
+def _serving(
+    ctx: RegistryContext, env: str, where: str, objects: list[RenderedObject]
+) -> Iterator[Finding]:
+    """MR626 for workloads that would fetch other bytes than their metadata says; MR625 for
+    an alias Service that does not select exactly the version it must serve."""
+    problems, workloads = serving_problems(
+        objects, lambda m, v: _expected_fetch(ctx, m, v), label_value
+    )
+    root = ctx.registry.root
+    running = {s.identity[0] for s in workloads.values() if s.identity is not None}
+    for model in sorted(running):
+        want: str | None = None
+        if env == PRODUCTION:
+            lifecycle = _lifecycle(ctx, model) or {}
+            production = [v for v, e in lifecycle.items() if (e or {}).get("status") == PRODUCTION]
+            want = str(production[0]) if len(production) == 1 else None
+        else:
+            try:
+                want = alias_version(root, env, model)
+            except ModelregError:
+                want = None  # MR603 reports an unreadable alias
+        if want is not None:
+            problems += alias_problems(objects, workloads, model, want)
+    for rule_id, message in dict.fromkeys(problems):
+        yield rule(rule_id).finding(where, message)

@@ -11,29 +11,39 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from modelreg.errors import ModelregError
+from modelreg.gitops.fence import load_yaml
 
 INSTALL_HINT = (
     "neither `kustomize` nor `kubectl` is on PATH; install one: kubectl "
     "(https://kubernetes.io/docs/tasks/tools/) has `kubectl kustomize` built in, or the "
     "standalone kustomize binary (https://kubectl.docs.kubernetes.io/installation/kustomize/)"
 )
-TIMEOUT_SECONDS = 120
+#: Wall-clock limit of one build (``MODELREG_KUSTOMIZE_TIMEOUT`` overrides it).
+TIMEOUT_SECONDS = float(os.environ.get("MODELREG_KUSTOMIZE_TIMEOUT", "120"))
+#: Memory limit of one build (RLIMIT_DATA, which Go's heap counts against; RLIMIT_AS would
+#: also count the address space Go reserves but never touches). A build of this repository
+#: peaks near 55 MiB; a 300-byte YAML alias bomb in a manifest takes 1 GiB and 4 s without it.
+MEMORY_MB = int(os.environ.get("MODELREG_KUSTOMIZE_MEMORY_MB", "768"))
+#: What one build may print (RLIMIT_FSIZE on the file its output goes to).
+MAX_OUTPUT_BYTES = 256 * 1024 * 1024
 #: Go runtime settings for the short-lived kustomize process, unless the environment sets
-#: them: no garbage collection until the heap reaches 512 MiB. A build lives well under a
+#: them: no garbage collection until the heap reaches 512 MiB (below :data:`MEMORY_MB`, so a
+#: large legitimate build collects before it meets the limit). A build lives well under a
 #: second and its heap stays far below that, so collecting is wasted work; about 20% of
 #: the CPU time of a 200-version render (docs/benchmarks.md). The output is the same
 #: (tests/test_gitops_overlays.py compares it with a build under Go's defaults).
 GO_RUNTIME = {"GOGC": "off", "GOMEMLIMIT": "512MiB"}
-
-_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+#: Sets the limits, then becomes kustomize: a shell instead of ``preexec_fn``, because builds
+#: start from worker threads, where running Python between fork and exec is not safe.
+_LIMITS_SH = 'ulimit -d "$1" && ulimit -f "$2" && shift 2 && exec "$@"'
 
 
 class KustomizeError(ModelregError):
@@ -51,34 +61,70 @@ def command() -> list[str]:
     raise ModelregError(INSTALL_HINT)
 
 
+def limited(argv: list[str], memory_mb: int = MEMORY_MB) -> list[str]:
+    """``argv`` run under the memory and output-size limits (POSIX; unchanged elsewhere)."""
+    if os.name != "posix":
+        return argv
+    # ulimit -d counts KiB, ulimit -f 512-byte blocks (POSIX sh, dash, bash, busybox).
+    return ["/bin/sh", "-c", _LIMITS_SH, "kustomize-limits", str(memory_mb * 1024),
+            str(MAX_OUTPUT_BYTES // 512), *argv]  # fmt: skip
+
+
 def build(directory: Path, *, display: str | None = None) -> str:
-    """``kustomize build DIRECTORY`` with default options; a warning or error raises."""
+    """``kustomize build DIRECTORY`` with default options, under a time and a memory limit;
+    a warning or error raises.
+
+    Callers fence the directory first (:mod:`modelreg.gitops.fence`): kustomize is only ever
+    started on input that was read without it and refused nothing.
+    """
     where = display or directory.as_posix()
-    argv = [*command(), str(directory)]
+    argv = limited([*command(), str(directory)])
     env = {k: v for k, v in os.environ.items() if not k.startswith("KUSTOMIZE_")}
     env.update({k: v for k, v in GO_RUNTIME.items() if k not in os.environ})
-    try:
-        done = subprocess.run(
-            argv,
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=TIMEOUT_SECONDS,
-            env=env,
-            stdin=subprocess.DEVNULL,
-        )
-    except subprocess.TimeoutExpired:
-        raise KustomizeError(f"{where}: kustomize did not finish in {TIMEOUT_SECONDS} s") from None
-    except OSError as exc:
-        raise KustomizeError(f"{where}: cannot run {argv[0]}: {exc.strerror}") from None
-    stderr = done.stderr.strip()
-    if done.returncode != 0:
-        reason = stderr.splitlines()[-1] if stderr else f"exit {done.returncode}"
-        raise KustomizeError(f"{where}: does not build with plain kustomize: {reason}")
+    # Output goes to files, not pipes: what it prints never sits in this process's memory
+    # until it is known to be smaller than the limit.
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        try:
+            proc = subprocess.Popen(argv, stdout=out, stderr=err, env=env, stdin=subprocess.DEVNULL)
+        except OSError as exc:
+            raise KustomizeError(f"{where}: cannot run {argv[0]}: {exc.strerror}") from None
+        try:
+            returncode = proc.wait(timeout=TIMEOUT_SECONDS)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            raise KustomizeError(
+                f"{where}: kustomize did not finish in {TIMEOUT_SECONDS:g} s"
+            ) from None
+        err.seek(0)
+        stderr = err.read(64 * 1024).decode("utf-8", "replace").strip()
+        if returncode != 0:
+            raise KustomizeError(f"{where}: {_failure(returncode, stderr)}")
+        size = out.seek(0, os.SEEK_END)
+        if size > MAX_OUTPUT_BYTES:  # pragma: no cover - RLIMIT_FSIZE stops it first
+            raise KustomizeError(f"{where}: kustomize printed more than {MAX_OUTPUT_BYTES} bytes")
+        out.seek(0)
+        stdout = out.read().decode("utf-8", "replace")
     warnings = [line for line in stderr.splitlines() if "warning" in line.lower()]
     if warnings:
         raise KustomizeError(f"{where}: kustomize warns: {warnings[0].strip()}")
-    return done.stdout
+    return stdout
+
+
+def _failure(returncode: int, stderr: str) -> str:
+    """Why a build failed, in one line."""
+    if "out of memory" in stderr or "cannot allocate memory" in stderr:
+        return (
+            f"kustomize ran out of its {MEMORY_MB} MiB memory limit (a YAML alias bomb or a "
+            "huge manifest?); raise MODELREG_KUSTOMIZE_MEMORY_MB only for a real overlay"
+        )
+    if returncode == -signal.SIGXFSZ:
+        return f"kustomize printed more than {MAX_OUTPUT_BYTES} bytes"
+    if returncode < 0:
+        return f"kustomize was killed by signal {-returncode}"
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    reason = lines[-1] if lines else f"exit {returncode}"
+    return f"does not build with plain kustomize: {reason}"
 
 
 ObjectKey = tuple[str, str, str, str]  # (group, kind, namespace, name)
@@ -105,10 +151,12 @@ def split_objects(rendered: str, where: str) -> list[RenderedObject]:
     chunks = [c for c in rendered.split("\n---\n") if c.strip()]
     for chunk in chunks:
         text = chunk.strip("\n") + "\n"
-        try:
-            data = yaml.load(text, Loader=_Loader)  # a safe loader (C or pure Python)
-        except yaml.YAMLError as exc:
-            raise KustomizeError(f"{where}: kustomize printed invalid YAML: {exc}") from None
+        # modelreg's bounded loader: kustomize's output is input too (aliases, depth).
+        data, problems = load_yaml(text.encode("utf-8"), where)
+        if problems:
+            raise KustomizeError(
+                f"{where}: kustomize printed YAML modelreg refuses: {problems[0].message}"
+            )
         if not isinstance(data, dict):
             continue
         metadata = data.get("metadata") or {}

@@ -11,16 +11,20 @@ returns ``(rule id, message)`` pairs; the check module adds paths.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import dataclasses
+import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from modelreg.errors import ModelregError
+from modelreg.gitops.fence import load_yaml, read_no_follow, shown
 from modelreg.gitops.kustomize import RenderedObject
 
-_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 Problem = tuple[str, str]  # (rule id, message)
 
 #: Fields that load plugins or run programs; plain kustomize builds must not need them.
@@ -59,9 +63,12 @@ def _file_entries(data: dict[str, Any]) -> Iterator[tuple[str, str]]:
 def static_problems(path: Path) -> list[Problem]:
     """What in one kustomization.yaml breaks a plain, default ``kustomize build``."""
     try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)  # safe loader
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        return [("MR606", f"cannot be read as YAML: {exc}")]
+        raw = read_no_follow(path.parent, path.name)
+    except ModelregError as exc:
+        return [("MR606", f"cannot be read: {str(exc).split(': ', 1)[-1]}")]
+    data, refused = load_yaml(raw, path.name)  # bounded: aliases, depth, duplicate keys
+    if refused:
+        return [("MR606", f"cannot be read as YAML: {refused[0].message}")]
     if not isinstance(data, dict):
         return [("MR606", "is not a kustomization (a YAML mapping)")]
     problems: list[Problem] = []
@@ -136,12 +143,15 @@ def allowed_registries(overlays_dir: Path) -> tuple[list[str] | None, str]:
     """``allowed_image_registries`` from ``overlays/policy.yaml`` (None: no allow-list), or
     why the file is unusable."""
     path = overlays_dir / POLICY_FILE
-    if not path.is_file():
+    if not os.path.lexists(path):
         return None, ""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        return None, f"cannot be read: {exc}"
+        raw = read_no_follow(overlays_dir, POLICY_FILE)
+    except ModelregError as exc:
+        return None, f"cannot be read: {str(exc).split(': ', 1)[-1]}"
+    data, refused = load_yaml(raw, POLICY_FILE)
+    if refused:
+        return None, f"cannot be read: {refused[0].message}"
     allowed = data.get("allowed_image_registries") if isinstance(data, dict) else None
     if not isinstance(allowed, list) or not all(isinstance(a, str) and a for a in allowed):
         return None, "needs `allowed_image_registries:` with a list of registry hosts"
@@ -324,3 +334,208 @@ def cluster_problems(data: dict[str, Any], root: Path) -> list[Problem]:
                     ("MR617", f"{kind} {name}: syncPolicy.automated.prune must be true")
                 )
     return problems
+
+
+# -- what an environment serves, judged from the rendered objects (MR625, MR626) ----------
+
+#: The init container that fetches and verifies the artifact (overlays/base/deployment.yaml).
+FETCH_CONTAINER = "fetch-model"
+#: What the fetch step reads to decide which bytes to serve (overlays/base/fetch-model.sh).
+FETCH_KEYS = (
+    "MODEL_NAME",
+    "MODEL_VERSION",
+    "MODEL_SHA256",
+    "MODEL_REF",
+    "MODEL_PATH",
+    "MODEL_STORAGE_URI",
+)
+#: (model, version) → the fetch values its metadata gives (None for an unset key), or None
+#: when the registry has no such version.
+Expected = Callable[[str, str], Mapping[str, str | None] | None]
+
+
+@dataclass
+class Served:
+    """What one rendered workload's fetch step would read, after every patch and override."""
+
+    obj: RenderedObject
+    values: dict[str, str] = dataclasses.field(default_factory=dict)
+    #: key → why it cannot be known
+    unknown: dict[str, str] = dataclasses.field(default_factory=dict)
+    problem: str = ""  # why nothing can be said (no fetch container)
+
+    @property
+    def identity(self) -> tuple[str, str] | None:
+        """(model, version) the fetch step would fetch, when both are known."""
+        model, version = self.values.get("MODEL_NAME"), self.values.get("MODEL_VERSION")
+        if self.problem or not model or not version:
+            return None
+        if "MODEL_NAME" in self.unknown or "MODEL_VERSION" in self.unknown:
+            return None
+        return model, version
+
+
+def _source_data(
+    objects: list[RenderedObject], kind: str, namespace: str, name: str
+) -> dict[str, str] | None:
+    for obj in objects:
+        if obj.key[1] == kind and obj.key[2] == namespace and obj.key[3] == name:
+            data: dict[str, str] = {}
+            if kind == "Secret":
+                for key, value in (obj.data.get("data") or {}).items():
+                    try:
+                        data[str(key)] = base64.b64decode(str(value)).decode("utf-8", "replace")
+                    except (binascii.Error, ValueError):
+                        data[str(key)] = "<undecodable>"
+                for key, value in (obj.data.get("stringData") or {}).items():
+                    data[str(key)] = str(value)
+            else:
+                data = {str(k): str(v) for k, v in (obj.data.get("data") or {}).items()}
+            return data
+    return None
+
+
+def served(obj: RenderedObject, objects: list[RenderedObject]) -> Served:
+    """The fetch values of workload ``obj`` as Kubernetes would set them: ``envFrom`` sources
+    in order (a later one wins), then ``env`` entries (they win over ``envFrom``)."""
+    result = Served(obj)
+    pod = ((obj.data.get("spec") or {}).get("template") or {}).get("spec") or {}
+    fetch = [c for where, c in _containers(pod) if where == "initContainers"]
+    fetch = [c for c in fetch if c.get("name") == FETCH_CONTAINER]
+    if len(fetch) != 1:
+        result.problem = f"has {len(fetch)} `{FETCH_CONTAINER}` init containers, not one"
+        return result
+    container, namespace = fetch[0], obj.key[2]
+    for source in container.get("envFrom") or []:
+        if not isinstance(source, dict):
+            continue
+        prefix = str(source.get("prefix") or "")
+        for ref_field, kind in (("configMapRef", "ConfigMap"), ("secretRef", "Secret")):
+            ref = source.get(ref_field)
+            if not isinstance(ref, dict):
+                continue
+            name = str(ref.get("name", ""))
+            data = _source_data(objects, kind, namespace, name)
+            if data is None:
+                for key in FETCH_KEYS:
+                    result.unknown[key] = f"envFrom {kind} {name} is not rendered here"
+                continue
+            for key, value in data.items():
+                result.values[prefix + key] = value
+                result.unknown.pop(prefix + key, None)
+    for entry in container.get("env") or []:
+        if not isinstance(entry, dict) or entry.get("name") not in FETCH_KEYS:
+            continue
+        key = str(entry["name"])
+        ref = (entry.get("valueFrom") or {}).get("configMapKeyRef") or (
+            entry.get("valueFrom") or {}
+        ).get("secretKeyRef")
+        if "valueFrom" not in entry:
+            result.values[key] = str(entry.get("value") or "")
+            result.unknown.pop(key, None)
+        elif isinstance(ref, dict):
+            kind = "ConfigMap" if "configMapKeyRef" in entry["valueFrom"] else "Secret"
+            data = _source_data(objects, kind, namespace, str(ref.get("name", ""))) or {}
+            if str(ref.get("key")) in data:
+                result.values[key] = data[str(ref.get("key"))]
+                result.unknown.pop(key, None)
+            else:
+                result.unknown[key] = f"env {key} comes from a {kind} key not rendered here"
+        else:
+            result.unknown[key] = f"env {key} comes from a field reference"
+    return result
+
+
+def serving_problems(
+    objects: list[RenderedObject], expected: Expected, label_value: Callable[[str], str]
+) -> tuple[list[Problem], dict[tuple[str, str, str], Served]]:
+    """MR626 for every workload of one rendered environment whose fetch step would read
+    anything but its version's metadata; also the workloads by ``(namespace, kind, name)``."""
+    problems: list[Problem] = []
+    by_key: dict[tuple[str, str, str], Served] = {}
+    for obj in objects:
+        if obj.data.get("kind") not in WORKLOAD_KINDS:
+            continue
+        result = served(obj, objects)
+        by_key[(obj.key[2], obj.key[1], obj.key[3])] = result
+        if result.problem:
+            problems.append(("MR626", f"{obj.label} {result.problem}: what it serves is unknown"))
+            continue
+        identity = result.identity
+        if identity is None:
+            why = result.unknown.get("MODEL_NAME") or result.unknown.get("MODEL_VERSION")
+            problems.append(
+                ("MR626", f"{obj.label}: which model version its `{FETCH_CONTAINER}` step "
+                 f"fetches is unknown ({why or 'MODEL_NAME or MODEL_VERSION unset'})")
+            )  # fmt: skip
+            continue
+        model, version = identity
+        labels = ((obj.data["spec"].get("template") or {}).get("metadata") or {}).get("labels")
+        labels = labels if isinstance(labels, dict) else {}
+        if (labels.get(MODEL_LABEL), labels.get(VERSION_LABEL)) != (model, label_value(version)):
+            problems.append(
+                ("MR626", f"{obj.label}: its pods are labelled model={labels.get(MODEL_LABEL)} "
+                 f"version={labels.get(VERSION_LABEL)}, but its `{FETCH_CONTAINER}` step "
+                 f"fetches {model} {version}")
+            )  # fmt: skip
+        want = expected(model, version)
+        if want is None:
+            problems.append(
+                ("MR626", f"{obj.label}: fetches {shown(model)} {shown(version)}, which is "
+                 "not a version in models/")
+            )  # fmt: skip
+            continue
+        meta = f"models/{model}/{version}/metadata.yaml"
+        for key in FETCH_KEYS:
+            if key in result.unknown:
+                problems.append(("MR626", f"{obj.label}: {key} is unknown ({result.unknown[key]})"))
+                continue
+            have = result.values.get(key) or None
+            if have != want.get(key):
+                problems.append(
+                    ("MR626", f"{obj.label}: {key} is {shown(have) if have else 'unset'}, but "
+                     f"{meta} gives {shown(want.get(key)) if want.get(key) else 'none'}; an "
+                     "environment must not change what a version fetches")
+                )  # fmt: skip
+    return problems, by_key
+
+
+def alias_problems(
+    objects: list[RenderedObject],
+    workloads: Mapping[tuple[str, str, str], Served],
+    model: str,
+    want: str,
+) -> list[Problem]:
+    """MR625: the rendered Service ``model`` must select the pods of ``model`` ``want`` and
+    of nothing else, judged by its ``spec.selector`` against the pod template labels."""
+    problems: list[Problem] = []
+    for obj in objects:
+        if obj.key[1] != "Service" or obj.key[3] != model:
+            continue
+        selector = (obj.data.get("spec") or {}).get("selector")
+        if not isinstance(selector, dict) or not selector:
+            problems.append(("MR625", f"{obj.label}: has no selector, so it serves no pods"))
+            continue
+        picked: set[str] = set()
+        for (namespace, _kind, _name), result in workloads.items():
+            if namespace != obj.key[2]:
+                continue
+            template = (result.obj.data.get("spec") or {}).get("template") or {}
+            labels = (template.get("metadata") or {}).get("labels") or {}
+            if isinstance(labels, dict) and all(
+                str(labels.get(k)) == str(v) and k in labels for k, v in selector.items()
+            ):
+                identity = result.identity
+                picked.add(f"{identity[0]} {identity[1]}" if identity else result.obj.label)
+        wanted = f"{model} {want}"
+        if picked != {wanted}:
+            chosen = ", ".join(sorted(picked)) or "no pods"
+            problems.append(
+                ("MR625", f"{obj.label}: its selector {_selector_text(selector)} selects "
+                 f"{chosen}; it must select exactly the pods of {wanted}")
+            )  # fmt: skip
+    return problems
+
+
+def _selector_text(selector: dict[str, Any]) -> str:
+    return "{" + ", ".join(f"{k}={v}" for k, v in sorted(selector.items())) + "}"
