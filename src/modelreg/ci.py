@@ -266,16 +266,18 @@ def shard_selection(registry: Registry, index: int, count: int) -> Selection:
 
 def markdown_summary(findings: Sequence[Finding], checked: str) -> str:
     """A job summary: the verdict line and a table of findings (GitHub-flavoured Markdown)."""
+    from modelreg.render import escape
     from modelreg.reporters import summary
 
     verdict = summary(findings, checked).removeprefix("modelreg: ")
     icon = "❌" if any(f.severity is Severity.ERROR for f in findings) else "✅"
-    lines = [f"### {icon} modelreg validate: {verdict}", ""]
+    lines = [f"### {icon} modelreg validate: {escape.inline(verdict)}", ""]
     if findings:
         lines += ["| Location | Rule | Severity | Message |", "|---|---|---|---|"]
         for f in findings[:MAX_SUMMARY_ROWS]:
-            message = " ".join(f.message.split()).replace("|", "\\|")
-            lines.append(f"| `{f.location}` | {f.rule} | {f.severity.value} | {message} |")
+            # Paths and messages quote the pull request: text, never markup (render.escape).
+            cells = (escape.code(f.location), f.rule, f.severity.value, escape.inline(f.message))
+            lines.append("| " + " | ".join(escape.cell(c) for c in cells) + " |")
         if len(findings) > MAX_SUMMARY_ROWS:
             lines.append(f"\n{len(findings) - MAX_SUMMARY_ROWS} more; see the job log.")
     return "\n".join(lines) + "\n\n"

@@ -104,8 +104,19 @@ def execute(request: Request) -> int:
     include = data["include"]
     text = json.dumps(data, separators=(",", ":"), sort_keys=True)
     if request.output == "github":
+        from modelreg.reporters import github_output
+
         gates = sum(1 for entry in include if entry.get("gate"))
-        sys.stdout.write(f"matrix={text}\ncount={len(include)}\ngates={gates}\n")
+        # json.dumps keeps the matrix on one line (a newline in a name is "\\n"); the lines
+        # also reach the job log (`| tee -a "$GITHUB_OUTPUT"`), where "##[" anywhere in a line
+        # is a legacy workflow command: "#" only occurs inside JSON strings, so "\\u0023" is
+        # the same JSON.
+        matrix_json = text.replace("#", "\\u0023")
+        sys.stdout.write(
+            github_output("matrix", matrix_json)
+            + github_output("count", str(len(include)))
+            + github_output("gates", str(gates))
+        )
     else:
         sys.stdout.write(text + "\n")
     n = len(include)
