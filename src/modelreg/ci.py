@@ -18,11 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
 from modelreg import lfs
 from modelreg.errors import UsageError
 from modelreg.findings import Finding, Severity
+from modelreg.gitops.fence import load_yaml
 from modelreg.registry import MODEL_FILE, SHARED_DATA_DIR, Registry, VersionEntry, semver_key
 
 #: Environment overlays list versions as ``../<model>/v<version>`` (helper GitOps' layout).
@@ -95,10 +94,10 @@ def show(root: Path, rev: str, rel: str) -> str | None:
 def _load(text: str | None) -> Any:
     if text is None:
         return None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError:
-        return None  # the schema hook reports broken YAML; here it promotes nothing
+    # modelreg's bounded loader: a file of the pull request must not expand YAML aliases
+    # without a bound here either (an alias bomb in model.yaml or an environment overlay).
+    data, problems = load_yaml(text.encode("utf-8", "surrogateescape"), "ci-matrix")
+    return None if problems else data  # the schema hook reports it; it promotes nothing here
 
 
 def _production(model_yaml: Any) -> set[str]:

@@ -60,7 +60,8 @@ def _load(path: Path, root: Path) -> Any:
     if problems:
         first = problems[0]
         where = f":{first.line}" if first.line else ""
-        raise ModelregError(f"{rel}{where}: {first.message}")
+        reason = first.message.removeprefix("cannot be read safely: ")
+        raise ModelregError(f"{rel}{where}: not valid YAML: {reason}")
     return data
 
 
