@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import difflib
 import io
+import re
 import tarfile
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +30,8 @@ from modelreg.gitops.fence import INPUT_RULE, Fence, FenceError, Problem
 from modelreg.gitops.kustomize import build, split_objects
 from modelreg.gitops.overlays import env_aliases
 from modelreg.gitrepo import Repo
+from modelreg.render import escape
+from modelreg.reporters import printable
 
 #: GitHub refuses comments above 65,536 characters; stay well below.
 MARKDOWN_LIMIT = 60_000
@@ -232,8 +235,12 @@ def _delta(pair: tuple[float | None, float | None], scale: float, unit: str) -> 
     return f"{(b - a) * scale:+.2f}{unit}"
 
 
-def metric_lines(plan: Plan) -> list[str]:
-    """The metrics delta table (markdown; also readable as text)."""
+def metric_lines(plan: Plan, quote: Callable[[str], str] = escape.code) -> list[str]:
+    """The metrics delta table; ``quote`` writes an environment, model or version in a cell.
+
+    The default (Markdown code spans) is for the pull-request comment; :func:`to_text` passes
+    :func:`~modelreg.reporters.printable`.
+    """
     if not plan.metrics:
         return []
     lines = [
@@ -241,7 +248,11 @@ def metric_lines(plan: Plan) -> list[str]:
         "|---|---|---|---|---|---|",
     ]
     for row in plan.metrics:
-        cells = []
+        cells = [
+            quote(row.env),
+            quote(row.model),
+            f"{quote(row.base) if row.base else '—'} → {quote(row.head) if row.head else '—'}",
+        ]
         for name, scale, unit in (("accuracy", 100, "%"), ("f1", 100, "%"), ("p99_ms", 1, " ms")):
             pair = row.figures[name]
             delta_unit = " pp" if unit == "%" else unit
@@ -249,26 +260,25 @@ def metric_lines(plan: Plan) -> list[str]:
                 f"{_num(pair[0], scale, unit)} → {_num(pair[1], scale, unit)} "
                 f"({_delta(pair, scale, delta_unit)})"
             )
-        lines.append(
-            f"| {row.env} | {row.model} | {row.base or '—'} → {row.head or '—'} | "
-            + " | ".join(cells)
-            + " |"
-        )
+        lines.append("| " + " | ".join(escape.cell(c) for c in cells) + " |")
     return lines
 
 
 def to_text(plan: Plan) -> str:
-    """Plain text: per environment the object changes, then the diffs."""
-    out = [f"plan {plan.base} -> {plan.head}"]
+    """Plain text: per environment the object changes, then the diffs.
+
+    Names are one line each (:func:`~modelreg.reporters.printable`); the diffs are verbatim.
+    """
+    out = [f"plan {printable(plan.base)} -> {printable(plan.head)}"]
     for env in plan.envs:
         out.append(
-            f"\n{env.env}: {len(env.added)} added, {len(env.changed)} changed, "
+            f"\n{printable(env.env)}: {len(env.added)} added, {len(env.changed)} changed, "
             f"{len(env.pruned)} pruned"
         )
-        out += [f"  + {label}" for label in env.added]
-        out += [f"  ~ {label}" for label in env.changed]
-        out += [f"  - {label}" for label in env.pruned]
-    table = metric_lines(plan)
+        out += [f"  + {printable(label)}" for label in env.added]
+        out += [f"  ~ {printable(label)}" for label in env.changed]
+        out += [f"  - {printable(label)}" for label in env.pruned]
+    table = metric_lines(plan, printable)
     if table:
         out += ["", *table]
     for env in plan.envs:
@@ -277,45 +287,77 @@ def to_text(plan: Plan) -> str:
     return "\n".join(out) + "\n"
 
 
+def _fence(text: str) -> str:
+    """A backtick fence longer than any backtick run in ``text`` (at least three)."""
+    longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
+    return "`" * max(3, longest + 1)
+
+
 def to_markdown(plan: Plan, limit: int = MARKDOWN_LIMIT) -> str:
-    """A pull-request comment, shorter than ``limit`` characters."""
-    head = [f"### modelreg plan: `{plan.base}` → `{plan.head}`", ""]
-    head += ["| Environment | Added | Changed | Pruned |", "|---|---|---|---|"]
+    """A pull-request comment, shorter than ``limit`` characters.
+
+    Every name, path and revision from the pull request is a code span it cannot close
+    (:func:`modelreg.render.escape.code`), every diff a fenced block longer than any
+    backtick run in it; the only HTML is modelreg's own ``<details>``. So no value adds
+    markup, a mention, a table cell or a line outside its block, and the comment's first
+    line is always modelreg's heading (the workflow's ``<!-- modelreg-plan -->`` marker
+    cannot be forged at the start of the comment).
+    """
+    lines = [f"### modelreg plan: {escape.code(plan.base)} → {escape.code(plan.head)}", ""]
+    lines += ["| Environment | Added | Changed | Pruned |", "|---|---|---|---|"]
     for env in plan.envs:
-        head.append(f"| {env.env} | {len(env.added)} | {len(env.changed)} | {len(env.pruned)} |")
+        cells = (escape.code(env.env), str(len(env.added)), str(len(env.changed)))
+        lines.append("| " + " | ".join(escape.cell(c) for c in cells) + f" | {len(env.pruned)} |")
     table = metric_lines(plan)
     if table:
-        head += ["", "Metrics as recorded in each version's metadata.yaml:", "", *table]
-    body: list[str] = []
+        lines += ["", "Metrics as recorded in each version's metadata.yaml:", "", *table]
+    # Each diff block as (index of its <details> line, of its opening fence, of </details>).
+    blocks: list[tuple[int, int, int]] = []
     for env in plan.envs:
         if not env.changes:
             continue
-        body += ["", f"#### {env.env}", ""]
-        body += [f"- added `{label}`" for label in env.added]
-        body += [f"- changed `{label}`" for label in env.changed]
-        body += [f"- pruned `{label}`" for label in env.pruned]
+        lines += ["", f"#### {escape.code(env.env)}", ""]
+        lines += [f"- added {escape.code(label)}" for label in env.added]
+        lines += [f"- changed {escape.code(label)}" for label in env.changed]
+        lines += [f"- pruned {escape.code(label)}" for label in env.pruned]
         if env.diff:
-            body += [
-                "",
-                "<details><summary>diff</summary>",
-                "",
-                "```diff",
-                env.diff.rstrip("\n"),
-                "```",
-                "",
-                "</details>",
-            ]
-    text = "\n".join(head + body) + "\n"
+            diff = env.diff.rstrip("\n")
+            fence = _fence(diff)
+            details = len(lines) + 1
+            lines += ["", "<details><summary>diff</summary>", "", f"{fence}diff"]
+            lines += [*diff.split("\n"), fence, "", "</details>"]
+            blocks.append((details, details + 2, len(lines) - 1))
+    text = "\n".join(lines) + "\n"
     if len(text) < limit:
         return text
     note = (
         "\n\n… truncated: the plan is longer than a comment allows; run "
-        f"`modelreg plan --base {plan.base}` to see all of it.\n"
+        f"`modelreg plan --base {escape.one_line(plan.base)}` to see all of it.\n"
     )
-    cut = text[: limit - len(note) - 16]
-    if cut.count("```") % 2:  # close an open code block
-        cut += "\n```"
-    return cut + note
+    return _truncate(lines, blocks, limit - len(note)) + note
+
+
+def _truncate(lines: list[str], blocks: list[tuple[int, int, int]], budget: int) -> str:
+    """The first lines that fit in ``budget`` characters, closing the diff block cut into."""
+    size = 0
+    cut = len(lines)
+    for i, line in enumerate(lines):
+        block = next((b for b in blocks if b[0] <= i <= b[2]), None)
+        reserve = len(lines[block[1]]) + 16 if block else 0
+        if size + len(line) + 1 + reserve > budget:
+            cut = i
+            break
+        size += len(line) + 1
+    kept = lines[:cut]
+    block = next((b for b in blocks if b[0] < cut <= b[2]), None)
+    if block is not None:
+        _details, opening, end = block
+        fence = lines[opening].removesuffix("diff")
+        if cut <= opening:
+            kept.append("</details>")
+        else:
+            kept += [fence, "", "</details>"][max(0, cut - (end - 2)) :]
+    return "\n".join(kept)
 
 
 def to_json(plan: Plan) -> dict[str, Any]:
