@@ -18,6 +18,89 @@ from modelreg.gitops.kustomize import KustomizeError, build
 from modelreg.gitops.triton import config_pbtxt
 from modelreg.registry import discover
 
+#: Triton's DataType names, in the order of model_config.proto (the numbers do not matter here).
+_TRITON_DATA_TYPES = [
+    "TYPE_INVALID",
+    "TYPE_BOOL",
+    "TYPE_UINT8",
+    "TYPE_UINT16",
+    "TYPE_UINT32",
+    "TYPE_UINT64",
+    "TYPE_INT8",
+    "TYPE_INT16",
+    "TYPE_INT32",
+    "TYPE_INT64",
+    "TYPE_FP16",
+    "TYPE_FP32",
+    "TYPE_FP64",
+    "TYPE_STRING",
+    "TYPE_BF16",
+]
+
+
+def _model_config_class() -> Any:
+    """The part of Triton's ``inference.ModelConfig`` that modelreg writes, as a protobuf class.
+
+    Field names, numbers and types as in triton-inference-server/common model_config.proto,
+    so protobuf's own text_format parser reads config.pbtxt exactly as Triton would.
+    """
+    from google.protobuf import descriptor_pb2, descriptor_pool, message_factory  # type: ignore[import-untyped]  # no stubs: types-protobuf is not a dependency
+
+    fdp = descriptor_pb2.FileDescriptorProto(
+        name="modelreg_test_triton_subset.proto", package="inference", syntax="proto3"
+    )
+    dtype = fdp.enum_type.add(name="DataType")
+    for number, name in enumerate(_TRITON_DATA_TYPES):
+        dtype.value.add(name=name, number=number)
+    F = descriptor_pb2.FieldDescriptorProto
+    opt, rep = F.LABEL_OPTIONAL, F.LABEL_REPEATED
+
+    def message(name: str, *fields: tuple[str, int, int, int, str]) -> None:
+        msg = fdp.message_type.add(name=name)
+        for fname, number, ftype, label, type_name in fields:
+            field = msg.field.add(name=fname, number=number, type=ftype, label=label)
+            if type_name:
+                field.type_name = f".inference.{type_name}"
+
+    message("ModelTensorReshape", ("shape", 1, F.TYPE_INT64, rep, ""))
+    for io in ("ModelInput", "ModelOutput"):
+        message(
+            io,
+            ("name", 1, F.TYPE_STRING, opt, ""),
+            ("data_type", 2, F.TYPE_ENUM, opt, "DataType"),
+            ("dims", 4, F.TYPE_INT64, rep, ""),
+            ("reshape", 5, F.TYPE_MESSAGE, opt, "ModelTensorReshape"),
+        )
+    kind = fdp.enum_type.add(name="Kind")
+    for number, name in enumerate(("KIND_AUTO", "KIND_GPU", "KIND_CPU", "KIND_MODEL")):
+        kind.value.add(name=name, number=number)
+    message(
+        "ModelInstanceGroup",
+        ("count", 2, F.TYPE_INT32, opt, ""),
+        ("kind", 4, F.TYPE_ENUM, opt, "Kind"),
+    )
+    message("ModelDynamicBatching")
+    message(
+        "ModelConfig",
+        ("name", 1, F.TYPE_STRING, opt, ""),
+        ("platform", 2, F.TYPE_STRING, opt, ""),
+        ("max_batch_size", 4, F.TYPE_INT32, opt, ""),
+        ("input", 5, F.TYPE_MESSAGE, rep, "ModelInput"),
+        ("output", 6, F.TYPE_MESSAGE, rep, "ModelOutput"),
+        ("instance_group", 7, F.TYPE_MESSAGE, rep, "ModelInstanceGroup"),
+        ("dynamic_batching", 11, F.TYPE_MESSAGE, opt, "ModelDynamicBatching"),
+    )
+    pool = descriptor_pool.DescriptorPool()
+    pool.Add(fdp)
+    return message_factory.GetMessageClass(pool.FindMessageTypeByName("inference.ModelConfig"))
+
+
+def parse_triton_config(text: str) -> Any:
+    """config.pbtxt parsed by protobuf's text_format into a ModelConfig (raises on bad text)."""
+    from google.protobuf import text_format
+
+    return text_format.Parse(text, _model_config_class()())
+
 
 def _meta(inputs: list[Any], outputs: list[Any], **deployment: Any) -> dict[str, Any]:
     meta: dict[str, Any] = {"onnx": {"inputs": inputs, "outputs": outputs}}
@@ -50,6 +133,43 @@ def test_config_pbtxt_batches_on_a_symbolic_first_dimension() -> None:
         "instance_group [ { count: 1, kind: KIND_CPU } ]\n"
         "dynamic_batching { }\n"
     )
+
+
+HOSTILE_NAMES = [
+    'a"b',
+    "x\ny",
+    '} input { name: "evil"',
+    "back\\slash'quote\ttab\rcr",
+    "é ünïcode \x00\x7f",
+    '"\n}\ninput [ { name: "injected" data_type: TYPE_FP32 dims: [ 1 ] } ]\n#',
+]
+
+
+@pytest.mark.parametrize("name", HOSTILE_NAMES)
+def test_config_pbtxt_round_trips_any_tensor_and_model_name(name: str) -> None:
+    meta = _meta(
+        [_io(name, "int64", ["batch", 3]), _io("plain", "float", ["batch"])],
+        [_io(name + "_out", "float", ["batch", 2])],
+    )
+    text = config_pbtxt(name, meta, f"models/{name}/1.0.0/metadata.yaml")
+    config = parse_triton_config(text)
+    assert config.name == name
+    assert [i.name for i in config.input] == [name, "plain"]
+    assert [o.name for o in config.output] == [name + "_out"]
+    assert list(config.input[0].dims) == [3]
+    assert config.platform == "onnxruntime_onnx"
+    # The first line stays one comment line whatever the path holds.
+    assert text.split("\n")[1].startswith("name: ")
+
+
+def test_pbtxt_string_is_protobufs_own_escaping() -> None:
+    from google.protobuf import text_encoding
+
+    from modelreg.gitops.triton import pbtxt_string
+
+    for name in [*HOSTILE_NAMES, "input_ids", ""]:
+        assert pbtxt_string(name) == '"' + text_encoding.CEscape(name, as_utf8=False) + '"'
+    assert pbtxt_string("input_ids") == '"input_ids"'  # plain names are unchanged
 
 
 def test_config_pbtxt_without_batching_keeps_every_dimension() -> None:
