@@ -26,6 +26,20 @@ class LatencyTarget:
     label: str
     model: Path
     inputs: tuple[Path, ...]
+    #: Also time each run on the thread's CPU clock (the deep latency check's statistic).
+    cpu_time: bool = False
+
+
+@dataclass(frozen=True)
+class Timings:
+    """One interleaved measurement: the machine, wall-clock results, CPU-time percentiles."""
+
+    environment: dict[str, Any]
+    #: Per target, what ``bench`` prints and ``add`` stores (wall clock).
+    results: list[dict[str, Any]]
+    #: Per target, ``{"p10_ms", "p50_ms", "p90_ms"}`` of CPU time, or None when the target did
+    #: not ask or this platform's thread clock is too coarse.
+    cpu: list[dict[str, float] | None]
 
 
 def golden_inputs(set_dir: Path) -> tuple[Path, ...]:
@@ -45,11 +59,20 @@ def latency(
     targets: list[LatencyTarget], runs: int, warmup: int = WARMUP
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Time ``targets`` interleaved in one child: (environment, one result per target)."""
+    measured = timings(targets, runs, warmup)
+    return measured.environment, measured.results
+
+
+def timings(targets: list[LatencyTarget], runs: int, warmup: int = WARMUP) -> Timings:
+    """Time ``targets`` interleaved in one child, with CPU time where a target asks for it."""
     if runs < 1 or warmup < 0:
         raise ModelregError("runs must be at least 1 and warm-up at least 0")
     progress = show_progress()
     spec = {
-        "targets": [{"model": str(t.model), "inputs": [str(p) for p in t.inputs]} for t in targets],
+        "targets": [
+            {"model": str(t.model), "inputs": [str(p) for p in t.inputs], "cpu_time": t.cpu_time}
+            for t in targets
+        ],
         "runs": runs,
         "warmup": warmup,
         "progress": progress,
@@ -58,7 +81,9 @@ def latency(
     if result.died or result.data is None:
         names = ", ".join(t.label for t in targets)
         raise ModelregError(f"latency of {names} not measured: {result.died or result.error}")
-    return result.data["environment"], list(result.data["results"])
+    data = result.data
+    cpu = data.get("cpu") or [None] * len(targets)
+    return Timings(data["environment"], list(data["results"]), list(cpu))
 
 
 def scores(
