@@ -16,6 +16,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from modelreg.treefs import Tree
+
 SPEC_LINE = b"version https://git-lfs.github.com/spec/v1"
 #: The spec caps pointer files at 1024 bytes.
 MAX_POINTER_BYTES = 1024
@@ -51,8 +53,14 @@ def looks_like_pointer(head: bytes) -> bool:
     return head.startswith(b"version https://git-lfs")
 
 
-def read_head(path: Path) -> bytes:
-    """The first bytes of ``path``, enough to tell a pointer from an artifact."""
+def read_head(path: Path, *, tree: Tree | None = None) -> bytes:
+    """The first bytes of ``path``, enough to tell a pointer from an artifact.
+
+    With ``tree`` (a registry's), read through :mod:`modelreg.treefs`: a symlink on the path
+    raises :class:`~modelreg.treefs.Refused` instead of being followed.
+    """
+    if tree is not None:
+        return tree.read_bytes(path, limit=MAX_POINTER_BYTES + 1)
     with path.open("rb") as fh:
         return fh.read(MAX_POINTER_BYTES + 1)
 

@@ -4,6 +4,11 @@ A registry is a directory with ``models/``. Under it, each model is a directory 
 ``model.yaml``; each version is a sub-directory named by its semantic version holding a
 ``metadata.yaml`` and the artifact. ``models/<model>/data/`` may hold evaluation data shared by
 the model's versions. Documents are loaded lazily and at most once per process.
+
+Every listing and every document is read through :mod:`modelreg.treefs`: a symlink is never
+followed. A symlinked model or version directory is not a model or version at all; it is kept
+in :attr:`Registry.symlinks` / :attr:`ModelEntry.symlinks` so that the layout checks report it
+(MR006), and a symlinked document loads as an MR006 finding instead of its target's bytes.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from modelreg.errors import UsageError
+from modelreg.treefs import Entry, Refused, Tree
 from modelreg.yamlload import Document, load_file
 
 MODEL_FILE = "model.yaml"
@@ -56,8 +62,8 @@ class VersionEntry:
 
     @property
     def has_metadata(self) -> bool:
-        """Whether metadata.yaml exists."""
-        return self.metadata_path.is_file()
+        """Whether metadata.yaml is a regular file (a symlink is not: MR006)."""
+        return self.model.registry.tree.is_file(self.metadata_path)
 
 
 @dataclass
@@ -69,6 +75,8 @@ class ModelEntry:
     dir: Path
     versions: dict[str, VersionEntry] = field(default_factory=dict)
     strays: list[Path] = field(default_factory=list)
+    #: Symlinks directly in the model directory (never followed; each is an MR006).
+    symlinks: list[Entry] = field(default_factory=list)
 
     @property
     def model_path(self) -> Path:
@@ -97,6 +105,7 @@ class Registry:
     scope_models: frozenset[str] | None = None
     _listed: dict[str, ModelEntry] | None = field(default=None, repr=False)
     _strays: list[Path] = field(default_factory=list, repr=False)
+    _symlinks: list[Entry] = field(default_factory=list, repr=False)
     _partial: dict[str, ModelEntry] = field(default_factory=dict, repr=False)
     _docs: dict[Path, Document] = field(default_factory=dict, repr=False)
 
@@ -116,6 +125,18 @@ class Registry:
         return self._strays
 
     @property
+    def symlinks(self) -> list[Entry]:
+        """``models/`` itself when it is a symlink, else the symlinks directly under it."""
+        if self._listed is None:
+            self._list_all()
+        return self._symlinks
+
+    @property
+    def tree(self) -> Tree:
+        """Reads under the root that never follow a symlink (:mod:`modelreg.treefs`)."""
+        return Tree(self.root)
+
+    @property
     def fully_listed(self) -> bool:
         """Whether all of ``models/`` has been listed (not just the models asked for)."""
         return self._listed is not None
@@ -131,7 +152,7 @@ class Registry:
         found = self._partial.get(name)
         if found is None:
             directory = self.models_dir / name
-            if not name or name.startswith(".") or "/" in name or not directory.is_dir():
+            if not name or name.startswith(".") or "/" in name or not self.tree.is_dir(directory):
                 return None
             found = self._partial[name] = _discover_model(self, directory)
         return found
@@ -139,16 +160,27 @@ class Registry:
     def _list_all(self) -> None:
         listed: dict[str, ModelEntry] = {}
         strays: list[Path] = []
-        for entry in sorted(self.models_dir.iterdir()):
+        symlinks: list[Entry] = []
+        try:
+            entries = self.tree.listdir(self.models_dir)
+        except Refused as exc:
+            # models/ itself is a link: nothing behind it is a model of this registry.
+            entries = []
+            symlinks.append(Entry("models", self.models_dir, exc.rel, "symlink", exc.link))
+        for entry in entries:
+            if entry.kind == "symlink":
+                symlinks.append(entry)
+                continue
             if entry.name.startswith("."):
                 continue
-            if not entry.is_dir():
+            if entry.kind != "dir":
                 if entry.name.lower() != "readme.md":
-                    strays.append(entry)
+                    strays.append(entry.path)
                 continue
             # Entries already read one by one are kept: callers may hold them.
-            listed[entry.name] = self._partial.get(entry.name) or _discover_model(self, entry)
-        self._listed, self._strays = listed, strays
+            found = self._partial.get(entry.name) or _discover_model(self, entry.path)
+            listed[entry.name] = found
+        self._listed, self._strays, self._symlinks = listed, strays, symlinks
 
     @property
     def models_dir(self) -> Path:
@@ -166,12 +198,12 @@ class Registry:
         """The loaded YAML at ``path`` (loaded once; problems are findings on it)."""
         doc = self._docs.get(path)
         if doc is None:
-            doc = self._docs[path] = load_file(path, self.rel(path))
+            doc = self._docs[path] = load_file(path, self.rel(path), tree=self.tree)
         return doc
 
     def model_data(self, model: ModelEntry) -> dict[str, Any] | None:
         """model.yaml as a mapping, or None when it is missing or unparsable."""
-        if not model.model_path.is_file():
+        if not self.tree.is_file(model.model_path):
             return None
         data = self.document(model.model_path).data
         return data if isinstance(data, dict) else None
@@ -203,7 +235,8 @@ def find_root(start: Path) -> Path:
     start = start.resolve()
     probe = start if start.is_dir() else start.parent
     for candidate in (probe, *probe.parents):
-        if (candidate / "models").is_dir():
+        # A symlinked models/ still marks the root: validate then reports it (MR006).
+        if (candidate / "models").is_dir() or (candidate / "models").is_symlink():
             return candidate
     raise UsageError(
         f"no registry found at or above {start}: a registry is a directory with models/ "
@@ -214,21 +247,26 @@ def find_root(start: Path) -> Path:
 def discover(root: Path) -> Registry:
     """The registry at ``root``; model directories are listed on demand (no file is read)."""
     registry = Registry(root.resolve())
-    if not registry.models_dir.is_dir():
+    if not (registry.models_dir.is_dir() or registry.models_dir.is_symlink()):
         raise UsageError(f"{root} has no models/ directory; is it a registry?")
     return registry
 
 
 def _discover_model(registry: Registry, directory: Path) -> ModelEntry:
     model = ModelEntry(registry, directory.name, directory)
-    for entry in sorted(directory.iterdir()):
+    tree = registry.tree
+    for entry in tree.listdir(directory):
         name = entry.name
+        if entry.kind == "symlink":
+            model.symlinks.append(entry)  # a version, model.yaml or data/ behind a link: MR006
+            continue
         if name.startswith(".") or name == MODEL_FILE or name.lower().endswith(".md"):
             continue
-        if entry.is_dir() and name == SHARED_DATA_DIR:
+        is_dir = entry.kind == "dir"
+        if is_dir and name == SHARED_DATA_DIR:
             continue
-        if entry.is_dir() and (SEMVER_RE.match(name) or (entry / METADATA_FILE).is_file()):
-            model.versions[name] = VersionEntry(model, name, entry)
+        if is_dir and (SEMVER_RE.match(name) or tree.is_file(entry.path / METADATA_FILE)):
+            model.versions[name] = VersionEntry(model, name, entry.path)
         else:
-            model.strays.append(entry)
+            model.strays.append(entry.path)
     return model

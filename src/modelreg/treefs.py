@@ -31,12 +31,13 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import io
 import os
 import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import BinaryIO, Literal
+from typing import Literal
 
 from modelreg.errors import ModelregError
 from modelreg.findings import Finding
@@ -249,7 +250,7 @@ class Tree:
             os.close(fd)
             raise
 
-    def open_binary(self, path: Path | str) -> BinaryIO:
+    def open_binary(self, path: Path | str) -> io.FileIO:
         """The regular file at ``path`` opened for reading (unbuffered), never through a link.
 
         Use ``os.fstat(fh.fileno())`` for its size: it describes the file that was opened.
@@ -315,14 +316,14 @@ class Tree:
         return [e for e in self.walk(path) if e.kind == "symlink"]
 
 
-def _read_all(fh: BinaryIO) -> bytes:
+def _read_all(fh: io.FileIO) -> bytes:
     chunks = []
     while chunk := fh.read(1 << 20):
         chunks.append(chunk)
     return b"".join(chunks)
 
 
-def _read_upto(fh: BinaryIO, limit: int) -> bytes:
+def _read_upto(fh: io.FileIO, limit: int) -> bytes:
     chunks = []
     left = limit
     while left > 0 and (chunk := fh.read(min(left, 1 << 20))):
@@ -331,7 +332,7 @@ def _read_upto(fh: BinaryIO, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def open_nofollow(path: Path) -> BinaryIO:
+def open_nofollow(path: Path) -> io.FileIO:
     """Open a file for reading refusing a symlink *leaf* (``O_NOFOLLOW``), for code that has
     no registry root (the isolated child, whose parent already checked the directories)."""
     try:

@@ -9,12 +9,15 @@ where present, then builds plain JSON-like values itself so that:
 * unquoted timestamps stay text (JSON Schema checks ``format: date`` on strings), and every
   implicit coercion is recorded so the schema step can say "quote this value" (``MR003``)
   where the field expected another type;
-* alias bombs, deep nesting and huge files stop with a finding instead of eating memory.
+* alias bombs, deep nesting and huge files stop with a finding instead of eating memory;
+* a symlinked file (or one under a symlinked directory) is never read: it is an ``MR006``
+  finding (:mod:`modelreg.treefs`).
 """
 
 from __future__ import annotations
 
 import math
+import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -25,6 +28,7 @@ import yaml
 
 from modelreg.findings import Finding
 from modelreg.rules import rule
+from modelreg.treefs import Refused, Tree, open_nofollow, symlink_finding
 
 JsonPath = tuple[str | int, ...]
 
@@ -68,7 +72,7 @@ class Document:
     @property
     def loaded(self) -> bool:
         """True when the file parsed into one document (findings may still exist)."""
-        return not any(f.rule in ("MR001", "MR004") for f in self.findings)
+        return not any(f.rule in ("MR001", "MR004", "MR006") for f in self.findings)
 
     def position(self, path: JsonPath) -> tuple[int | None, int | None]:
         """Line and column of the value at ``path``, or of its nearest ancestor."""
@@ -107,21 +111,42 @@ def format_path(path: JsonPath) -> str:
     return out or "$"
 
 
-def load_file(path: Path, display: str, max_bytes: int = MAX_BYTES) -> Document:
-    """Load ``path``; problems become findings on the returned document, never exceptions."""
+def load_file(
+    path: Path, display: str, max_bytes: int = MAX_BYTES, *, tree: Tree | None = None
+) -> Document:
+    """Load ``path``; problems become findings on the returned document, never exceptions.
+
+    With ``tree`` (the registry's), no component of ``path`` under its root may be a symlink;
+    without it, the file itself may not be one. A symlink is an MR006 finding, never a read.
+    """
     doc = Document(display)
     try:
-        size = path.stat().st_size
-        if size > max_bytes:
-            doc.findings.append(
-                rule("MR004").finding(
-                    display, f"file is {size} bytes; metadata files are capped at {max_bytes}"
+        with tree.open_binary(path) if tree is not None else open_nofollow(path) as fh:
+            size = os.fstat(fh.fileno()).st_size
+            if size > max_bytes:
+                doc.findings.append(
+                    rule("MR004").finding(
+                        display, f"file is {size} bytes; metadata files are capped at {max_bytes}"
+                    )
                 )
-            )
-            return doc
-        raw = path.read_bytes()
+                return doc
+            raw = b""
+            while len(raw) <= max_bytes and (chunk := fh.read(max_bytes + 1 - len(raw))):
+                raw += chunk
+    except Refused as exc:
+        if exc.kind == "symlink":
+            # Under a tree the link may be a directory above the file: name that one.
+            doc.findings.append(symlink_finding(exc.rel if tree else display, exc.link))
+        else:
+            doc.findings.append(rule("MR004").finding(display, f"cannot read file: {exc}"))
+        return doc
     except OSError as exc:
         doc.findings.append(rule("MR004").finding(display, f"cannot read file: {exc.strerror}"))
+        return doc
+    if len(raw) > max_bytes:  # grew while being read
+        doc.findings.append(
+            rule("MR004").finding(display, f"file is over the cap of {max_bytes} bytes")
+        )
         return doc
     return load_bytes(raw, display, doc)
 

@@ -1,16 +1,28 @@
-"""Artifact integrity (MR2xx): the bytes, or their Git LFS pointer, equal the metadata."""
+"""Artifact integrity (MR2xx): the bytes, or their Git LFS pointer, equal the metadata.
+
+Every artifact byte is read through the registry's :mod:`~modelreg.treefs`: an artifact or
+external data file that is a symlink (or lies under one) is an MR006 finding, never a read.
+"""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from modelreg.checks import VersionContext, check
 from modelreg.findings import Finding
-from modelreg.hashing import sha256_file
-from modelreg.lfs import PointerError, looks_like_pointer, parse_pointer, read_head
+from modelreg.hashing import sha256_stream
+from modelreg.lfs import (
+    MAX_POINTER_BYTES,
+    PointerError,
+    looks_like_pointer,
+    parse_pointer,
+    read_head,
+)
 from modelreg.rules import rule
+from modelreg.treefs import Refused, symlink_finding
 
 
 def lfs_pull_command(rel_path: str) -> str:
@@ -19,18 +31,17 @@ def lfs_pull_command(rel_path: str) -> str:
 
 
 def safe_child(base: Path, relative: str) -> tuple[Path | None, str]:
-    """``base/relative`` if it stays inside ``base`` through no link, else a reason."""
+    """``base/relative`` if it stays inside ``base`` lexically, else a reason.
+
+    Symlinks are the tree's business: every read goes through ``registry.tree``, which refuses
+    a link anywhere on the path (MR006).
+    """
     pure = PurePosixPath(relative)
     if pure.is_absolute() or "\\" in relative:
         return None, "is absolute"
     if ".." in pure.parts:
         return None, "contains `..`"
-    current = base
-    for part in pure.parts:
-        current = current / part
-        if current.is_symlink():
-            return None, f"goes through the symbolic link {part}"
-    return current, ""
+    return base.joinpath(*pure.parts), ""
 
 
 def local_artifact(ctx: VersionContext) -> Path | None:
@@ -40,16 +51,17 @@ def local_artifact(ctx: VersionContext) -> Path | None:
     finding of :func:`artifact_integrity` (MR203, MR206, MR204).
     """
     assert ctx.meta is not None
+    tree = ctx.registry.tree
     path, _reason = safe_child(ctx.version.dir, ctx.meta["artifact"]["path"])
-    if path is None or not path.is_file():
-        return None
+    if path is None or not tree.is_file(path):
+        return None  # a symlink is not a file here: MR006 says so
     try:
-        return None if looks_like_pointer(read_head(path)) else path
-    except OSError:
+        return None if looks_like_pointer(read_head(path, tree=tree)) else path
+    except (OSError, Refused):
         return None
 
 
-@check("version", rules=("MR201", "MR202", "MR203", "MR204", "MR205", "MR206", "MR901"))
+@check("version", rules=("MR006", "MR201", "MR202", "MR203", "MR204", "MR205", "MR206", "MR901"))
 def artifact_integrity(ctx: VersionContext) -> Iterator[Finding]:
     """sha256 and size of model.onnx and of each declared data file (or their LFS pointers).
 
@@ -79,14 +91,25 @@ def _check_file(
         )
         return
     rel = ctx.registry.rel(path)
-    if not path.is_file():
-        what = "artifact" if len(field_path) == 1 else "external data file"
-        where = f"{ctx.metadata_rel}:{line}"
+    tree = ctx.registry.tree
+    what = "artifact" if len(field_path) == 1 else "external data file"
+    where = f"{ctx.metadata_rel}:{line}"
+    try:
+        with tree.open_binary(path) as fh:
+            st = os.fstat(fh.fileno())
+            head = fh.read(MAX_POINTER_BYTES + 1)
+            # Hashed from the same descriptor: the bytes judged are the bytes examined.
+            skip = ctx.options.fast or looks_like_pointer(head) or st.st_nlink > 1
+            digest = None if skip else sha256_stream(fh, head)[0]
+    except Refused as exc:
+        if exc.kind == "symlink":
+            yield symlink_finding(exc.rel, exc.link)
+        else:
+            yield rule("MR203").finding(rel, f"{what} named in {where} is not a regular file")
+        return
+    except (FileNotFoundError, NotADirectoryError):
         yield rule("MR203").finding(rel, f"{what} named in {where} does not exist")
         return
-    try:
-        st = path.stat()
-        head = read_head(path)
     except OSError as exc:
         yield rule("MR901").finding(rel, f"integrity not checked: cannot read: {exc.strerror}")
         return
@@ -102,13 +125,9 @@ def _check_file(
         yield rule("MR202").finding(
             rel, f"size is {st.st_size} bytes; {ctx.metadata_rel} says {declared_size}"
         )
-    if ctx.options.fast:
+    if digest is None:
         return  # --fast never reads artifact bytes; the deep run hashes them
-    try:
-        actual, _size = sha256_file(path)
-    except OSError as exc:
-        yield rule("MR901").finding(rel, f"sha256 not checked: cannot read: {exc.strerror}")
-        return
+    actual = digest
     if actual != declared_sha:
         yield rule("MR201").finding(
             rel,

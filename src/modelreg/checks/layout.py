@@ -9,25 +9,37 @@ from typing import Any
 
 from modelreg.checks import ModelContext, RegistryContext, VersionContext, check
 from modelreg.findings import Finding
-from modelreg.registry import METADATA_FILE, MODEL_FILE, SEMVER_RE, semver_key
+from modelreg.registry import METADATA_FILE, MODEL_FILE, SEMVER_RE, SHARED_DATA_DIR, semver_key
 from modelreg.rules import rule
+from modelreg.treefs import symlink_finding
 
 _TODO = re.compile(r"\bTODO\b")
 
 
-@check("registry", rules=("MR509",), needs_valid=False)
+@check("registry", rules=("MR006", "MR509"), needs_valid=False)
 def registry_strays(ctx: RegistryContext) -> Iterator[Finding]:
-    """Files directly under models/ that are not model directories."""
+    """Files directly under models/ that are not model directories; models/ or a model
+    directory that is a symlink (never followed)."""
+    for link in ctx.registry.symlinks:
+        yield symlink_finding(link.rel, link.link)
     for path in ctx.registry.strays:
         yield rule("MR509").finding(
             ctx.registry.rel(path), "not a model directory; models/ holds one directory per model"
         )
 
 
-@check("model", rules=("MR507", "MR509"), needs_valid=False)
+@check("model", rules=("MR006", "MR507", "MR509"), needs_valid=False)
 def model_files(ctx: ModelContext) -> Iterator[Finding]:
-    """model.yaml exists; nothing unexpected sits in the model directory."""
-    if not ctx.model.model_path.is_file():
+    """model.yaml exists; nothing unexpected sits in the model directory; no symlink in it
+    (a version directory, model.yaml, data/ or a file in data/: MR006, never followed)."""
+    tree = ctx.registry.tree
+    links = {link.name: link for link in ctx.model.symlinks}
+    for link in links.values():
+        yield symlink_finding(link.rel, link.link)
+    if tree.is_dir(ctx.model.dir / SHARED_DATA_DIR):
+        for link in tree.symlinks_under(ctx.model.dir / SHARED_DATA_DIR):
+            yield symlink_finding(link.rel, link.link)
+    if MODEL_FILE not in links and not tree.is_file(ctx.model.model_path):
         yield rule("MR507").finding(ctx.model_rel, f"model `{ctx.model.name}` has no {MODEL_FILE}")
     for path in ctx.model.strays:
         what = "directory" if path.is_dir() else "file"
@@ -81,9 +93,15 @@ def model_lifecycle(ctx: ModelContext) -> Iterator[Finding]:
         )
 
 
-@check("version", rules=("MR507",), needs_valid=False)
+@check("version", rules=("MR006", "MR507"), needs_valid=False)
 def version_files(ctx: VersionContext) -> Iterator[Finding]:
-    """A version directory has metadata.yaml."""
+    """A version directory has metadata.yaml; nothing in it is a symlink (metadata, artifact,
+    golden vectors, data: each link is one MR006, and nothing behind it is read)."""
+    links = ctx.registry.tree.symlinks_under(ctx.version.dir)
+    for link in links:
+        yield symlink_finding(link.rel, link.link)
+    if ctx.rel(METADATA_FILE) in {link.rel for link in links}:
+        return
     if not ctx.version.has_metadata:
         yield rule("MR507").finding(
             ctx.rel(METADATA_FILE),
