@@ -144,3 +144,52 @@ def test_unique_items_of_a_long_label_list() -> None:
     labels = [f"c{i}" for i in range(100_000)]
     assert check(labels)
     assert not check([*labels, "c99999"])
+
+
+def _patterns(node: Any) -> Iterator[str]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "pattern" and isinstance(value, str):
+                yield value
+            else:
+                yield from _patterns(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _patterns(value)
+
+
+@pytest.mark.parametrize("name", SCHEMA_NAMES)
+def test_every_pattern_ends_where_the_string_ends(name: str) -> None:
+    # Python's `$` also matches before a final "\n" (jsonschema uses re.search); the lookahead
+    # makes it the end of the string in Python as it is in ECMA-262 (see the schema $comment).
+    patterns = list(_patterns(load_schema(name)))
+    assert patterns
+    assert [p for p in patterns if not p.endswith("$(?!\\n)")] == []
+
+
+def test_a_trailing_newline_is_refused_by_both_validators() -> None:
+    checked = 0
+    for name, doc in _documents():
+        schema = load_schema(name)
+        check = fastschema.compile_schema(schema)
+        assert check is not None
+        reference = Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+        for path in _paths(doc):
+            parent = doc
+            for part in path[:-1]:
+                parent = parent[part]
+            if not path or not isinstance(parent[path[-1]], str):
+                continue
+            mutated = copy.deepcopy(doc)
+            target = mutated
+            for part in path[:-1]:
+                target = target[part]
+            target[path[-1]] += "\n"
+            assert check(mutated) == reference.is_valid(mutated), path
+            checked += 1
+    assert checked > 50
+    # Every pattern-bearing value seen is refused with a newline (free text is not).
+    doc = dict(next(d for n, d in _documents() if n == "metadata"))
+    doc["artifact"] = {**doc["artifact"], "sha256": doc["artifact"]["sha256"] + "\n"}
+    check = fastschema.compile_schema(load_schema("metadata"))
+    assert check is not None and not check(doc)

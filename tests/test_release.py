@@ -426,3 +426,89 @@ def test_a_one_version_run_gathers_git_facts_for_that_version_only(
     registry = discover(released.root)
     selection = select(registry, [released.path("models/demo/1.1.0/metadata.yaml")])
     assert [f.rule for f in run(registry, selection, Options(fast=True), ("MR7",))] == ["MR701"]
+
+
+# -- tag prefixes shared between models (MR709) and MR704's advice --------------------------
+
+OTHER = "models/other/model.yaml"
+
+
+def add_other_model(registry: Registry, tag_prefix: str) -> None:
+    """A second model, a copy of demo (versions 1.0.0 and 1.1.0) with its own tag_prefix."""
+    shutil.copytree(registry.path("models/demo"), registry.path("models/other"))
+    registry.replace(OTHER, "name: demo\n", "name: other\n")
+    registry.replace(OTHER, "tag_prefix: model-demo\n", f"tag_prefix: {tag_prefix}\n")
+    for version in ("1.0.0", "1.1.0"):
+        registry.replace(f"models/other/{version}/metadata.yaml", "model: demo\n", "model: other\n")
+    git_commit_all(registry.root, "a second model")
+
+
+def mr7(capsys: pytest.CaptureFixture[str]) -> tuple[int, list[str]]:
+    code, out, _ = cli(capsys, "validate", "--fast", "--select", "MR7")
+    return code, out.splitlines()
+
+
+def test_two_models_with_one_tag_prefix_are_refused(
+    registry: Registry, capsys: pytest.CaptureFixture[str]
+) -> None:
+    add_other_model(registry, "model-demo")
+    code, lines = mr7(capsys)
+    assert code == 1
+    why = (
+        "can be mistaken for each other, so a release of one would be judged (and could be "
+        "moved or deleted) as the other's; give each model its own tag_prefix"
+    )
+    assert lines == [
+        f"{MODEL}:5:13: MR709 release tags `model-demo-v<version>` of this model and "
+        f"`model-demo-v<version>` of models/other/model.yaml {why}",
+        f"{OTHER}:5:13: MR709 release tags `model-demo-v<version>` of this model and "
+        f"`model-demo-v<version>` of models/demo/model.yaml {why}",
+    ]
+    # Only the case differs: the same tag files on a case-insensitive file system.
+    registry.replace(OTHER, "tag_prefix: model-demo\n", "tag_prefix: Model-Demo\n")
+    assert [line.split(": ")[1][:5] for line in mr7(capsys)[1]] == ["MR709", "MR709"]
+
+
+@pytest.mark.parametrize(
+    ("prefix", "collides"),
+    [("model-demo-v1.0.0", True), ("model-demo-v2.0.0-rc", True), ("model-demo-vision", False)],
+)
+def test_a_prefix_that_extends_another_into_a_version_is_refused(
+    registry: Registry, capsys: pytest.CaptureFixture[str], prefix: str, collides: bool
+) -> None:
+    add_other_model(registry, prefix)
+    code, lines = mr7(capsys)
+    assert (code, [line.split(": ")[1][:5] for line in lines]) == (
+        (1, ["MR709", "MR709"]) if collides else (0, [])
+    )
+
+
+def test_mr704_never_advises_deleting_another_models_release(
+    registry: Registry, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # other's tags `model-demo-v1.0.0-v<version>` also read as demo's `1.0.0-v<version>`.
+    add_other_model(registry, "model-demo-v1.0.0")
+    assert cli(capsys, "release")[0] == 0
+    tags = git(registry.root, "tag", "-l").split()
+    assert "model-demo-v1.0.0-v1.1.0" in tags  # other's release of 1.1.0
+    code, lines = mr7(capsys)
+    # The tag is other's release (other has 1.1.0): no MR704 for demo, only the collision.
+    assert (code, [line.split(": ")[1][:5] for line in lines]) == (1, ["MR709", "MR709"])
+    # A tag neither model has a version for: reported for both, deletion advised for neither.
+    git(registry.root, "tag", "-a", "-m", "x", "model-demo-v1.0.0-v9.0.0")
+    code, lines = mr7(capsys)
+    orphans = [line for line in lines if " MR704 " in line]
+    assert orphans == [
+        f"{MODEL}:9:1: MR704 tag model-demo-v1.0.0-v9.0.0 releases 1.0.0-v9.0.0, but "
+        "models/demo/1.0.0-v9.0.0/ is not in the tree; its name also reads as a release of "
+        "models/other/model.yaml (MR709), so do not delete it: give each model its own "
+        "tag_prefix, then restore the version directory",
+        f"{OTHER}:9:1: MR704 tag model-demo-v1.0.0-v9.0.0 releases 9.0.0, but "
+        "models/other/9.0.0/ is not in the tree; its name also reads as a release of "
+        "models/demo/model.yaml (MR709), so do not delete it: give each model its own "
+        "tag_prefix, then restore the version directory",
+    ]
+    assert "git tag -d" not in "\n".join(lines)
+    # A scoped run (one model, as the pre-commit hook passes files) reads the same way.
+    code, out, _ = cli(capsys, "validate", "--fast", "--select", "MR704", MODEL)
+    assert out.splitlines() == orphans[:1]

@@ -218,3 +218,43 @@ def test_a_crash_in_onnxruntime_keeps_what_the_child_finished(
         f"{ONNX}: MR902 deep checks died: signal 11 (SIGSEGV); finished before that: inspect; "
         "the rest is unproven"
     ) in out
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("--select", "MR404"),
+        ("--select", "MR2"),
+        ("--select", "MR3", "--ignore", "MR9"),
+        ("--ignore", "MR902"),
+        ("--ignore", "MR9"),
+    ],
+)
+def test_a_dead_child_fails_the_run_under_any_filter(
+    real: Registry,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    argv: tuple[str, ...],
+) -> None:
+    # The deep checks did not happen: no rule filter may turn that into a pass.
+    monkeypatch.setattr("modelreg.isolate.sys.executable", fake_python(tmp_path, "kill -SEGV $$"))
+    code, out = validate(capsys, "--no-cache", *argv)
+    assert code == 1, out
+    assert out.splitlines() == [
+        f"{ONNX}: MR902 deep checks died: signal 11 (SIGSEGV); finished before that: "
+        "nothing; the rest is unproven"
+    ]
+
+
+def test_a_hanging_child_fails_the_run_under_a_filter(
+    real: Registry,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    monkeypatch.setattr("modelreg.isolate.sys.executable", fake_python(tmp_path, "sleep 30"))
+    monkeypatch.setenv("MODELREG_CHILD_TIMEOUT", "0.5")
+    code, out = validate(capsys, "--no-cache", "--select", "MR404")
+    assert code == 1, out
+    assert f"{ONNX}: MR902 deep checks died: timed out after 0.5 s" in out

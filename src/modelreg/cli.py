@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
 import traceback
 from collections.abc import Sequence
 
@@ -38,6 +40,14 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``modelreg`` and ``python -m modelreg``."""
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        # Anywhere: while parsing, importing a command, running checks or reporting.
+        return _interrupted(process=argv is None)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     # The first word that is not an option is the command (no top-level option takes a value).
     command = next((a for a in args_list if not a.startswith("-")), None)
@@ -55,9 +65,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ModelregError as exc:
         sys.stderr.write(f"modelreg: error: {exc}\n")
         return exc.exit_code
-    except KeyboardInterrupt:
-        sys.stderr.write("modelreg: interrupted\n")
-        return 130
     except BrokenPipeError:
         # The reader went away (e.g. `| head`); nothing more to say.
         sys.stderr.close()
@@ -71,6 +78,28 @@ def main(argv: Sequence[str] | None = None) -> int:
             "report it.\n"
         )
         return 3
+
+
+def _interrupted(*, process: bool) -> int:
+    """Ctrl-C: stop every child, say so in one line, exit 130.
+
+    Writers have already cleaned up on the way out (their ``finally`` blocks and the
+    journal, :mod:`modelreg.storage`). A second Ctrl-C must not cut this short into a
+    traceback, so SIGINT is ignored meanwhile, and for the rest of the process when modelreg
+    is the process (``process``: exiting still joins worker threads); an in-process caller
+    gets its handler back.
+    """
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main_thread else None
+    try:
+        isolate = sys.modules.get("modelreg.isolate")  # loaded only if a child may exist
+        if isolate is not None:
+            isolate.stop_all()
+        sys.stderr.write("modelreg: interrupted\n")
+    finally:
+        if previous is not None and not process:
+            signal.signal(signal.SIGINT, previous)
+    return 130
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from typing import Any
 
 from modelreg.gitrepo import GitError, Repo, Tag, open_repo
 from modelreg.lfs import MAX_POINTER_BYTES, PointerError, looks_like_pointer, parse_pointer
-from modelreg.registry import ModelEntry, Registry, VersionEntry
+from modelreg.registry import SEMVER_RE, ModelEntry, Registry, VersionEntry
 from modelreg.tags import tag_name, tag_stem, tag_version
 
 OVERLAYS_DIR = "overlays"
@@ -87,11 +87,14 @@ class State:
     tags: dict[str, Tag] = field(default_factory=dict)
     head: str | None = None
     versions: dict[tuple[str, str], VersionState] = field(default_factory=dict)
-    #: model → tags that name a version of it that has no directory.
-    orphans: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    #: model → ``(tag, version, other models that could own the tag)`` for every tag that
+    #: names a version of it that has no directory (and no other model's directory either).
+    orphans: dict[str, list[tuple[str, str, tuple[str, ...]]]] = field(default_factory=dict)
 
 
 _CACHE: dict[int, tuple[weakref.ref[Registry], State]] = {}
+#: tag stem → the models (with their model.yaml) whose release tags start with it.
+Stems = dict[str, list[tuple[str, dict[str, Any]]]]
 
 
 def state(registry: Registry) -> State:
@@ -119,6 +122,63 @@ def model_tag_data(registry: Registry, model: ModelEntry) -> dict[str, Any] | No
     except (KeyError, TypeError, ValueError):
         return None
     return data
+
+
+_STEMS: dict[int, tuple[weakref.ref[Registry], dict[str, str]]] = {}
+
+
+def tag_stems(registry: Registry) -> dict[str, str]:
+    """model name → the stem of its release tags, for every model of the registry (whatever
+    the run's scope: tags are shared by all models); computed once per Registry object."""
+    cached = _STEMS.get(id(registry))
+    if cached is not None and cached[0]() is registry:
+        return cached[1]
+    stems: dict[str, str] = {}
+    for model in registry.models.values():
+        data = model_tag_data(registry, model)
+        if data is not None:
+            stems[model.name] = tag_stem(data)
+    _STEMS[id(registry)] = (weakref.ref(registry), stems)
+    return stems
+
+
+def stems_overlap(a: str, b: str) -> bool:
+    """Whether a release tag of stem ``a`` could be read as a release of stem ``b`` or back.
+
+    Equal stems (also when they differ only in case: tags are files on a case-insensitive
+    file system), or one stem extending the other so that the rest reads as the start of a
+    semantic version: ``bert-v`` and ``bert-v1.0.0-v`` both read ``bert-v1.0.0-v2.0.0``
+    (``1.0.0-v2.0.0`` is a pre-release). ``model-v`` and ``model-vision-v`` do not overlap.
+    """
+    short, long = sorted((a.casefold(), b.casefold()), key=len)
+    if not long.startswith(short):
+        return False
+    return long == short or SEMVER_RE.match(long[len(short) :] + "1.0.0") is not None
+
+
+def tag_collisions(registry: Registry) -> dict[str, list[str]]:
+    """model → the other models whose release tags its own tags could be mistaken for.
+
+    Linear in the stems' total length: equal stems are grouped, and each stem's shorter
+    candidates are its own prefixes that end where a stem ends (``-v`` or ``@v``).
+    """
+    stems = tag_stems(registry)
+    by_stem: dict[str, list[str]] = {}
+    for model, stem in stems.items():
+        by_stem.setdefault(stem.casefold(), []).append(model)
+    found: dict[str, set[str]] = {}
+    for model, stem in stems.items():
+        folded = stem.casefold()
+        for other in by_stem[folded]:
+            if other != model:
+                found.setdefault(model, set()).add(other)
+        for end in range(2, len(folded)):
+            prefix = folded[:end]
+            if prefix in by_stem and stems_overlap(prefix, folded):
+                for other in by_stem[prefix]:
+                    found.setdefault(model, set()).add(other)
+                    found.setdefault(other, set()).add(model)
+    return {model: sorted(others) for model, others in found.items()}
 
 
 def artifact_paths(meta: dict[str, Any] | None) -> list[str]:
@@ -149,12 +209,12 @@ def _compute(registry: Registry) -> State:
         )
 
     entries: list[tuple[VersionEntry, VersionState]] = []
-    stems: dict[str, tuple[str, dict[str, Any]]] = {}
+    stems: Stems = {}
     for model in _models_in_scope(registry):
         data = model_tag_data(registry, model)
         if data is None:
             continue
-        stems[tag_stem(data)] = (model.name, data)
+        stems.setdefault(tag_stem(data), []).append((model.name, data))
         for version in model.versions.values():
             if registry.scope is not None and (model.name, version.name) not in registry.scope:
                 continue
@@ -281,20 +341,51 @@ def _is_pointer(data: bytes) -> bool:
     return True
 
 
-def _find_orphans(
-    registry: Registry, result: State, stems: dict[str, tuple[str, dict[str, Any]]]
-) -> None:
-    """Tags of a model's form whose version has no directory (linear in the number of tags)."""
+def _find_orphans(registry: Registry, result: State, stems: Stems) -> None:
+    """Tags of a model's form whose version has no directory (linear in the number of tags).
+
+    A tag that another model could also own (see :func:`stems_overlap`) is nobody's orphan
+    when that model has the version, and otherwise is reported with the other owners named,
+    so that MR704 never advises deleting another model's release.
+    """
+    every: Stems | None = None  # read only when some tag looks orphaned
     for name in result.tags:
-        for marker in ("-v", "@v"):
-            start = name.find(marker)
-            while start != -1:
-                stem = name[: start + 2]
-                owner = stems.get(stem)
-                if owner is not None:
-                    model_name, data = owner
-                    version = tag_version(data, name)
-                    entry = registry.model(model_name)
-                    if version is not None and entry is not None and version not in entry.versions:
-                        result.orphans.setdefault(model_name, []).append((name, version))
-                start = name.find(marker, start + 1)
+        for model_name, version in _readings(name, stems):
+            entry = registry.model(model_name)
+            if entry is None or version in entry.versions:
+                continue
+            every = _all_stems(registry) if every is None else every
+            owners = [(other, v) for other, v in _readings(name, every) if other != model_name]
+            if any(
+                (found := registry.model(other)) is not None and v in found.versions
+                for other, v in owners
+            ):
+                continue  # the release of another model whose tags look like this one's
+            result.orphans.setdefault(model_name, []).append(
+                (name, version, tuple(sorted(other for other, _v in owners)))
+            )
+
+
+def _readings(tag: str, stems: Stems) -> list[tuple[str, str]]:
+    """Every ``(model, version)`` that ``tag`` reads as, given the models' tag stems."""
+    found: list[tuple[str, str]] = []
+    for marker in ("-v", "@v"):
+        start = tag.find(marker)
+        while start != -1:
+            for model_name, data in stems.get(tag[: start + 2], []):
+                version = tag_version(data, tag)
+                if version is not None:
+                    found.append((model_name, version))
+            start = tag.find(marker, start + 1)
+    return found
+
+
+def _all_stems(registry: Registry) -> Stems:
+    """Every model's stem (not only those in scope), for the rare tag that looks orphaned."""
+    mapped: Stems = {}
+    for model_name in tag_stems(registry):
+        entry = registry.model(model_name)
+        data = model_tag_data(registry, entry) if entry is not None else None
+        if data is not None:
+            mapped.setdefault(tag_stem(data), []).append((model_name, data))
+    return mapped

@@ -28,6 +28,12 @@ from modelreg.findings import Finding
 from modelreg.registry import METADATA_FILE, ModelEntry, Registry, VersionEntry
 from modelreg.rules import matches, rule
 
+#: Findings that say a check did not happen (it crashed, or its isolated child died, timed
+#: out or ran out of memory). They are errors of the run, not verdicts of a rule, so no
+#: ``--select``/``--ignore`` filters them out: a filter that hid them would turn "nothing
+#: was proven" into a pass.
+UNFILTERED = frozenset({"MR901", "MR902"})
+
 
 @dataclass
 class Selection:
@@ -103,7 +109,7 @@ def run(
         c
         for c in load_checks()
         if not (c.deep and options.fast)
-        and any(matches(r, select_rules) and not matches(r, ignore_rules) for r in c.rules)
+        and any(wanted(r, select_rules, ignore_rules) for r in c.rules)
     ]
     by_scope: dict[str, list[Check]] = {"version": [], "model": [], "registry": []}
     for c in checks:
@@ -140,9 +146,14 @@ def run(
             )
         )
     kept = {
-        f for f in findings if matches(f.rule, select_rules) and not matches(f.rule, ignore_rules)
+        f for f in findings if f.rule in UNFILTERED or wanted(f.rule, select_rules, ignore_rules)
     }
     return sorted(kept, key=Finding.sort_key)
+
+
+def wanted(rule_id: str, select_rules: tuple[str, ...], ignore_rules: tuple[str, ...]) -> bool:
+    """Whether ``--select``/``--ignore`` keep ``rule_id`` (:data:`UNFILTERED` aside)."""
+    return matches(rule_id, select_rules) and not matches(rule_id, ignore_rules)
 
 
 def _run_model(
@@ -239,6 +250,8 @@ def _guarded(
 ) -> list[Finding]:
     try:
         return call()
+    except UsageError:
+        raise  # the command line or environment is wrong (a bad MODELREG_* value), not a check
     except Exception as exc:  # noqa: BLE001 - any bug in a check must surface as a finding
         return [
             rule("MR901").finding(

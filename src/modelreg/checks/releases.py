@@ -34,12 +34,41 @@ def tags_without_version(ctx: ModelContext) -> Iterator[Finding]:
     """A release tag of this model names a version that has no directory."""
     found = releases.state(ctx.registry)
     line, col = ctx.key_position("lifecycle")
-    for tag, version in sorted(found.orphans.get(ctx.model.name, [])):
-        yield rule("MR704").finding(
-            ctx.model_rel,
+    for tag, version, others in sorted(found.orphans.get(ctx.model.name, [])):
+        missing = (
             f"tag {tag} releases {version}, but models/{ctx.model.name}/{version}/ is not in "
-            "the tree; released versions stay (mark them `retired`), or delete the stray tag "
-            f"(`git tag -d {tag}` and `git push origin :refs/tags/{tag}`)",
+            "the tree"
+        )
+        if others:
+            # The tag may be another model's release: never advise deleting it.
+            owners = ", ".join(f"models/{o}/model.yaml" for o in others)
+            advice = (
+                f"its name also reads as a release of {owners} (MR709), so do not delete it: "
+                "give each model its own tag_prefix, then restore the version directory"
+            )
+        else:
+            advice = (
+                "released versions stay (mark them `retired`), or delete the stray tag "
+                f"(`git tag -d {tag}` and `git push origin :refs/tags/{tag}`)"
+            )
+        yield rule("MR704").finding(ctx.model_rel, f"{missing}; {advice}", line, col)
+
+
+@check("model", rules=("MR709",))
+def tag_prefix_unique(ctx: ModelContext) -> Iterator[Finding]:
+    """No other model's release tags can be mistaken for this model's."""
+    others = releases.tag_collisions(ctx.registry).get(ctx.model.name, [])
+    if not others:
+        return
+    stems = releases.tag_stems(ctx.registry)
+    line, col = ctx.position("tag_prefix") if "tag_prefix" in (ctx.data or {}) else (None, None)
+    for other in others:
+        yield rule("MR709").finding(
+            ctx.model_rel,
+            f"release tags `{stems[ctx.model.name]}<version>` of this model and "
+            f"`{stems[other]}<version>` of models/{other}/model.yaml can be mistaken for each "
+            "other, so a release of one would be judged (and could be moved or deleted) as "
+            "the other's; give each model its own tag_prefix",
             line,
             col,
         )
