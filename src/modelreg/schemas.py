@@ -165,6 +165,9 @@ def _to_findings(doc: Document, error: ValidationError, schema_name: str) -> Ite
             yield rule("MR104").finding(doc.path, msg, line, col)
             return
         line, col = doc.position(path)
+        if isinstance(error.instance, str) and "propertyNames" in error.absolute_schema_path:
+            # A key failed its pattern (e.g. a lifecycle key): point at the key, not the mapping.
+            line, col = doc.key_position((*path, error.instance))
         title = sub.get("title")
         if kind == "pattern" and title:
             msg = f"{where}: {_short(error.instance)} is not a valid {title}"
