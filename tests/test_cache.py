@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 from conftest import Registry
 from modelreg.cache import CACHE_DIRNAME, DeepCache, git_dir
 from modelreg.cli import main
+from modelreg.registry import VersionEntry, discover
 
 VERSION = "models/demo/1.1.0"
 
@@ -129,3 +131,71 @@ def test_worktree_git_file_is_followed(tmp_path: Path) -> None:
     tree.mkdir()
     (tree / ".git").write_text(f"gitdir: {real}\n", encoding="utf-8")
     assert git_dir(tree / "models") == real.resolve()
+
+
+def test_an_eval_file_outside_the_keyed_trees_is_in_the_key(
+    repo: Registry, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # evaluation.data.path may name any file of the model directory, here one in another
+    # version's directory: changing its bytes (metadata unchanged) must not reuse the pass.
+    shutil.copy(repo.path("models/demo/data/eval.npz"), repo.path("models/demo/1.0.0/eval.npz"))
+    repo.replace(f"{VERSION}/metadata.yaml", "../data/eval.npz", "../1.0.0/eval.npz")
+    assert validate(capsys, VERSION)[0] == 0
+    assert "1 cached" in validate(capsys, VERSION)[2]
+    flip_byte(repo.path("models/demo/1.0.0/eval.npz"), offset=100)
+    code, out, err = validate(capsys, VERSION)
+    assert "cached" not in err
+    assert code == 1 and "MR406" in out
+
+
+def _key(reg: Registry, meta_changes: dict[str, object] | None = None) -> str:
+    registry = discover(reg.root)
+    model = registry.model("demo")
+    assert model is not None
+    version = model.versions["1.1.0"]
+    meta = dict(registry.metadata(version) or {})
+    meta.update(meta_changes or {})
+    return DeepCache(reg.root / "unused").key(model, version, "salt", meta)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        f"{VERSION}/metadata.yaml",
+        f"{VERSION}/model.onnx",
+        f"{VERSION}/test_data_set_0/input_0.pb",
+        f"{VERSION}/model.data",  # external data (beside model.onnx, as modelreg requires)
+        "models/demo/model.yaml",
+        "models/demo/data/eval.npz",
+        "models/demo/1.0.0/eval.npz",  # an evaluation file named from anywhere in the model
+    ],
+)
+def test_every_file_a_deep_check_reads_is_in_the_key(repo: Registry, path: str) -> None:
+    repo.write(f"{VERSION}/model.data", "weights")
+    repo.write("models/demo/1.0.0/eval.npz", "other evaluation data")
+    artifact = dict((discover(repo.root).metadata(_v11(repo)) or {})["artifact"])
+    artifact["external_data"] = [{"path": "model.data", "sha256": "0" * 64, "size": 7}]
+    changes = {
+        "artifact": artifact,
+        "evaluation": {"data": {"path": "../1.0.0/eval.npz", "sha256": "0" * 64, "samples": 1}},
+    }
+    before = _key(repo, changes)
+    assert _key(repo, changes) == before  # stable
+    flip_byte(repo.path(path), offset=0)
+    assert _key(repo, changes) != before
+
+
+def test_the_runtime_versions_are_in_the_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    import modelreg.cache as cache_module
+
+    before = cache_module.environment()
+    assert "onnxruntime " in before and "onnx " in before
+    assert cache_module.code_digest()  # modelreg's version and source
+    monkeypatch.setattr(cache_module, "_machine", lambda: "other onnxruntime")
+    assert cache_module.environment() != before
+
+
+def _v11(reg: Registry) -> VersionEntry:
+    model = discover(reg.root).model("demo")
+    assert model is not None
+    return model.versions["1.1.0"]

@@ -7,6 +7,10 @@ again. The key is a sha256 over everything those checks can read or depend on:
 * every file of the version directory, by relative path and content (the artifact's sha256,
   metadata.yaml, golden vectors, external data; a symlink by its target text);
 * the model's ``model.yaml`` and every file of its shared ``data/`` directory;
+* every other file or directory the metadata names (``evaluation.data.path`` may point
+  anywhere in the model directory, e.g. ``../1.0.0/eval.npz``; vector sets, external data and
+  the artifact likewise), by normalised path and content, so an evaluation file changed
+  outside the two trees above with the metadata unchanged is a different key;
 * modelreg's version and a digest of its own source, so an edited check is a miss;
 * the deep checks that ran, the ``--select``/``--ignore`` rules and the run's options;
 * the machine and runtime (platform, Python, onnx and onnxruntime versions), because latency
@@ -30,9 +34,10 @@ import os
 import platform
 import sys
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from functools import cache as _memo
 from pathlib import Path
+from typing import Any
 
 from modelreg import __version__
 from modelreg.hashing import sha256_file
@@ -132,6 +137,44 @@ def _file(path: Path) -> str:
     return "absent"
 
 
+def referenced_paths(meta: Mapping[str, Any]) -> list[str]:
+    """Every path the metadata names for the deep checks to read (relative to the version)."""
+    found: list[Any] = []
+    artifact = meta.get("artifact")
+    if isinstance(artifact, Mapping):
+        found.append(artifact.get("path"))
+        for item in artifact.get("external_data") or []:
+            found.append(item.get("path") if isinstance(item, Mapping) else None)
+    evaluation = meta.get("evaluation")
+    if isinstance(evaluation, Mapping) and isinstance(evaluation.get("data"), Mapping):
+        found.append(evaluation["data"].get("path"))
+    for item in meta.get("test_vectors") or []:
+        found.append(item.get("path") if isinstance(item, Mapping) else None)
+    deployment = meta.get("deployment")
+    if isinstance(deployment, Mapping):
+        found.append(deployment.get("config"))
+    return [p for p in found if isinstance(p, str) and p]
+
+
+def _referenced(
+    model: ModelEntry, version: VersionEntry, meta: Mapping[str, Any]
+) -> Iterator[tuple[str, str]]:
+    """``(path, content tag)`` of what the metadata names outside the trees already keyed."""
+    keyed = (version.dir, model.dir / SHARED_DATA_DIR)
+    for raw in sorted(set(referenced_paths(meta))):
+        target = Path(os.path.normpath(version.dir / raw))
+        if any(target == top or top in target.parents for top in keyed):
+            continue  # its bytes are in the key already
+        if not target.is_relative_to(model.dir):
+            yield raw, "outside"  # refused by the checks, never read
+        elif target.is_dir() and not target.is_symlink():
+            yield raw, "dir"
+            for rel, tag in _tree(target):
+                yield f"{raw}/{rel}", tag
+        else:
+            yield raw, _file(target)
+
+
 class DeepCache:
     """Pass records for deep checks, one small file per key."""
 
@@ -148,8 +191,15 @@ class DeepCache:
         found = git_dir(root)
         return cls(found / CACHE_DIRNAME / FORMAT) if found is not None else None
 
-    def key(self, model: ModelEntry, version: VersionEntry, salt: str) -> str:
-        """The content key of ``version``'s deep checks under ``salt`` (checks, rules, options)."""
+    def key(
+        self,
+        model: ModelEntry,
+        version: VersionEntry,
+        salt: str,
+        meta: Mapping[str, Any] | None = None,
+    ) -> str:
+        """The content key of ``version``'s deep checks under ``salt`` (checks, rules, options);
+        ``meta`` (the parsed metadata.yaml) names the files outside the version directory."""
         digest = hashlib.sha256()
 
         def feed(*items: str) -> None:
@@ -163,6 +213,9 @@ class DeepCache:
         feed("model.yaml", _file(model.dir / MODEL_FILE))
         feed("shared-data")
         for rel, tag in _tree(model.dir / SHARED_DATA_DIR):
+            feed(rel, tag)
+        feed("referenced")
+        for rel, tag in _referenced(model, version, meta or {}):
             feed(rel, tag)
         return digest.hexdigest()
 

@@ -198,7 +198,7 @@ def _run_version(
         meta = registry.metadata(version)
         valid = meta is not None and doc.loaded and not _errors(schema_findings)
     ctx = VersionContext(registry, model, version, options, meta, registry.model_data(model), valid)
-    key = cache.key(model, version, salt) if cache is not None and valid else None
+    key = cache.key(model, version, salt, meta) if cache is not None and valid else None
     cached = key is not None and cache is not None and cache.hit(key)
     deep_findings: list[Finding] = []
     runnable = [c for c in checks if not ((c.needs_valid and not valid) or (c.deep and cached))]
@@ -220,7 +220,7 @@ def _run_version(
         and key is not None
         and not cached
         and not deep_findings
-        and cache.key(model, version, salt) == key
+        and cache.key(model, version, salt, meta) == key
     ):
         cache.store(key, f"{model.name}@{version.name}")
     return findings
