@@ -223,9 +223,13 @@ def test_paths_select_versions(registry: Registry, capsys: pytest.CaptureFixture
     assert (code, out) == (0, "")
     code, out, _ = run(capsys, "models/demo")
     assert code == 1
-    # Files outside models/ select nothing.
+    # Files outside models/ select nothing; selecting nothing at all is a usage error.
     registry.write("README.md", "hi")
-    assert run(capsys, "README.md")[0] == 0
+    code, out, err = run(capsys, "README.md")
+    assert (code, out) == (2, "")
+    assert err.startswith("modelreg: error: nothing to validate: README.md is no model, ")
+    assert err.count("\n") == 1
+    assert run(capsys, "README.md", META_11)[0] == 0  # a hook's mixed list is fine
 
 
 def test_select_and_ignore(registry: Registry, capsys: pytest.CaptureFixture[str]) -> None:

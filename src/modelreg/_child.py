@@ -79,6 +79,10 @@ def deep_task(path: Path, spec: Mapping[str, Any]) -> dict[str, Any]:
     from modelreg.session import cpu_session
     from modelreg.vectors import first_line, run_sets
 
+    if path.is_symlink():
+        # The parent refuses links (treefs); this is the child's own look before any library
+        # opens the path by name. Vectors and evaluation data are opened with O_NOFOLLOW.
+        return {"inspect": {"error": f"{path.name} is a symlink; modelreg never follows one"}}
     try:
         inspected = inspect_task(path, {"hash": False})
     except ModelregError as exc:

@@ -5,16 +5,170 @@ runs code) holding one array per model input, named like the input, plus a ``lab
 of int64 class indices. The prediction is the argmax over the scored output's last axis, or,
 for a 1-D integer output (a classifier's label output, as skl2onnx emits), its value.
 Runs inside the isolated child (:mod:`modelreg._child`).
+
+Before anything is decompressed, :func:`npz_problems` bounds the file from its zip directory
+and each array's ``.npy`` header (dtype, shape): the parent refuses a file that breaks a bound
+(MR409) and the child checks again before ``numpy.load``. The child opens the file with
+``O_NOFOLLOW``; the parent has refused a symlink anywhere above it (:mod:`modelreg.treefs`).
 """
 
 from __future__ import annotations
 
+import math
+import os
+import re
+import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
+
+from modelreg.errors import ModelregError
+from modelreg.treefs import open_nofollow, printable
 
 #: Rows per session call: bounded memory on large evaluation sets.
 BATCH = 256
+#: More members than this is not an evaluation file (one per model input, plus labels).
+MAX_MEMBERS = 1024
+#: Deflate cannot exceed about 1032:1; a member beyond this ratio (and the floor) is a bomb.
+MAX_RATIO = 1000
+#: Arrays below this size are never refused by ratio or signature (small fixtures stay
+#: readable, and MR406 then names an honest sample-count mismatch).
+FLOOR_BYTES = 1 << 20
+#: numpy's own default cap on a .npy header.
+MAX_HEADER = 10_000
+#: The member names numpy.savez writes: ``<array name>.npy``, no directories.
+_MEMBER = re.compile(r"^[^/\\\x00]{1,255}\.npy\Z")
+
+
+def max_eval_bytes() -> int:
+    """The cap on the decompressed size of an evaluation file: ``MODELREG_MAX_EVAL_MB``."""
+    try:
+        return int(os.environ.get("MODELREG_MAX_EVAL_MB", "4096")) * 1024 * 1024
+    except ValueError as exc:
+        raise ModelregError(f"MODELREG_MAX_EVAL_MB is not an integer: {exc}") from None
+
+
+def signature(meta: Mapping[str, Any]) -> dict[str, Any]:
+    """What metadata allows an evaluation file to hold: rows and each input's dimensions."""
+    inputs: dict[str, list[Any]] = {}
+    for io in (meta.get("onnx") or {}).get("inputs") or []:
+        kind = io.get("type") if isinstance(io, Mapping) else None
+        if isinstance(kind, Mapping) and isinstance(kind.get("shape"), list):
+            inputs[str(io.get("name"))] = list(kind["shape"])
+    rows = ((meta.get("evaluation") or {}).get("data") or {}).get("samples")
+    return {"rows": rows if isinstance(rows, int) else None, "inputs": inputs}
+
+
+def npz_problems(
+    fh: IO[bytes], bounds: Mapping[str, Any] | None = None, cap: int | None = None
+) -> list[str]:
+    """Why the ``.npz`` in ``fh`` must not be loaded, judged without decompressing it.
+
+    Reads the zip directory and each member's ``.npy`` header only. ``bounds`` is
+    :func:`signature`'s result (rows and input dimensions; None: the cap alone); ``cap``
+    defaults to :func:`max_eval_bytes`.
+    """
+    cap = max_eval_bytes() if cap is None else cap
+    try:
+        archive = zipfile.ZipFile(fh)
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+        return [f"is not an .npz (zip) archive ({exc})"]
+    problems: list[str] = []
+    infos = archive.infolist()
+    if len(infos) > MAX_MEMBERS:
+        return [f"has {len(infos)} members; an evaluation file has one array per input"]
+    seen: set[str] = set()
+    total = 0
+    for info in infos:
+        name = printable(info.filename)
+        if not _MEMBER.match(info.filename) or info.filename in seen or info.is_dir():
+            problems.append(f"member `{name}` is not an array numpy.savez writes (`NAME.npy`)")
+            continue
+        seen.add(info.filename)
+        if info.flag_bits & 0x1:
+            problems.append(f"member `{name}` is encrypted")
+        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            problems.append(f"member `{name}` uses compression method {info.compress_type}")
+        ratio = info.file_size / max(info.compress_size, 1)
+        if info.file_size > FLOOR_BYTES and ratio > MAX_RATIO:
+            problems.append(
+                f"member `{name}` expands {info.compress_size} bytes to {info.file_size} "
+                f"(ratio {ratio:.0f}:1 over {MAX_RATIO}:1): a zip bomb"
+            )
+        total += info.file_size
+    if total > cap:
+        problems.append(f"expands to {total} bytes, over the cap of {cap} (MODELREG_MAX_EVAL_MB)")
+    if problems:
+        return problems
+    for info in infos:
+        problems.extend(_member_problems(archive, info, bounds or {}))
+    return problems
+
+
+def _member_problems(
+    archive: zipfile.ZipFile, info: zipfile.ZipInfo, bounds: Mapping[str, Any]
+) -> list[str]:
+    import numpy as np
+
+    array = info.filename[: -len(".npy")]
+    name = printable(info.filename)
+    try:
+        with archive.open(info) as member:  # decompresses the header's few bytes only
+            version = np.lib.format.read_magic(member)
+            read = (
+                np.lib.format.read_array_header_1_0
+                if version == (1, 0)
+                else np.lib.format.read_array_header_2_0
+            )
+            shape, _fortran, dtype = read(member, max_header_size=MAX_HEADER)
+            header = member.tell()
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, SyntaxError) as exc:
+        return [f"member `{name}` has no readable .npy header ({exc})"]
+    if dtype.hasobject:
+        return [f"array `{printable(array)}` holds Python objects (it would need pickle)"]
+    declared = math.prod(shape) * dtype.itemsize
+    if header + declared != info.file_size:
+        return [
+            f"array `{printable(array)}` declares {declared} bytes of data ({dtype}, "
+            f"{list(shape)}) but its member holds {info.file_size - header}"
+        ]
+    if declared <= FLOOR_BYTES:
+        return []
+    rows = bounds.get("rows")
+    dims = (bounds.get("inputs") or {}).get(array)
+    if array == "labels":
+        dims = ["rows"]
+    elif dims is None:
+        return []  # not an input: never loaded
+    if isinstance(rows, int) and shape and shape[0] > rows:
+        return [
+            f"array `{printable(array)}` declares {shape[0]} rows; evaluation.data.samples "
+            f"is {rows}"
+        ]
+    fixed = [d for d in dims[1:] if isinstance(d, int) and not isinstance(d, bool)]
+    if isinstance(rows, int) and len(fixed) == len(dims) - 1 and len(shape) == len(dims):
+        allowed = rows * math.prod(fixed) * dtype.itemsize
+        if declared > allowed:
+            return [
+                f"array `{printable(array)}` declares {declared} bytes ({list(shape)}); "
+                f"the signature {dims} and {rows} samples allow {allowed}"
+            ]
+    return []
+
+
+def open_checked(data_path: Path, bounds: Mapping[str, Any] | None) -> IO[bytes]:
+    """The evaluation file opened without following a symlink, its bounds checked (the
+    parent checked them too; this is the child's own look before numpy decompresses)."""
+    try:
+        fh = open_nofollow(data_path)
+    except (OSError, ModelregError) as exc:
+        raise ValueError(f"{data_path.name} cannot be opened ({exc})") from None
+    problems = npz_problems(fh, bounds)
+    if problems:
+        fh.close()
+        raise ValueError(f"{data_path.name} refused before loading: {'; '.join(problems)}")
+    fh.seek(0)
+    return fh
 
 
 def score_args(labels: Sequence[Any], f1: Mapping[str, Any]) -> dict[str, Any]:
@@ -67,15 +221,23 @@ def evaluate(
 
     ``session`` reuses an open onnxruntime session on ``model_path`` (one per deep run).
     """
-    import numpy as np
-
     from modelreg.session import cpu_session
 
+    with open_checked(data_path, spec.get("bounds")) as fh:
+        return _evaluate(fh, data_path, spec, session or cpu_session(model_path))
+
+
+def _evaluate(
+    fh: IO[bytes], data_path: Path, spec: Mapping[str, Any], session: Any
+) -> dict[str, Any]:
+    import numpy as np
+
     try:
-        archive = np.load(data_path, allow_pickle=False)
+        archive = np.load(fh, allow_pickle=False)
     except (OSError, ValueError) as exc:
         raise ValueError(f"{data_path.name} is not a readable .npz archive ({exc})") from None
-    session = session or cpu_session(model_path)
+    if not isinstance(archive, np.lib.npyio.NpzFile):
+        raise ValueError(f"{data_path.name} is one array, not an .npz archive of arrays")
     names = [i.name for i in session.get_inputs()]
     missing = [n for n in [*names, "labels"] if n not in archive.files]
     if missing:

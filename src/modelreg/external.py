@@ -7,9 +7,10 @@ out of the model's directory. So modelreg reads the references from the parsed p
 (no data loaded) and refuses, with its own code and whatever the installed onnx checks:
 
 * a location that is empty, absolute, has a drive, uses ``\\``, contains ``..`` or NUL;
-* a location that passes through a symbolic link in any component, is not a regular file,
-  has more than one hard link (an alias of a file outside the directory), or resolves
-  outside the model's directory;
+* a location that passes through a symbolic link in any component (judged by
+  :mod:`modelreg.treefs` rooted at the model's directory, without following), is not a
+  regular file, has more than one hard link (an alias of a file outside the directory), or
+  resolves outside the model's directory;
 * a negative offset or length, or ``offset + length`` past the end of the file (and, without a
   length, an offset past the end);
 * more external tensors than ``MODELREG_MAX_EXTERNAL_TENSORS`` (default 1,000,000) or a data
@@ -28,6 +29,7 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import TYPE_CHECKING
 
 from modelreg.errors import ModelregError
+from modelreg.treefs import Tree
 
 if TYPE_CHECKING:
     from onnx import ModelProto, TensorProto
@@ -117,14 +119,15 @@ def resolve(base: Path, location: str) -> tuple[Path | None, str]:
     """The data file for ``location`` under ``base``, or why it is refused."""
     if reason := location_problem(location):
         return None, reason
-    current = base
-    for part in PurePosixPath(location).parts:
-        current = current / part
-        if current.is_symlink():
-            return None, f"passes through the symbolic link `{part}`"
+    tree = Tree(base)
+    current = base.joinpath(*PurePosixPath(location).parts)
+    if link := tree.symlink_on(current):
+        return None, f"passes through the symbolic link `{PurePosixPath(link[0]).name}`"
     try:
-        st = current.stat()
+        st = tree.lstat(current)
     except OSError:
+        st = None
+    if st is None:
         return None, "names a file that does not exist"
     if not stat.S_ISREG(st.st_mode):
         return None, "is not a regular file"

@@ -13,6 +13,7 @@ in :attr:`Registry.symlinks` / :attr:`ModelEntry.symlinks` so that the layout ch
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -232,7 +233,9 @@ class Registry:
 
 def find_root(start: Path) -> Path:
     """The nearest directory at or above ``start`` that has a ``models/`` directory."""
-    start = start.resolve()
+    # Lexical, not resolved: a PATH that is a symlink out of the registry must still find the
+    # registry it was named in (which then reports the link), not the link's target.
+    start = Path(os.path.normpath(start.absolute()))
     probe = start if start.is_dir() else start.parent
     for candidate in (probe, *probe.parents):
         # A symlinked models/ still marks the root: validate then reports it (MR006).

@@ -7,6 +7,10 @@ chosen by the output's declared type. Floating values must satisfy
 ``|actual - expected| <= atol + rtol * |expected|`` element-wise; integers, booleans, strings,
 map keys and sequence lengths must be equal. Runs inside the isolated child
 (:mod:`modelreg._child`).
+
+Set directories and their files are listed and read through :mod:`modelreg.treefs` rooted at
+the version directory: a symlinked set directory or vector file is a malformed set, never a
+read (the parent reports the link itself as MR006).
 """
 
 from __future__ import annotations
@@ -15,7 +19,9 @@ import re
 from pathlib import Path
 from typing import Any
 
+from modelreg.evaluation import npz_problems
 from modelreg.session import cpu_session
+from modelreg.treefs import Refused, Tree
 
 _FILE = re.compile(r"^(input|output)_(\d+)\.pb$")
 #: onnxruntime's type strings for the element types a feed may have.
@@ -28,12 +34,14 @@ _ORT_TYPES = {
 }  # fmt: skip
 
 
-def _numbered(directory: Path, kind: str) -> list[Path]:
+def _numbered(tree: Tree, directory: Path, kind: str) -> list[Path]:
     found: dict[int, Path] = {}
-    for entry in directory.iterdir():
+    for entry in tree.listdir(directory):
         match = _FILE.match(entry.name)
         if match and match.group(1) == kind:
-            found[int(match.group(2))] = entry
+            if entry.kind == "symlink":
+                raise Refused(entry.rel, "symlink", entry.link)
+            found[int(match.group(2))] = entry.path
     expected = list(range(len(found)))
     if sorted(found) != expected:
         raise ValueError(
@@ -43,7 +51,15 @@ def _numbered(directory: Path, kind: str) -> list[Path]:
     return [found[i] for i in expected]
 
 
-def _load(path: Path, ort_type: str = "tensor") -> Any:
+def _set_files(tree: Tree, directory: Path) -> tuple[list[Path], list[Path]]:
+    """A set's input and output files, listed without following a link (Refused if any)."""
+    try:
+        return _numbered(tree, directory, "input"), _numbered(tree, directory, "output")
+    except (FileNotFoundError, NotADirectoryError):
+        raise ValueError("the directory does not exist") from None
+
+
+def _load(tree: Tree, path: Path, ort_type: str = "tensor") -> Any:
     """The value in ``path``: an array, or for ``seq(...)``/``map(...)`` a list or dict."""
     import onnx
     from onnx import numpy_helper
@@ -53,7 +69,7 @@ def _load(path: Path, ort_type: str = "tensor") -> Any:
         "map": ("MapProto", onnx.MapProto(), numpy_helper.to_dict),
     }.get(ort_type[:3], ("TensorProto", onnx.TensorProto(), numpy_helper.to_array))
     try:
-        proto.ParseFromString(path.read_bytes())
+        proto.ParseFromString(tree.read_bytes(path))
     except Exception as exc:  # noqa: BLE001 - protobuf's DecodeError has no typed import
         raise ValueError(f"{path.name} is not a serialized {kind} ({exc})") from None
     try:
@@ -153,23 +169,21 @@ def run_sets(
     inputs = session.get_inputs()
     outputs = session.get_outputs()
     results = []
+    tree = Tree(version_dir)
     for spec in sets:
         problems: list[tuple[str, str]] = []
         directory = version_dir / spec["path"]
         rtol = float(spec.get("rtol", 1e-5))
         atol = float(spec.get("atol", 1e-6))
         try:
-            if not directory.is_dir():
-                raise ValueError("the directory does not exist")
-            feeds_files = _numbered(directory, "input")
-            expected_files = _numbered(directory, "output")
+            feeds_files, expected_files = _set_files(tree, directory)
             if len(feeds_files) != len(inputs):
                 raise ValueError(f"{len(feeds_files)} input files for {len(inputs)} model inputs")
             if not expected_files:
                 raise ValueError("no output_K.pb files")
             feeds = {}
             for k, (file, arg) in enumerate(zip(feeds_files, inputs, strict=True)):
-                array = _load(file)
+                array = _load(tree, file)
                 want = _ORT_TYPES.get(arg.type)
                 if want is not None and str(array.dtype) != want:
                     message = f"input_{k}.pb has dtype {array.dtype}; `{arg.name}` takes {arg.type}"
@@ -185,7 +199,7 @@ def run_sets(
             if len(expected_files) > len(outputs):
                 raise ValueError(f"{len(expected_files)} output files for {len(outputs)} outputs")
             for k, file in enumerate(expected_files):
-                expected = _load(file, outputs[k].type)
+                expected = _load(tree, file, outputs[k].type)
                 compare = _compare if outputs[k].type.startswith("tensor") else _compare_nested
                 problem = compare(
                     np.asarray(actual[k]) if compare is _compare else actual[k],
@@ -197,6 +211,8 @@ def run_sets(
                 )
                 if problem:
                     problems.append(("mismatch", problem))
+        except Refused as exc:
+            problems.append(("malformed", f"not read: {exc}"))
         except (ValueError, OSError) as exc:
             problems.append(("malformed", str(exc)))
         results.append({"path": spec["path"], "problems": problems})
@@ -261,6 +277,10 @@ def write_sets(model_path: Path, data_path: Path, out_dir: Path, rows: int) -> d
     import numpy as np
     from onnx import numpy_helper
 
+    with data_path.open("rb") as fh:
+        # The file the user named (it may be a link of theirs); its size is still bounded.
+        if problems := npz_problems(fh):
+            raise ValueError(f"{data_path.name} refused before loading: {'; '.join(problems)}")
     archive = np.load(data_path, allow_pickle=False)
     session = cpu_session(model_path)
     names = [i.name for i in session.get_inputs()]

@@ -16,6 +16,7 @@ from typing import Any
 
 from modelreg.checks import VersionContext, missing_modules
 from modelreg.evaluation import score_args
+from modelreg.evaluation import signature as eval_signature
 from modelreg.findings import Finding
 from modelreg.hashing import sha256_file
 from modelreg.isolate import ChildResult, cancel_child, finish_child, run_child, start_child
@@ -24,26 +25,37 @@ from modelreg.rules import rule
 
 
 def file_sha256(ctx: VersionContext, path: Path) -> str:
-    """sha256 of ``path``, computed once per run of this version's checks."""
+    """sha256 of ``path`` (read through the registry's tree), once per version's checks."""
     key = f"sha256:{path}"
     if key not in ctx.memo:
-        ctx.memo[key] = sha256_file(path)[0]
+        ctx.memo[key] = sha256_file(path, tree=ctx.registry.tree)[0]
     return str(ctx.memo[key])
 
 
 def eval_data_path(ctx: VersionContext, relative: str) -> tuple[Path | None, str]:
-    """The evaluation file, which may sit in the model's shared ``data/`` (``../data/x``)."""
-    # normpath folds `1.1.0/../data` (no symlink can hide there: checked below).
+    """The evaluation file, which may sit in the model's shared ``data/`` (``../data/x``).
+
+    Lexical only: normpath folds ``1.1.0/../data``, and every read of the result goes through
+    the registry's tree, which refuses a symlink anywhere on the folded path (MR006).
+    """
     target = Path(os.path.normpath(ctx.version.dir / relative))
-    model_dir = ctx.model.dir.resolve()
-    if relative.startswith("/") or not target.resolve().is_relative_to(model_dir):
+    if relative.startswith("/") or not target.is_relative_to(ctx.model.dir):
         return None, "is outside the model directory"
-    for parent in (target, *target.parents):
-        if parent == ctx.model.dir:
-            break
-        if parent.is_symlink():
-            return None, f"goes through the symbolic link {parent.name}"
     return target, ""
+
+
+def eval_bounds(ctx: VersionContext, target: Path) -> list[str]:
+    """Why the evaluation file must not be decompressed (MR409), judged from its zip
+    directory and array headers against the metadata (once per version's checks)."""
+    from modelreg.evaluation import npz_problems
+
+    key = f"bounds:{target}"
+    if key not in ctx.memo:
+        assert ctx.meta is not None
+        with ctx.registry.tree.open_binary(target) as fh:
+            ctx.memo[key] = npz_problems(fh, eval_signature(ctx.meta))
+    found: list[str] = ctx.memo[key]
+    return found
 
 
 def evaluation_spec(ctx: VersionContext) -> dict[str, Any] | None:
@@ -54,15 +66,19 @@ def evaluation_spec(ctx: VersionContext) -> dict[str, Any] | None:
     """
     assert ctx.meta is not None
     evaluation = ctx.meta["evaluation"]
+    tree = ctx.registry.tree
     target, _reason = eval_data_path(ctx, evaluation["data"]["path"])
-    if target is None or not target.is_file() or looks_like_pointer(read_head(target)):
+    if target is None or not tree.is_file(target):
+        return None  # a symlink is not a file here: nothing behind it reaches the child
+    if looks_like_pointer(read_head(target, tree=tree)):
         return None
-    if file_sha256(ctx, target) != evaluation["data"]["sha256"]:
+    if file_sha256(ctx, target) != evaluation["data"]["sha256"] or eval_bounds(ctx, target):
         return None
     labels = (ctx.model_data or {}).get("labels") or []
     return {
         "data": str(target),
         "output": evaluation["output"],
+        "bounds": eval_signature(ctx.meta),
         **score_args(labels, evaluation["metrics"]["f1"]),
     }
 

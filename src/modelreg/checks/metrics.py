@@ -3,6 +3,9 @@
 The evaluation file must hash to ``evaluation.data.sha256``; the metrics are recomputed in
 the version's one isolated deep child (:mod:`._deep`, the same session as the golden
 vectors) and a claim may differ from the recomputation by at most 1/N (one sample).
+
+The file is read through the registry's tree (a symlink on its path is MR006, never a read)
+and bounded from its zip directory and array headers before anything is decompressed (MR409).
 """
 
 from __future__ import annotations
@@ -10,14 +13,27 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from modelreg.checks import VersionContext, check, missing_dependency
-from modelreg.checks._deep import deep_run, died, eval_data_path, file_sha256, prestart
+from modelreg.checks._deep import (
+    deep_run,
+    died,
+    eval_bounds,
+    eval_data_path,
+    file_sha256,
+    prestart,
+)
 from modelreg.checks.integrity import local_artifact
 from modelreg.findings import Finding
 from modelreg.lfs import looks_like_pointer, read_head
 from modelreg.rules import rule
+from modelreg.treefs import symlink_finding
 
 
-@check("version", rules=("MR204", "MR405", "MR406", "MR901", "MR902"), deep=True, prepare=prestart)
+@check(
+    "version",
+    rules=("MR006", "MR204", "MR405", "MR406", "MR409", "MR901", "MR902"),
+    deep=True,
+    prepare=prestart,
+)
 def evaluation_metrics(ctx: VersionContext) -> Iterator[Finding]:
     """Hash the evaluation file, recompute accuracy and F1, compare within 1/N."""
     assert ctx.meta is not None
@@ -31,11 +47,15 @@ def evaluation_metrics(ctx: VersionContext) -> Iterator[Finding]:
         )
         return
     rel = ctx.registry.rel(target)
-    if not target.is_file():
+    tree = ctx.registry.tree
+    if link := tree.symlink_on(target):
+        yield symlink_finding(*link)
+        return
+    if not tree.is_file(target):
         yield rule("MR406").finding(rel, f"evaluation file named in {ctx.metadata_rel}:{line} "
                                     "does not exist")  # fmt: skip
         return
-    if looks_like_pointer(read_head(target)):
+    if looks_like_pointer(read_head(target, tree=tree)):
         yield rule("MR204").finding(
             rel, f'is a Git LFS pointer; run: git lfs pull --include="{rel}"'
         )
@@ -53,6 +73,10 @@ def evaluation_metrics(ctx: VersionContext) -> Iterator[Finding]:
         return  # integrity findings already explain
     if absent := missing_dependency(rel, "metrics not recomputed", "onnxruntime", "numpy"):
         yield absent
+        return
+    if refused := eval_bounds(ctx, target):
+        for problem in refused:
+            yield rule("MR409").finding(rel, f"refused before decompressing: {problem}")
         return
     result = deep_run(ctx, model_path)
     yield from died(ctx, ctx.registry.rel(model_path), result)

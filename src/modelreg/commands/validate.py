@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,9 +13,11 @@ from modelreg import reporters
 from modelreg.cache import DeepCache
 from modelreg.checks import Options
 from modelreg.errors import UsageError
-from modelreg.registry import discover, find_root
+from modelreg.findings import Finding
+from modelreg.registry import Registry, discover, find_root
+from modelreg.runner import Selection, select
 from modelreg.runner import run as run_checks
-from modelreg.runner import select
+from modelreg.treefs import Refused, symlink_finding
 
 ORDER = 10  # place in `modelreg --help`
 
@@ -25,7 +29,9 @@ Check the registry (or only the given files and directories) and report every pr
 With no PATH, the whole registry that contains the current directory is checked. A
 metadata.yaml, model.onnx or any other file inside a version directory selects that version;
 models/<model>/model.yaml selects the model's lifecycle rules; a model directory selects the
-model and all its versions. Files outside models/ select nothing, so hooks may pass any list.
+model and all its versions. Files outside models/ select nothing; PATHs that together select
+nothing at all are a usage error, never a pass of 0 versions. A PATH that is a symlink, or
+lies under one, is reported (MR006, whatever --select says) and never followed.
 
 exit status: 0 no errors (warnings allowed), 1 errors found, 2 usage error.
 """
@@ -141,10 +147,39 @@ def from_args(args: argparse.Namespace) -> int:
     )
 
 
+def split_links(registry: Registry, paths: Sequence[Path]) -> tuple[list[Finding], list[Path]]:
+    """MR006 for every PATH that is, or lies under, a symlink in the registry; and the paths
+    to select from (lexically normalised, so that selecting never resolves through a link).
+
+    A link inside a real version directory (``models/m/1.0.0/model.onnx``) still selects that
+    version, whose checks report the link too; a linked version or model directory selects
+    nothing: nothing behind it belongs to the registry.
+    """
+    tree = registry.tree
+    links: list[Finding] = []
+    kept: list[Path] = []
+    for raw in paths:
+        full = Path(os.path.normpath(Path.cwd() / raw))
+        try:
+            found = tree.symlink_on(full)
+        except Refused:
+            kept.append(raw)  # outside the registry: select() says so
+            continue
+        if found is None:
+            kept.append(full)
+            continue
+        links.append(symlink_finding(*found))
+        parts = found[0].split("/")
+        if len(parts) > 3 and parts[0] == "models":
+            kept.append(registry.root.joinpath(*parts[:3]))
+    return links, kept
+
+
 def execute(request: Request) -> int:
     """Run a validate request; print the report; return the exit code."""
     start = request.root or (request.paths[0] if request.paths else Path.cwd())
     registry = discover(find_root(start))
+    links: list[Finding] = []
     if request.shard is not None:
         from modelreg import ci  # only sharded and summarised runs need it (~45 ms of imports)
 
@@ -152,11 +187,23 @@ def execute(request: Request) -> int:
             raise UsageError("--shard checks a part of the whole registry; give no PATH with it")
         selection = ci.shard_selection(registry, *ci.parse_shard(request.shard))
     else:
-        selection = select(registry, request.paths)
+        links, paths = split_links(registry, request.paths)
+        # No PATH means the whole registry; PATHs that were all links select nothing else.
+        selection = select(registry, paths) if paths or not request.paths else Selection()
+        if request.paths and not selection and not links:
+            named = ", ".join(str(p) for p in request.paths)
+            raise UsageError(
+                f"nothing to validate: {named} is no model, version or file of one under "
+                "models/ (give a version directory or a file in it, a model directory, "
+                "models/<model>/model.yaml, or no PATH for the whole registry)"
+            )
     cache = DeepCache.for_registry(registry.root) if request.cache and not request.fast else None
     findings = run_checks(
         registry, selection, Options(fast=request.fast), request.select, request.ignore, cache=cache
     )
+    if links:
+        # Never filtered by --select: a named path that is a link was not checked at all.
+        findings = sorted(set(findings) | set(links), key=Finding.sort_key)
     if selection.whole:
         what = "registry"
     else:
