@@ -336,3 +336,14 @@ def test_a_write_through_a_symlinked_directory_is_refused_before_its_commit(
         storage.write_all(reg, {reg / "models/demo/linked/x.txt": "x"})
     assert not (reg / ".git/modelreg/journal").exists()
     assert list((tmp_path / "elsewhere").iterdir()) == []  # not even a temporary
+
+
+def test_a_planted_temporary_is_replaced_not_written_through(reg: Path, tmp_path: Path) -> None:
+    target = tmp_path / "outside.txt"
+    target.write_text("outside\n")
+    (reg / "models/demo/.notes.txt.modelreg-new").symlink_to(target)
+    with storage.registry_lock(reg, "test"):
+        storage.write_all(reg, {reg / "models/demo/notes.txt": "notes\n"})
+    assert target.read_text() == "outside\n"
+    notes = reg / "models/demo/notes.txt"
+    assert notes.read_text() == "notes\n" and not notes.is_symlink()

@@ -258,11 +258,23 @@ def temp_beside(target: Path) -> Path:
 
 
 def write_temp(target: Path, data: bytes | str) -> Path:
-    """Write ``data`` completely (and durably) beside ``target``; the temp path."""
+    """Write ``data`` completely (and durably) beside ``target``; the temp path.
+
+    A file already at the temporary's name (left by a killed writer, or committed by a pull
+    request, maybe as a symlink into ``.git``) is removed, never written through.
+    """
     tmp = temp_beside(target)
     tmp.parent.mkdir(parents=True, exist_ok=True)
     raw = data.encode("utf-8") if isinstance(data, str) else data
-    with tmp.open("wb") as fh:
+    try:
+        if tmp.is_dir() and not tmp.is_symlink():
+            raise StorageError(f"{tmp} is a directory in the way of modelreg's temporary file")
+        tmp.unlink(missing_ok=True)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+        fd = os.open(tmp, flags, 0o644)
+    except OSError as exc:
+        raise StorageError(f"cannot write {tmp}: {exc.strerror}") from None
+    with os.fdopen(fd, "wb") as fh:
         fh.write(raw)
         fh.flush()
         os.fsync(fh.fileno())
@@ -392,12 +404,6 @@ def _fsync_dir(directory: Path) -> None:
 
 
 # -- recovery -------------------------------------------------------------------------------
-
-
-def pending(root: Path) -> Path | None:
-    """The journal of an interrupted write of ``root``, if any (nothing is read or run)."""
-    journal = git_dir(root) / STATE_DIR / JOURNAL_FILE
-    return journal if journal.is_file() else None
 
 
 def recover(root: Path) -> bool:

@@ -92,6 +92,22 @@ def test_a_writer_does_not_replay_a_committed_journal(pr: PullRequest, argv: tup
     assert_untouched_but_the_lock(pr, str(result))
 
 
+def test_a_committed_temporary_symlink_is_not_written_through(pr: PullRequest) -> None:
+    """The page's temporary name, committed as a symlink to a hook: render replaces it."""
+    pr.path("MODEL_REGISTRY.md").unlink()  # so that `modelreg render` writes the page
+    pr.symlink(".MODEL_REGISTRY.md.modelreg-new", ".git/hooks/pre-commit")
+    pr.symlink("docs/.DEVELOPMENT.md.modelreg-new", "../../outside/canary.txt")
+    pr.commit("page removed, temporaries planted")
+    pr.snapshot()
+    result = pr.run("render")
+    assert result.code == 0, str(result)
+    assert "wrote MODEL_REGISTRY.md" in result.err
+    page = pr.path("MODEL_REGISTRY.md")
+    assert page.is_file() and not page.is_symlink()
+    assert not pr.path(".MODEL_REGISTRY.md.modelreg-new").is_symlink()
+    assert_untouched_but_the_lock(pr, str(result))
+
+
 @pytest.mark.parametrize(
     ("moves", "remove", "why"),
     [
