@@ -17,7 +17,6 @@ from modelreg.registry import Registry, discover
 from modelreg.render import blocks, card, development, page
 from modelreg.render.asof import reference_date
 from modelreg.render.facts import collect, version_environments
-from modelreg.storage import write_atomic
 
 PAGE = page.PAGE
 DEVELOPMENT = development.DOC
@@ -88,12 +87,3 @@ def states(root: Path, rendered: dict[str, str]) -> list[FileState]:
             if rel not in rendered and old is not None and old.startswith(GENERATED_MARK):
                 found.append(FileState(rel, old, None))
     return found
-
-
-def apply(root: Path, state: FileState) -> None:
-    """Make the disk equal the rendered state (write, or remove an orphaned card)."""
-    target = root / state.rel
-    if state.new is None:
-        target.unlink(missing_ok=True)
-    else:
-        write_atomic(target, state.new)
