@@ -85,17 +85,21 @@ def build(directory: Path, *, display: str | None = None) -> str:
     # until it is known to be smaller than the limit.
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         try:
-            proc = subprocess.Popen(argv, stdout=out, stderr=err, env=env, stdin=subprocess.DEVNULL)
-        except OSError as exc:
-            raise KustomizeError(f"{where}: cannot run {argv[0]}: {exc.strerror}") from None
-        try:
-            returncode = proc.wait(timeout=TIMEOUT_SECONDS)
+            returncode = subprocess.run(
+                argv,
+                stdout=out,
+                stderr=err,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                timeout=TIMEOUT_SECONDS,  # kills kustomize when it expires
+                check=False,
+            ).returncode
         except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
             raise KustomizeError(
                 f"{where}: kustomize did not finish in {TIMEOUT_SECONDS:g} s"
             ) from None
+        except OSError as exc:
+            raise KustomizeError(f"{where}: cannot run {argv[0]}: {exc.strerror}") from None
         err.seek(0)
         stderr = err.read(64 * 1024).decode("utf-8", "replace").strip()
         if returncode != 0:
