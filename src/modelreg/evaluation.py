@@ -157,10 +157,14 @@ def _member_problems(
 
 
 def open_checked(data_path: Path, bounds: Mapping[str, Any] | None) -> IO[bytes]:
-    """The evaluation file opened without following a symlink, its bounds checked (the
-    parent checked them too; this is the child's own look before numpy decompresses)."""
+    """The evaluation file opened, its bounds checked (the parent checked them too; this is
+    the child's own look before numpy decompresses).
+
+    With ``bounds`` (a registry's file, from the deep check) a symlink is refused
+    (``O_NOFOLLOW``); without (a file the user named to ``add``), the user's link is theirs.
+    """
     try:
-        fh = open_nofollow(data_path)
+        fh = open_nofollow(data_path) if bounds is not None else data_path.open("rb")
     except (OSError, ModelregError) as exc:
         raise ValueError(f"{data_path.name} cannot be opened ({exc})") from None
     problems = npz_problems(fh, bounds)
