@@ -10,7 +10,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+from typing import Any
 
 from modelreg.errors import ModelregError
 from modelreg.gitops import BASE_DIR, OVERLAYS_DIR
@@ -66,6 +67,60 @@ def _quote(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+#: The file of the ``model-config`` ConfigMap that lists a version's external data for the
+#: fetch step (``MODEL_EXTERNAL_DATA``), one ``<sha256>  <path>`` line per file.
+EXTERNAL_DATA_LIST = "external-data.sha256"
+#: A path component the fetch step lays out (overlays/base/fetch-model.sh, ``safe_path``):
+#: nothing a shell, git-lfs's comma-separated --include list or a glob would read twice.
+_DEPLOYABLE_COMPONENT = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._+@-]*\Z")
+_SHA256 = re.compile(r"[0-9a-f]{64}\Z")
+
+
+def deployable(path: str) -> bool:
+    """Whether the fetch step accepts ``path`` (a relative POSIX path) as a file to lay out."""
+    return all(_DEPLOYABLE_COMPONENT.match(part) for part in path.split("/"))
+
+
+def external_data_list(artifact: dict[str, Any], where: str) -> str | None:
+    """The fetch step's list of ``artifact``'s external data files, or None when it has none.
+
+    Each path is written relative to the ONNX file's directory, as the model references it
+    and as the fetch step lays it out beside ``1/model.onnx``. A file the fetch step could not
+    fetch and verify exactly is refused here, so it never reaches an overlay.
+    """
+    entries = artifact.get("external_data") or []
+    if not entries:
+        return None
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise ModelregError(f"{where}: artifact.external_data is not a list of files")
+    if artifact.get("storage_uri"):
+        raise ModelregError(
+            f"{where}: artifact.storage_uri is one file, but the version has external data: "
+            "the fetch step takes all of its files from git; remove storage_uri"
+        )
+    base = PurePosixPath(str(artifact.get("path") or "model.onnx")).parent.as_posix()
+    prefix = "" if base == "." else base + "/"
+    lines = []
+    for index, entry in enumerate(entries):
+        path, sha = str(entry.get("path", "")), str(entry.get("sha256", ""))
+        shown = f"{where}: artifact.external_data[{index}] `{path}`"
+        if not path.startswith(prefix):
+            raise ModelregError(f"{shown} is not inside the ONNX file's directory `{base}`")
+        rel = path[len(prefix) :]
+        if not deployable(rel):
+            raise ModelregError(
+                f"{shown} cannot be deployed: the fetch step lays out only plain names "
+                "(letters, digits, `._+@-`, not starting with `.` or `-`); save the model "
+                "with another external data location and add the version again"
+            )
+        if rel == "model.onnx":
+            raise ModelregError(f"{shown} would replace the model itself in the layout")
+        if not _SHA256.match(sha):
+            raise ModelregError(f"{shown} has no sha256 to verify it by")
+        lines.append(f"{sha}  {rel}\n")
+    return "".join(lines)
+
+
 def version_overlay_files(registry: Registry, model: str, version: str) -> dict[str, str]:
     """File name → content of ``overlays/<model>/v<version>/``."""
     entry = registry.models.get(model)
@@ -80,16 +135,29 @@ def version_overlay_files(registry: Registry, model: str, version: str) -> dict[
     artifact = meta.get("artifact") or {}
     deployment = meta.get("deployment") or {}
     files = {"config.pbtxt": config_pbtxt(model, meta, where)}
+    model_path = f"models/{model}/{version}/{artifact.get('path', 'model.onnx')}"
     literals = [
         f"MODEL_NAME={model}",
         f"MODEL_VERSION={version}",
         f"MODEL_SHA256={artifact.get('sha256', '')}",
         f"MODEL_REF={tag_name(model_data, version)}",
-        f"MODEL_PATH=models/{model}/{version}/{artifact.get('path', 'model.onnx')}",
+        f"MODEL_PATH={model_path}",
     ]
     if artifact.get("storage_uri"):
         literals.append(f"MODEL_STORAGE_URI={artifact['storage_uri']}")
+    if not deployable(model_path):
+        raise ModelregError(
+            f"{where}: artifact.path `{artifact.get('path')}` cannot be deployed: the fetch "
+            "step fetches only plain names (letters, digits, `._+@-`, not starting with `.` "
+            "or `-`)"
+        )
     config_files = ["config.pbtxt"]
+    # Deployed = validated: every external data file is fetched and verified by sha256 too.
+    external = external_data_list(artifact, where)
+    if external is not None:
+        literals.append(f"MODEL_EXTERNAL_DATA={EXTERNAL_DATA_LIST}")
+        files[EXTERNAL_DATA_LIST] = external
+        config_files.append(EXTERNAL_DATA_LIST)
     extra = deployment.get("config")
     if extra:
         source = vdir.dir / extra
