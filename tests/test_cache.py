@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -148,7 +149,7 @@ def test_an_eval_file_outside_the_keyed_trees_is_in_the_key(
     assert code == 1 and "MR406" in out
 
 
-def _key(reg: Registry, meta_changes: dict[str, object] | None = None) -> str:
+def _key(reg: Registry, meta_changes: Mapping[str, object] | None = None) -> str:
     registry = discover(reg.root)
     model = registry.model("demo")
     assert model is not None

@@ -13,7 +13,8 @@ import signal
 import sys
 import threading
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from types import FrameType
 
 from modelreg import __version__
 from modelreg.commands import command_modules
@@ -40,11 +41,58 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``modelreg`` and ``python -m modelreg``."""
+    restore = _defer_interrupts_during_imports()
     try:
         return _main(argv)
     except KeyboardInterrupt:
         # Anywhere: while parsing, importing a command, running checks or reporting.
         return _interrupted(process=argv is None)
+    finally:
+        restore()
+
+
+def _defer_interrupts_during_imports() -> Callable[[], None]:
+    """Ctrl-C raises KeyboardInterrupt as usual, except in the middle of an import.
+
+    A KeyboardInterrupt inside a C extension's initialisation (onnxruntime importing numpy)
+    comes out as an ImportError plus a traceback printed by the extension, and a check would
+    report that instead of stopping. So while an import runs, the interrupt waits (re-checked
+    every 20 ms) and is raised once the import is done. Returns what puts the previous
+    handlers back.
+    """
+    if threading.current_thread() is not threading.main_thread() or not hasattr(
+        signal, "setitimer"
+    ):
+        return lambda: None
+
+    def importing(frame: FrameType | None) -> bool:
+        while frame is not None:
+            if frame.f_code.co_filename.startswith("<frozen importlib"):
+                return True
+            frame = frame.f_back
+        return False
+
+    def on_signal(_signum: int, frame: FrameType | None) -> None:
+        if importing(frame):
+            signal.setitimer(signal.ITIMER_REAL, 0.02)  # ask again (SIGALRM) in 20 ms
+            return
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        raise KeyboardInterrupt
+
+    def on_alarm(signum: int, frame: FrameType | None) -> None:
+        on_signal(signum, frame)
+
+    previous_int = signal.signal(signal.SIGINT, on_signal)
+    # SIGALRM means "the deferred interrupt": only on_signal arms the timer.
+    previous_alarm = signal.signal(signal.SIGALRM, on_alarm)
+
+    def restore() -> None:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous_alarm)
+        if signal.getsignal(signal.SIGINT) is on_signal:  # not replaced by _interrupted
+            signal.signal(signal.SIGINT, previous_int)
+
+    return restore
 
 
 def _main(argv: Sequence[str] | None) -> int:
