@@ -13,6 +13,7 @@ import pytest
 from conftest import Registry, demo_model
 from modelreg import isolate
 from modelreg.cli import main
+from modelreg.errors import UsageError
 
 META = "models/demo/1.1.0/metadata.yaml"
 MODEL = "models/demo/model.yaml"
@@ -258,3 +259,40 @@ def test_a_hanging_child_fails_the_run_under_a_filter(
     code, out = validate(capsys, "--no-cache", "--select", "MR404")
     assert code == 1, out
     assert f"{ONNX}: MR902 deep checks died: timed out after 0.5 s" in out
+
+
+def test_the_memory_limit_scales_with_the_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("MODELREG_CHILD_MEMORY_MB", raising=False)
+    monkeypatch.setattr(isolate, "available_mb", lambda: None)
+    small = tmp_path / "small" / "model.onnx"
+    small.parent.mkdir()
+    small.write_bytes(demo_model(0.5).SerializeToString())
+    assert isolate.memory_limit_mb(small) == isolate.BASE_MB + isolate.PER_MODEL_MB
+    big = tmp_path / "big" / "model.onnx"
+    big.parent.mkdir()
+    big.write_bytes(b"\0" * (100 << 20))
+    assert isolate.memory_limit_mb(big) == isolate.BASE_MB + 100 * isolate.PER_MODEL_MB
+    # External data counts: the files beside a model that mentions a `location`.
+    external = tmp_path / "ext" / "model.onnx"
+    external.parent.mkdir()
+    external.write_bytes(b"...location...")
+    (external.parent / "weights.bin").write_bytes(b"\0" * (50 << 20))
+    assert isolate.memory_limit_mb(external) == isolate.BASE_MB + 51 * isolate.PER_MODEL_MB
+    # Capped by what the machine has (never below the base), and the setting wins, read
+    # when a child starts (not at import).
+    monkeypatch.setattr(isolate, "available_mb", lambda: 600)
+    assert isolate.memory_limit_mb(big) == 600
+    monkeypatch.setattr(isolate, "available_mb", lambda: 100)
+    assert isolate.memory_limit_mb(big) == isolate.BASE_MB
+    monkeypatch.setenv("MODELREG_CHILD_MEMORY_MB", "3000")
+    assert isolate.memory_limit_mb(big) == 3000
+    monkeypatch.setenv("MODELREG_CHILD_MEMORY_MB", "lots")
+    with pytest.raises(UsageError, match="MODELREG_CHILD_MEMORY_MB='lots'"):
+        isolate.memory_limit_mb(big)
+    monkeypatch.setenv("MODELREG_CHILD_TIMEOUT", "2.5")
+    assert isolate.timeout_s() == 2.5
+    monkeypatch.setenv("MODELREG_CHILD_TIMEOUT", "-1")
+    with pytest.raises(UsageError, match="MODELREG_CHILD_TIMEOUT"):
+        isolate.timeout_s()
