@@ -50,7 +50,9 @@ def assert_refused(pr: PullRequest, line: str) -> None:
     assert fast.argv == ("validate", "--fast") and deep.argv == ("validate",)
     for result in (fast, deep):
         assert result.code == 1, str(result)
-        assert line in result.out.splitlines(), str(result)
+        lines = result.out.splitlines()
+        assert line in lines, str(result)
+        assert sum(" MR006 " in x for x in lines) == 1, str(result)  # one finding per link
 
 
 def test_symlinked_version_directory(pr: PullRequest) -> None:
