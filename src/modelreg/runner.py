@@ -32,7 +32,13 @@ from modelreg.rules import matches, rule
 #: out or ran out of memory). They are errors of the run, not verdicts of a rule, so no
 #: ``--select``/``--ignore`` filters them out: a filter that hid them would turn "nothing
 #: was proven" into a pass.
-UNFILTERED = frozenset({"MR901", "MR902"})
+UNFILTERED = frozenset({"MR901", "MR902", "MR005", "MR006"})
+#: MR005 (a modelreg lock or journal planted in the work tree) and MR006 (a symlink where
+#: modelreg reads a registry file) are kept for the same reason: a file that was refused was
+#: not checked, so ``--select MR2`` on a symlinked ``model.onnx`` must not read as a pass.
+#: Registry-wide checks of these rules are cheap (a few ``lstat`` calls), so they run on every
+#: selection, not only on whole-registry runs: a pre-commit hook given one file reports them.
+ALWAYS = frozenset({"MR005"})
 
 
 @dataclass
@@ -109,7 +115,7 @@ def run(
         c
         for c in load_checks()
         if not (c.deep and options.fast)
-        and any(wanted(r, select_rules, ignore_rules) for r in c.rules)
+        and any(r in ALWAYS or wanted(r, select_rules, ignore_rules) for r in c.rules)
     ]
     by_scope: dict[str, list[Check]] = {"version": [], "model": [], "registry": []}
     for c in checks:
@@ -124,9 +130,9 @@ def run(
         if selection.whole
         else selection.versions
     )
-    if selection.whole:
-        ctx = RegistryContext(registry, options)
-        for c in by_scope["registry"]:
+    ctx = RegistryContext(registry, options)
+    for c in by_scope["registry"]:
+        if selection.whole or ALWAYS.intersection(c.rules):
             findings.extend(_guard(c, ctx, registry.rel(registry.models_dir)))
     for name in sorted(model_names):
         model = registry.model(name)

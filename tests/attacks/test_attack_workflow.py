@@ -73,6 +73,9 @@ def _run_job(
         step_env = dict(env)
         for name, value in step.get("env", {}).items():
             step_env[name] = EXPR.sub(lambda m: str(ctx.get(m.group(1), "")), str(value))
+        lfs_pull = "LFS objects" in step.get("name", "")
+        if lfs_pull:  # git-lfs writes .git/lfs/ and .git/config by design; modelreg must not
+            pr.assert_untouched(f"before {job}: {step['name']}")
         script = scratch / "step.sh"
         script.write_text(step["run"], encoding="utf-8")
         proc = subprocess.run(
@@ -84,6 +87,8 @@ def _run_job(
             check=False,
             timeout=600,
         )
+        if lfs_pull:
+            pr.snapshot()
         log.append(f"$ {step['name']} -> {proc.returncode}\n{proc.stdout}{proc.stderr}")
         assert "Traceback (most recent call last)" not in proc.stderr, log[-1]
         if proc.returncode != 0:
