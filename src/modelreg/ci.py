@@ -19,14 +19,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modelreg import lfs
-from modelreg.errors import UsageError
+from modelreg.errors import ModelregError, UsageError
 from modelreg.findings import Finding, Severity
+from modelreg.gitops.envs import VERSION_REF_RE
 from modelreg.gitops.fence import load_yaml
 from modelreg.registry import MODEL_FILE, SHARED_DATA_DIR, Registry, VersionEntry, semver_key
 
 #: Environment overlays list versions as ``../<model>/v<version>`` (helper GitOps' layout).
 _OVERLAY_ENV = re.compile(r"^overlays/([^/]+)/kustomization\.ya?ml$")
-_RESOURCE = re.compile(r"^\.\./([^/]+)/v([^/]+)/?$")
 PROMOTED_STATUS = "production"
 #: GitHub caps a job summary at 1 MiB; a table this long is read in the log anyway.
 MAX_SUMMARY_ROWS = 200
@@ -115,10 +115,25 @@ def _env_versions(kustomization: Any) -> set[tuple[str, str]]:
     resources = kustomization.get("resources") if isinstance(kustomization, dict) else None
     out: set[tuple[str, str]] = set()
     for item in resources if isinstance(resources, list) else []:
-        match = _RESOURCE.match(str(item))
+        # Only the canonical form deploys a version; anything else is MR624 in the checks.
+        match = VERSION_REF_RE.match(str(item))
         if match:
-            out.add((match.group(1), match.group(2)))
+            out.add((match["model"], match["version"]))
     return out
+
+
+#: Top-level directories whose files modelreg reads (a symlink there is refused, MR006).
+REGISTRY_DIRS = ("models", "overlays", "clusters")
+
+
+def _symlink_in_registry(registry: Registry, rel: str) -> tuple[str, str] | None:
+    """The first symlink on a changed path under a registry directory, with its link text."""
+    if rel.split("/", 1)[0] not in REGISTRY_DIRS:
+        return None
+    try:
+        return registry.tree.symlink_on(rel)
+    except (OSError, ModelregError):
+        return None  # deleted at head or not walkable: nothing there to follow
 
 
 def changed_targets(registry: Registry, base: str, head: str = "HEAD") -> list[Target]:
@@ -136,7 +151,19 @@ def changed_targets(registry: Registry, base: str, head: str = "HEAD") -> list[T
         target.reasons.add(reason)
         target.gate = target.gate or gate
 
-    for rel in changed_files(root, base, head):
+    changed = changed_files(root, base, head)
+    # A symlink among the changed paths selects nothing (modelreg never follows one), so a
+    # matrix without it would skip the validate job: refuse the whole change instead.
+    links = sorted(
+        {found for rel in changed if (found := _symlink_in_registry(registry, rel)) is not None}
+    )
+    if links:
+        shown = ", ".join(f"{rel} (-> {link})" for rel, link in links)
+        raise ModelregError(
+            f"the change adds symlinks where modelreg reads registry files: {shown}; "
+            "modelreg never follows symlinks (MR006): commit the files themselves"
+        )
+    for rel in changed:
         parts = rel.split("/")
         if len(parts) >= 3 and parts[0] == "models":
             model = registry.models.get(parts[1])

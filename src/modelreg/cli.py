@@ -19,6 +19,7 @@ from types import FrameType
 from modelreg import __version__
 from modelreg.commands import command_modules
 from modelreg.errors import ModelregError
+from modelreg.reporters import log_line
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
@@ -111,7 +112,10 @@ def _main(argv: Sequence[str] | None) -> int:
     try:
         return int(handler(args))
     except ModelregError as exc:
-        sys.stderr.write(f"modelreg: error: {exc}\n")
+        # Messages quote file names and values from the tree: no line may become a GitHub
+        # workflow command in a CI log (reporters.log_line), intended line breaks stay.
+        lines = f"modelreg: error: {exc}".split("\n")
+        sys.stderr.write("\n".join(log_line(line) for line in lines) + "\n")
         return exc.exit_code
     except BrokenPipeError:
         # The reader went away (e.g. `| head`); nothing more to say.
