@@ -201,15 +201,19 @@ def artifact_size(registry: Registry, version: VersionEntry) -> int:
         if isinstance(size, int) and not isinstance(size, bool) and size >= 0:
             return size
     path = version.dir / "model.onnx"
-    if not path.is_file():
-        return 0
-    head = lfs.read_head(path)
+    try:  # through the registry's tree: a symlinked artifact is not followed (MR006)
+        info = registry.tree.lstat(path)
+        if info is None or not registry.tree.is_file(path):
+            return 0
+        head = lfs.read_head(path, tree=registry.tree)
+    except ModelregError:
+        return 0  # refused: validate reports it; it weighs nothing in a shard
     if lfs.looks_like_pointer(head):
         try:
             return lfs.parse_pointer(head).size
         except lfs.PointerError:
             return len(head)
-    return path.stat().st_size
+    return info.st_size
 
 
 def shards(registry: Registry, count: int) -> list[list[Target]]:

@@ -20,6 +20,7 @@ from modelreg.hashing import sha256_file
 from modelreg.lfs import looks_like_pointer, read_head
 from modelreg.measure import LatencyTarget, golden_inputs, latency, scores
 from modelreg.registry import Registry, VersionEntry, discover, find_root
+from modelreg.treefs import symlink_message
 
 #: Gates in the order the table shows them.
 GATE_ORDER = (
@@ -97,14 +98,24 @@ def _verified_artifact(registry: Registry, version: VersionEntry, meta: dict[str
     """The artifact path, refusing a pointer or bytes that differ from the metadata."""
     path = version.dir / str(meta["artifact"]["path"])
     rel = registry.rel(path)
-    if not path.is_file():
+    # Read through the registry's tree: a symlink on the path is refused, never followed.
+    tree = registry.tree
+    _refuse_symlink(registry, path)
+    if not tree.is_file(path):
         raise ModelregError(f"{rel}: missing; run `modelreg validate`")
-    if looks_like_pointer(read_head(path)):
+    if looks_like_pointer(read_head(path, tree=tree)):
         raise ModelregError(f'{rel} is a Git LFS pointer; run: git lfs pull --include="{rel}"')
-    digest, _size = sha256_file(path)
+    digest, _size = sha256_file(path, tree=tree)
     if digest != meta["artifact"]["sha256"]:
         raise ModelregError(f"{rel}: sha256 differs from its metadata; run `modelreg validate`")
     return path
+
+
+def _refuse_symlink(registry: Registry, path: Path) -> None:
+    """An error naming the first symlink on ``path`` (MR006's message), if there is one."""
+    found = registry.tree.symlink_on(path)
+    if found is not None:
+        raise ModelregError(symlink_message(*found))
 
 
 def _metadata(registry: Registry, version: VersionEntry) -> dict[str, Any]:
@@ -152,9 +163,10 @@ def evaluate(
     cand_meta = _metadata(registry, candidate)
     evaluation = cand_meta["evaluation"]
     data = Path(os.path.normpath(candidate.dir / evaluation["data"]["path"]))
-    if not data.is_file():
+    _refuse_symlink(registry, data)
+    if not registry.tree.is_file(data):
         raise ModelregError(f"{registry.rel(data)}: evaluation file missing")
-    digest, _ = sha256_file(data)
+    digest, _ = sha256_file(data, tree=registry.tree)
     if digest != evaluation["data"]["sha256"]:
         raise ModelregError(f"{registry.rel(data)}: sha256 differs from the candidate's metadata")
     score_args = scoring(model_data.get("labels") or [], evaluation["metrics"]["f1"])

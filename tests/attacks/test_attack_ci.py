@@ -41,3 +41,17 @@ def test_an_error_line_cannot_start_a_workflow_command(pr: PullRequest) -> None:
     for line in result.err.splitlines():
         assert not line.lstrip().startswith("::"), line
         assert "##[" not in line, line
+
+
+def test_the_gate_does_not_follow_a_symlinked_evaluation_file(pr: PullRequest) -> None:
+    # A byte-identical copy outside: followed, the gate would hash and score it as genuine.
+    data = f"{MODEL}/data/eval.npz"
+    copy = pr.outside / "eval.npz"
+    shutil.copy2(pr.root / data, copy)
+    pr.symlink(data, copy)
+    pr.commit("evaluation data that lives outside the repository")
+    pr.snapshot()
+    result = pr.run("gate", "bert-classifier", "1.0.0", "--runs", "10")
+    assert result.code == 1, result
+    assert data in result.err and "symlink" in result.err, result
+    pr.assert_untouched(str(result))
