@@ -107,8 +107,8 @@ else
         [ -n "$value" ] || die "$var is not set (or set MODEL_STORAGE_URI)"
     done
     echo "fetch-model: $MODEL_NAME $MODEL_VERSION: $MODEL_PATH at $MODEL_REF from $MODEL_SOURCE_URL" >&2
-    # Clone the release tag only, with LFS pointers instead of objects, then pull exactly one
-    # object: the seed's own deploy steps (`git checkout <tag>`, `git lfs pull --include=...`).
+    # Clone the release tag only, with LFS pointers instead of objects, then pull exactly the
+    # version's objects (the model and its external data): `git lfs pull --include=...`.
     git lfs install --skip-repo --skip-smudge >/dev/null
     GIT_LFS_SKIP_SMUDGE=1 git clone --quiet --depth 1 --branch "$MODEL_REF" \
         "$MODEL_SOURCE_URL" "$work/repo" || die "cannot clone $MODEL_REF from $MODEL_SOURCE_URL"
