@@ -19,6 +19,8 @@ from modelreg import hooks, scaffold
 from modelreg.commands import command_modules
 
 ROOT = Path(__file__).resolve().parents[1]
+#: A dev dependency, run from this interpreter's environment (never found on PATH by luck).
+CHECK_JSONSCHEMA = str(Path(sys.executable).parent / "check-jsonschema")
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
 
 
@@ -149,7 +151,7 @@ def test_dogfood_config_runs_every_catalog_hook_locally() -> None:
 
 def test_workflows_pass_the_vendored_github_schema() -> None:
     proc = subprocess.run(
-        ["check-jsonschema", "--builtin-schema", "vendor.github-workflows", *map(str, WORKFLOWS)],
+        [CHECK_JSONSCHEMA, "--builtin-schema", "vendor.github-workflows", *map(str, WORKFLOWS)],
         capture_output=True,
         text=True,
         check=False,
@@ -162,7 +164,7 @@ def test_schema_check_would_catch_a_broken_workflow(tmp_path: Path) -> None:
     text = (ROOT / ".github/workflows/pr.yml").read_text(encoding="utf-8")
     broken.write_text(text.replace("runs-on: ubuntu-latest", "runs_on: ubuntu-latest", 1))
     proc = subprocess.run(
-        ["check-jsonschema", "--builtin-schema", "vendor.github-workflows", str(broken)],
+        [CHECK_JSONSCHEMA, "--builtin-schema", "vendor.github-workflows", str(broken)],
         capture_output=True,
         text=True,
         check=False,
