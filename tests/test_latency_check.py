@@ -163,3 +163,32 @@ def test_without_a_precise_thread_clock_wall_time_is_judged() -> None:
 
 def test_no_measurement_is_no_failure() -> None:
     assert not judge(0.35, iter(())).failed
+
+
+def test_the_benchmarks_slow_variant_does_the_work_twice(tmp_path: Path) -> None:
+    """benchmarks/latency_noise.py's 2x model: every node twice, both copies computed alike."""
+    import importlib.util
+    import sys
+
+    import numpy as np
+    import onnx
+
+    from modelreg.session import cpu_session
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "latency_noise.py"
+    spec = importlib.util.spec_from_file_location("latency_noise", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up there
+    spec.loader.exec_module(module)
+    source, target = tmp_path / "m.onnx", tmp_path / "m2.onnx"
+    source.write_bytes(demo_model(2.0).SerializeToString())
+    module.twice_as_slow(source, target)
+    once, twice = onnx.load(str(source)), onnx.load(str(target))
+    assert len(twice.graph.node) == 2 * len(once.graph.node)
+    assert len(twice.graph.output) == 2 * len(once.graph.output)
+    session = cpu_session(target, pinned=True)
+    outputs = session.run(None, {"input_ids": np.array([[3, 1, 4], [1, 5, 9]], np.int64)})
+    half = len(outputs) // 2
+    for first, copy in zip(outputs[:half], outputs[half:], strict=True):
+        assert np.array_equal(first, copy)
