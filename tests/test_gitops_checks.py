@@ -262,10 +262,11 @@ def test_no_kustomize_is_one_clear_finding(
     from modelreg.gitops import kustomize
 
     monkeypatch.setattr(f"{kustomize.__name__}.shutil.which", lambda _name: None)
+    monkeypatch.setattr(kustomize, "bundled_kubectl", lambda: None)
     capsys.readouterr()
     assert main(["validate", "--output", "json", "--select", "MR61,MR901"]) == 1
     findings = json.loads(capsys.readouterr().out)["findings"]
     assert [(f["path"], f["rule"]) for f in findings if f["severity"] == "error"] == [
         ("overlays/", "MR901")
     ]
-    assert "neither `kustomize` nor `kubectl` is on PATH; install one" in findings[0]["message"]
+    assert "no kustomize: install modelreg with its gitops extra" in findings[0]["message"]

