@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from modelreg import gto
 from modelreg.gitrepo import GitError, Repo, Tag, open_repo
 from modelreg.lfs import MAX_POINTER_BYTES, PointerError, looks_like_pointer, parse_pointer
 from modelreg.registry import SEMVER_RE, ModelEntry, Registry, VersionEntry
@@ -122,6 +123,24 @@ def model_tag_data(registry: Registry, model: ModelEntry) -> dict[str, Any] | No
     except (KeyError, TypeError, ValueError):
         return None
     return data
+
+
+_GTO: dict[int, tuple[weakref.ref[Registry], gto.State]] = {}
+
+
+def gto_state(registry: Registry) -> gto.State:
+    """What GTO says about the registry's models (stages, deregistrations, deprecations);
+    computed once per Registry object. Without a GTO stage or deprecation tag among the
+    tags :func:`state` read, there is nothing to say and no git call is made."""
+    cached = _GTO.get(id(registry))
+    if cached is not None and cached[0]() is registry:
+        return cached[1]
+    found = state(registry)
+    result = gto.State()
+    if found.repo is not None and gto.uses_stages(found.tags):
+        result = gto.read(found.repo)
+    _GTO[id(registry)] = (weakref.ref(registry), result)
+    return result
 
 
 _STEMS: dict[int, tuple[weakref.ref[Registry], dict[str, str]]] = {}

@@ -742,6 +742,18 @@ RULES: tuple[Rule, ...] = (
         "Give each model its own `tag_prefix` that does not start with another's followed "
         "by `-v` and a version.",
     ),
+    Rule(
+        "MR710",
+        "gto-stage-mismatch",
+        _E,
+        "GTO's tags and modelreg disagree: the version GTO has in a stage (`gto assign`, "
+        "latest assignment wins) is not the version the mapped environment overlay serves, "
+        "GTO deregistered a version model.yaml still lists as live, GTO deprecated a model "
+        "that still runs, GTO cannot read the tags, or overlays/gto.yaml (environment → "
+        "stage) is unusable. docs/gto.md has the mapping.",
+        "Make both say the same: `gto assign NAME --version vX --stage STAGE` for what the "
+        "overlay serves, or promote/roll back with modelreg; fix overlays/gto.yaml.",
+    ),
     # -- generated files ------------------------------------------------------------------
     Rule(
         "MR801",

@@ -9,16 +9,20 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
-from modelreg import releases
+from modelreg import gto, releases
 from modelreg.checks import ModelContext, RegistryContext, VersionContext, check
 from modelreg.checks.integrity import lfs_pull_command
+from modelreg.errors import ModelregError
 from modelreg.findings import Finding
 from modelreg.rules import rule
 
 #: At most this many changed files are named one by one.
 MAX_LISTED = 10
+#: Lifecycle statuses of a version that is still in use (GTO must not have dropped it).
+LIVE = ("candidate", "production", "supported")
 
 
 @check("registry", rules=("MR700",), needs_valid=False)
@@ -218,3 +222,160 @@ def lfs_storage(ctx: VersionContext) -> Iterator[Finding]:
                 "`*.onnx filter=lfs diff=lfs merge=lfs -text` to .gitattributes (then: "
                 f"{lfs_pull_command(rel)})",
             )
+
+
+# -- GTO interop (MR710, docs/gto.md) ---------------------------------------------------
+
+
+@check("registry", rules=("MR710",), needs_valid=False)
+def gto_readable(ctx: RegistryContext) -> Iterator[Finding]:
+    """overlays/gto.yaml maps environments to stages, and GTO can read the tags at all."""
+    _stages, problem = gto.stage_map(ctx.registry.root / releases.OVERLAYS_DIR)
+    if problem:
+        yield rule("MR710").finding(
+            f"{releases.OVERLAYS_DIR}/{gto.CONFIG_FILE}",
+            f"{problem}; GTO stages were not compared with the environments (docs/gto.md)",
+        )
+    for tag in releases.gto_state(ctx.registry).unreadable:
+        yield rule("MR710").finding(
+            ctx.registry.rel(ctx.registry.models_dir),
+            f"tag {tag} stops every GTO command (GTO 1.10.1 parses `@created` but cannot "
+            f"index it: \"Unexpected error: 'action'\"), so GTO shows no stage at all; delete "
+            f"it (`git tag -d '{tag}'` and `git push origin ':refs/tags/{tag}'`)",
+        )
+
+
+@check("model", rules=("MR710",))
+def gto_agrees(ctx: ModelContext) -> Iterator[Finding]:
+    """What GTO's tags say about this model is what model.yaml and the environments say."""
+    artifact = releases.gto_state(ctx.registry).artifacts.get(ctx.model.name)
+    if artifact is None:
+        return
+    name = ctx.model.name
+    data: dict[str, Any] = ctx.data or {}
+    statuses = {str(v): str(e["status"]) for v, e in data["lifecycle"].items()}
+    line, col = ctx.key_position("lifecycle")
+    if artifact.problem is not None:
+        yield rule("MR710").finding(
+            ctx.model_rel,
+            f"GTO cannot read {name}'s stages: {artifact.problem}, and `gto show` fails; "
+            "delete that tag: GTO assigns stages only to versions released from commits of "
+            "their own",
+            line,
+            col,
+        )
+        return
+    deprecated_by = artifact.latest_deprecation()
+    if deprecated_by is not None:
+        live = [f"{v} as `{s}`" for v, s in sorted(statuses.items()) if s in LIVE]
+        if live:
+            yield rule("MR710").finding(
+                ctx.model_rel,
+                f"GTO says {name} is deprecated (tag {deprecated_by}) but this model.yaml lists "
+                f"{', '.join(live)}; deprecate or retire every version here and take it out of "
+                f"its environments, or undo the deprecation in GTO (`git tag -d "
+                f"'{deprecated_by}'` and `git push origin ':refs/tags/{deprecated_by}'`)",
+                line,
+                col,
+            )
+        return  # `gto show` hides a deprecated artifact: it has no stages to compare
+    for gto_version, tag in sorted(artifact.deregistered().items()):
+        version = gto.plain_version(gto_version)
+        status = statuses.get(version)
+        if status in LIVE:
+            where = ctx.position("lifecycle", version, "status")
+            yield rule("MR710").finding(
+                ctx.model_rel,
+                f"GTO deregistered {name}@{gto_version} (tag {tag}) but this model.yaml lists "
+                f"{version} as `{status}`; mark it `deprecated` (or `retired`) here, or undo "
+                f"the deregistration (`git tag -d '{tag}'` and "
+                f"`git push origin ':refs/tags/{tag}'`)",
+                *where,
+            )
+    yield from _stage_findings(ctx, artifact, statuses, (line, col))
+
+
+def _stage_findings(
+    ctx: ModelContext,
+    artifact: gto.Artifact,
+    statuses: dict[str, str],
+    where: tuple[int | None, int | None],
+) -> Iterator[Finding]:
+    """One MR710 per mapped stage this model uses in GTO whose version differs from what
+    the environment serves."""
+    name = ctx.model.name
+    mapping, problem = gto.stage_map(ctx.registry.root / releases.OVERLAYS_DIR)
+    if problem:
+        return  # gto_readable reports the file
+    holders = artifact.stages()
+    for env, stage in sorted(mapping.items()):
+        if stage not in artifact.stages_used:
+            continue  # this model does not use the stage in GTO
+        served = _served(ctx.registry.root, name, env, statuses)
+        if served is None:
+            continue  # no environment and no lifecycle status says what it runs
+        versions, source = served
+        holder = holders.get(stage)
+        if holder is not None and gto.plain_version(holder[0]) in versions:
+            continue
+        if len(versions) == 1:
+            (only,) = versions
+            record = f"`gto assign {name} --version v{only} --stage {stage}`"
+        else:
+            record = f"`gto assign {name} --version vX --stage {stage}` for the version it serves"
+        if holder is None:
+            message = (
+                f"GTO has no version of {name} in stage `{stage}` (latest `{stage}` tag: "
+                f"{artifact.last_stage_tag(stage)}) but {source}; record it in GTO: {record}"
+            )
+        else:
+            gto_version, tag = holder
+            what = (
+                f"{name}@{gto_version}"
+                if gto_version.startswith("v")
+                else f"{gto.describe_version(gto_version)} of {name} (no version registered there)"
+            )
+            fix = (
+                f"if {source.split(' ', 1)[0]} is right, record it in GTO: {record}"
+                if versions
+                else f"unassign it in GTO (`gto deprecate {name} {gto_version} {stage}`)"
+            )
+            message = f"GTO says {what} is in stage `{stage}` (tag {tag}) but {source}; {fix}"
+            if gto_version.startswith("v") and versions:
+                message += (
+                    f", else promote {gto.plain_version(gto_version)} there with modelreg "
+                    f"(`modelreg promote {name} {gto.plain_version(gto_version)} --env {env}`)"
+                )
+        yield rule("MR710").finding(ctx.model_rel, message, *where)
+
+
+def _served(
+    root: Path, model: str, env: str, statuses: dict[str, str]
+) -> tuple[set[str], str] | None:
+    """The versions ``env`` serves and how to say so, from its overlay (the alias's version,
+    else every version listed) or, without overlays, for production from the lifecycle."""
+    from modelreg.gitops import PRODUCTION
+    from modelreg.gitops.envs import alias_version, environment_names, version_refs
+
+    rel = f"{releases.OVERLAYS_DIR}/{env}"
+    try:
+        if env in environment_names(root):
+            alias = alias_version(root, env, model)
+            versions = (
+                {alias}
+                if alias is not None
+                else {r.version for r in version_refs(root, env) if r.model == model}
+            )
+            if not versions:
+                return set(), f"{rel} serves no version of {model}"
+            return versions, f"{rel} serves {' and '.join(sorted(versions))}"
+    except ModelregError:
+        return None  # the gitops rules report an unreadable overlay
+    if env != PRODUCTION:
+        return None
+    production = {v for v, s in statuses.items() if s == "production"}
+    if not production:
+        return set(), f"models/{model}/model.yaml has no `production` version"
+    return production, (
+        f"models/{model}/model.yaml has {' and '.join(sorted(production))} as `production`"
+    )

@@ -8,13 +8,13 @@ import sys
 from pathlib import Path
 
 from modelreg.catalog import details, rows
-from modelreg.commands.list import write
+from modelreg.commands.list import gto_text, gto_view, write
 from modelreg.errors import UsageError
 from modelreg.registry import discover, find_root
 
 ORDER = 41  # place in `modelreg --help`
 
-HELP = "show a model's versions, or one version's tag, metrics and environments"
+HELP = "show a model's versions, or one version's tag, metrics, environments and GTO stages"
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -34,8 +34,9 @@ def run(args: argparse.Namespace) -> int:
     if model is None:
         known = ", ".join(sorted(registry.models)) or "none"
         raise UsageError(f"no model `{name}` in {registry.root / 'models'} (models: {known})")
+    view = gto_view(registry)
     if not version:
-        write(rows(registry, {(name, None)}), args.output)
+        write(rows(registry, {(name, None)}), args.output, view)
         return 0
     entry = model.versions.get(version)
     if entry is None:
@@ -44,7 +45,9 @@ def run(args: argparse.Namespace) -> int:
     (row,) = rows(registry, {(name, version)})
     row.details = details(registry, entry)
     if args.output == "json":
-        sys.stdout.write(json.dumps({"version": 1, **row.as_json()}, indent=2) + "\n")
+        stages, status = view.get((name, version), ([], None))
+        doc = {"version": 1, **row.as_json(), "gto_stages": stages, "gto_status": status}
+        sys.stdout.write(json.dumps(doc, indent=2) + "\n")
         return 0
     d = row.details
     metrics = d["metrics"]
@@ -57,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
         ("tag", f"{row.tag} ({row.tag_date}, {(row.commit or '')[:12]})" if row.released
          else f"{row.tag} (not tagged in this clone)"),
         ("environments", ", ".join(row.environments) or "-"),
+        *([("gto stages", gto_text(view, row).replace(",", ", "))] if view else []),
         ("summary", d["summary"] or "-"),
         ("artifact", f"{d['artifact']['path']} sha256:{d['artifact']['sha256']} "
          f"({d['artifact']['size']} bytes)"),
