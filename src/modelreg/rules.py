@@ -377,8 +377,11 @@ RULES: tuple[Rule, ...] = (
         "MR504",
         "production-count",
         _E,
-        "A model must have exactly one `production` version.",
-        "Mark exactly one version `production` (use `modelreg promote`).",
+        "A model must have exactly one `production` version. A new model whose versions are "
+        "all `candidate` (or that has none yet) needs none until the production environment "
+        "(`overlays/production/`) runs one of them; once any version is `production`, "
+        "`supported`, `deprecated` or `retired`, exactly one must be `production`.",
+        "Promote one version with `modelreg promote MODEL VERSION --env production`.",
     ),
     Rule(
         "MR505",
@@ -405,8 +408,11 @@ RULES: tuple[Rule, ...] = (
         "MR508",
         "todo-left",
         _E,
-        "A field that needs a human still says TODO.",
-        "Write the summary, changes or migration note in metadata.yaml.",
+        "A field that needs a human still says TODO: `summary`, `changes` or `migration` in "
+        "metadata.yaml, or `title`, `description`, `owners` or `labels` in model.yaml "
+        "(`modelreg add` writes TODO placeholders for what its flags did not give).",
+        "Write the field (or pass --summary, --change, --migration, and for a new model "
+        "--title, --description, --owner, --labels to `modelreg add`).",
     ),
     Rule(
         "MR509",

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from attack_support import PullRequest, Result
+from modelreg.gitops import kustomize
 
 REMOTE_URL = "https://example.invalid/x.yaml"
 REMOTE_GITHUB = "github.com/org/repo//path?ref=main"
@@ -26,10 +27,9 @@ STAGING = "overlays/staging/kustomization.yaml"
 
 @pytest.fixture
 def builds(pr: PullRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A ``kustomize`` first on PATH that logs the directory and runs ``kubectl kustomize``."""
-    kubectl = shutil.which("kubectl") or shutil.which("kustomize")
-    if kubectl is None:
-        pytest.skip("needs kubectl or kustomize")
+    """A ``kustomize`` (``MODELREG_KUSTOMIZE``) that logs the directory, then really builds."""
+    # The kubectl modelreg itself would use: the gitops extra's pinned wheel.
+    kubectl = kustomize.command()[0]
     # Beside the guarded tree (the guard would see the log change).
     bindir = tmp_path_factory.mktemp("kustomize-wrapper")
     log = bindir / "kustomize.log"
@@ -40,7 +40,7 @@ def builds(pr: PullRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     wrapper.chmod(0o755)
     log.write_text("", encoding="utf-8")
-    pr.env["PATH"] = f"{bindir}{os.pathsep}{pr.env['PATH']}"
+    pr.env["MODELREG_KUSTOMIZE"] = str(wrapper)
     return log
 
 
