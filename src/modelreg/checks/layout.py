@@ -8,7 +8,10 @@ from collections.abc import Iterator
 from typing import Any
 
 from modelreg.checks import ModelContext, RegistryContext, VersionContext, check
+from modelreg.errors import ModelregError
 from modelreg.findings import Finding
+from modelreg.gitops import PRODUCTION
+from modelreg.gitops.envs import environment_names, version_refs
 from modelreg.registry import METADATA_FILE, MODEL_FILE, SEMVER_RE, SHARED_DATA_DIR, semver_key
 from modelreg.rules import rule
 from modelreg.treefs import symlink_finding
@@ -81,16 +84,90 @@ def model_lifecycle(ctx: ModelContext) -> Iterator[Finding]:
                 line,
                 col,
             )
+    yield from _production_count(ctx, lifecycle)
+
+
+def _production_count(ctx: ModelContext, lifecycle: dict[str, dict[str, Any]]) -> Iterator[Finding]:
+    """Exactly one ``production`` version, except for a model still in its candidate stage.
+
+    A new model's first versions are candidates that staging may run: requiring a production
+    version before the first commit would make ``init`` → ``add`` → ``git commit`` fail, or
+    push users into marking an unproven version ``production``. The requirement starts once a
+    version left the candidate stage (``production``, ``supported``, ``deprecated``,
+    ``retired``) or the production environment runs one of the model's versions.
+    """
     production = [v for v, e in lifecycle.items() if e["status"] == "production"]
-    if len(production) != 1:
-        line, col = ctx.key_position("lifecycle")
-        which = ", ".join(production) if production else "none"
+    if len(production) == 1:
+        return
+    line, col = ctx.key_position("lifecycle")
+    if len(production) > 1:
         yield rule("MR504").finding(
             ctx.model_rel,
-            f"exactly one version must be `production`; found {len(production)} ({which})",
+            f"exactly one version must be `production`; found {len(production)} "
+            f"({', '.join(production)})",
             line,
             col,
         )
+        return
+    if any(e["status"] != "candidate" for e in lifecycle.values()):
+        yield rule("MR504").finding(
+            ctx.model_rel,
+            "exactly one version must be `production`; found none (a model whose versions "
+            "are not all `candidate` has left the candidate stage); promote one with "
+            f"`modelreg promote {ctx.model.name} VERSION --env production`",
+            line,
+            col,
+        )
+        return
+    running = _production_runs(ctx)
+    if running:
+        yield rule("MR504").finding(
+            ctx.model_rel,
+            f"the production environment runs {ctx.model.name} {', '.join(running)}, but no "
+            "version is `production`; promote it with "
+            f"`modelreg promote {ctx.model.name} {running[-1]} --env production`",
+            line,
+            col,
+        )
+
+
+def _production_runs(ctx: ModelContext) -> list[str]:
+    """Versions of the model that overlays/production lists (none without GitOps overlays)."""
+    root = ctx.registry.root
+    if PRODUCTION not in environment_names(root):
+        return []
+    try:
+        refs = version_refs(root, PRODUCTION)
+    except ModelregError:
+        return []  # an unreadable environment is MR601's finding (gitops checks)
+    return sorted({r.version for r in refs if r.model == ctx.model.name}, key=semver_key)
+
+
+#: Card fields ``modelreg add`` fills with a TODO placeholder for a new model, each with the
+#: flag that writes it.
+_CARD_FIELDS = {"title": "title", "description": "description", "owners": "owner",
+                "labels": "labels"}  # fmt: skip
+
+
+@check("model", rules=("MR508",))
+def model_card_todo(ctx: ModelContext) -> Iterator[Finding]:
+    """The card fields a human must write (title, description, owners, labels) say no TODO."""
+    data = ctx.data
+    assert data is not None
+    for field, flag in _CARD_FIELDS.items():
+        value = data.get(field)
+        items = list(enumerate(value)) if isinstance(value, list) else [(None, value)]
+        for i, item in items:
+            if isinstance(item, str) and _TODO.search(item):
+                line, col = ctx.position(field) if i is None else ctx.position(field, i)
+                yield rule("MR508").finding(
+                    ctx.model_rel,
+                    f"`{field}` still says TODO: write it (for a new model `modelreg add` "
+                    f"takes it from --{flag})",
+                    line,
+                    col,
+                )
+                break  # one finding per field
 
 
 @check("version", rules=("MR006", "MR507"), needs_valid=False)

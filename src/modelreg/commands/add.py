@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import os
+import re
 import shutil
 import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,7 @@ from modelreg.hashing import sha256_file
 from modelreg.isolate import ChildResult, run_child
 from modelreg.measure import LatencyTarget, golden_inputs, latency
 from modelreg.registry import (
+    METADATA_FILE,
     MODEL_FILE,
     SEMVER_RE,
     SHARED_DATA_DIR,
@@ -28,9 +31,18 @@ from modelreg.registry import (
     discover,
     find_root,
 )
-from modelreg.storage import model_lock, registry_lock, replace_all, write_temp
+from modelreg.storage import (
+    discard,
+    model_lock,
+    registry_lock,
+    replace_all,
+    temp_beside,
+    write_temp,
+)
 
 ORDER = 30  # place in `modelreg --help`
+
+_TODO = re.compile(r"\bTODO\b")  # as rule MR508 finds it
 
 HELP = "add a model version from an ONNX file, with measured facts"
 DESCRIPTION = """\
@@ -38,6 +50,12 @@ Create models/MODEL/VERSION/ from an ONNX file: copy the artifact, read its sign
 (the same facts `modelreg inspect` prints), copy the evaluation data into the model's shared
 data/ directory, measure accuracy and F1 on it, write golden vectors from its first rows,
 write metadata.yaml, and list the version as `candidate` in model.yaml's lifecycle.
+
+A new model (no models/MODEL/model.yaml yet) gets its model card too, from --title,
+--description, --task, --owner, --labels and --tag-prefix; a card field without its flag says
+TODO (`modelreg validate` reports it, MR508, until someone writes it), the labels default to
+one TODO per class of the scored output, the task to `other`, the tag prefix to MODEL. A model
+whose versions are all candidates needs no production version until one is promoted there.
 
 Latency is measured as `modelreg bench` does (pinned session, warm-up, --runs timed runs,
 nearest-rank percentiles) and stored with this machine's fingerprint.
@@ -52,11 +70,19 @@ An ONNX file with external data brings its data files along (same relative locat
 are hashed into `artifact.external_data`. Only one `add` per model runs at a time (an OS
 lock in the git directory, released by the kernel when its holder ends, however it ends).
 
-The version directory appears at once or not at all: it is assembled in a temporary
-directory beside it and renamed into place.
+The version directory (for a new model, the whole model directory) appears at once or not
+at all: it is assembled in a temporary directory beside it and renamed into place; a failure
+or Ctrl-C at any step leaves no file behind. Then, under the same registry lock, the pages
+(`modelreg render`) and the version overlay (`modelreg overlays`) are brought up to date, so
+the registry passes its own hooks: commit everything `git status` lists.
 """
 EPILOG = """\
 examples:
+  modelreg add demo 1.0.0 --onnx model.onnx --eval eval.npz \\
+      --title "Demo Classifier" --description "Sentiment of support tickets." \\
+      --task text-classification --owner @acme/ml --labels negative,positive \\
+      --dataset-name tickets --dataset-version 1 --dataset-samples 5000 \\
+      --summary "First version" --change "Initial release"          # a new model
   modelreg add bert-classifier 1.2.0 --onnx build/model.onnx --eval build/eval.npz \\
       --dataset-name sentiment-analysis --dataset-version 1.2 --dataset-samples 9000 \\
       --summary "Longer context" --change "Sequence length 64"
@@ -64,6 +90,39 @@ examples:
       --summary "Longer context" --change "Sequence length 64"
   modelreg add bert-classifier 1.2.0 --onnx model.onnx --from 1.1.0 -n   # dry run
 """
+
+
+#: The schema's pattern for a model name (schemas/model.schema.json, `$defs.name`).
+MODEL_NAME_RE = re.compile(r"[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?")
+#: model.yaml's `task` vocabulary (the schema's enum).
+TASKS = (
+    "text-classification", "token-classification", "image-classification", "object-detection",
+    "tabular-classification", "tabular-regression", "embedding", "other",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Card:
+    """Model card fields for a new model, from flags (unset: a TODO placeholder or default)."""
+
+    title: str | None = None
+    description: str | None = None
+    task: str | None = None
+    owners: tuple[str, ...] = ()
+    labels: tuple[str, ...] = ()
+    tag_prefix: str | None = None
+
+    def flags(self) -> list[str]:
+        """The card flags that were given (they apply to a new model only)."""
+        given = {
+            "--title": self.title,
+            "--description": self.description,
+            "--task": self.task,
+            "--owner": self.owners,
+            "--labels": self.labels,
+            "--tag-prefix": self.tag_prefix,
+        }
+        return [flag for flag, value in given.items() if value]
 
 
 @dataclass(frozen=True)
@@ -86,6 +145,7 @@ class Request:
     previous: str | None
     dry_run: bool
     root: Path | None
+    card: Card = field(default_factory=Card)
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -97,7 +157,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("model", help="model name (models/MODEL/model.yaml must exist)")
+    p.add_argument("model", help="model name (a new one gets models/MODEL/model.yaml)")
     p.add_argument("version", help="new semantic version, e.g. 1.2.0")
     p.add_argument("--onnx", type=Path, required=True, help="the ONNX file (and its data files)")
     p.add_argument(
@@ -134,6 +194,22 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.add_argument("--dataset-version", help="training data set version (idem)")
     p.add_argument("--dataset-samples", type=int, help="training samples (idem)")
     p.add_argument("--dataset-description", default=None, help="what the data is")
+    card = p.add_argument_group("model card (a new model only; unset fields say TODO)")
+    card.add_argument("--title", help="title shown on the registry page")
+    card.add_argument("--description", help="one or two sentences: what it does, for whom")
+    card.add_argument("--task", choices=TASKS, help="kind of prediction (default other)")
+    card.add_argument(
+        "--owner",
+        dest="owners",
+        action="append",
+        default=[],
+        help="reviewer: @user, @org/team or e-mail (repeatable)",
+    )
+    card.add_argument(
+        "--labels",
+        help="class labels in output index order, comma-separated (e.g. negative,positive)",
+    )
+    card.add_argument("--tag-prefix", help="release tags are TAG_PREFIX-vVERSION (default MODEL)")
     p.add_argument("-n", "--dry-run", action="store_true", help="print, write nothing")
     p.add_argument("--root", type=Path, help="registry root (default: found from cwd)")
     p.set_defaults(handler=from_args)
@@ -165,6 +241,14 @@ def from_args(args: argparse.Namespace) -> int:
             previous=args.previous,
             dry_run=args.dry_run,
             root=args.root,
+            card=Card(
+                title=args.title,
+                description=args.description,
+                task=args.task,
+                owners=tuple(args.owners),
+                labels=tuple(x.strip() for x in args.labels.split(",")) if args.labels else (),
+                tag_prefix=args.tag_prefix,
+            ),
         )
     )
 
@@ -187,9 +271,10 @@ class Plan:
     registry: Registry
     model: ModelEntry
     target: Path
-    labels: list[str]
+    labels: list[str]  # empty for a new model without --labels: counted from the output
     previous: dict[str, Any] | None
     eval: Path
+    new: bool = False  # no model.yaml yet: the whole model directory is written
 
 
 def _preflight(request: Request) -> Plan:
@@ -206,19 +291,28 @@ def _preflight(request: Request) -> Plan:
         raise UsageError(f"{request.onnx}: no such file")
     registry = discover(find_root(request.root or Path.cwd()))
     model = registry.models.get(request.model)
-    if model is None or not model.model_path.is_file():
-        raise ModelregError(
-            f"models/{request.model}/{MODEL_FILE} does not exist: write the model card first"
-        )
+    new = model is None or not os.path.lexists(model.model_path)
+    if new:
+        model = _new_model_entry(registry, request)
+    assert model is not None
     target = model.dir / request.version
-    if target.exists():
+    if os.path.lexists(target):
         raise ModelregError(
             f"{registry.rel(target)} already exists; released versions are immutable, "
             "add a new version instead"
         )
-    model_data = registry.model_data(model)
-    if model_data is None or not isinstance(model_data.get("labels"), list):
-        raise ModelregError(f"{registry.rel(model.model_path)} is not valid; run validate")
+    if new:
+        labels = list(request.card.labels)
+    else:
+        if request.card.flags():
+            raise UsageError(
+                f"{', '.join(request.card.flags())}: only for a new model; "
+                f"{registry.rel(model.model_path)} exists, edit it instead"
+            )
+        model_data = registry.model_data(model)
+        if model_data is None or not isinstance(model_data.get("labels"), list):
+            raise ModelregError(f"{registry.rel(model.model_path)} is not valid; run validate")
+        labels = list(model_data["labels"])
     previous = None
     if request.previous is not None:
         entry = registry.version_at(f"{request.model}@{request.previous}")
@@ -245,7 +339,56 @@ def _preflight(request: Request) -> Plan:
     ]
     if missing:
         raise UsageError(f"{', '.join(missing)} required (or --from PREV to reuse PREV's)")
-    return Plan(registry, model, target, list(model_data["labels"]), previous, eval_path)
+    return Plan(registry, model, target, labels, previous, eval_path, new=new)
+
+
+def _new_model_entry(registry: Registry, request: Request) -> ModelEntry:
+    """The (not yet existing) directory of a new model, after checking the card flags."""
+    name, card = request.model, request.card
+    if not MODEL_NAME_RE.fullmatch(name):
+        raise UsageError(
+            f"`{name}` is not a model name: lowercase letters, digits and dashes, at most "
+            "40 characters, starting and ending with a letter or digit (e.g. bert-classifier)"
+        )
+    directory = registry.models_dir / name
+    if os.path.lexists(directory):
+        if directory.is_symlink() or not directory.is_dir():
+            raise ModelregError(f"{registry.rel(directory)} is in the way (not a directory)")
+        if any(directory.iterdir()):
+            raise ModelregError(
+                f"{registry.rel(directory)}/ has no {MODEL_FILE} but is not empty; write the "
+                "model card there (or move the directory away) and add again"
+            )
+    if request.previous is not None:
+        raise UsageError(f"--from: {name} is a new model, it has no version {request.previous}")
+    _check_card(card_data(request, list(card.labels) or ["TODO"]))
+    return ModelEntry(registry, name, directory)
+
+
+def card_data(request: Request, labels: list[str]) -> dict[str, Any]:
+    """A new model's model.yaml content: flags, else TODO placeholders (MR508) or defaults."""
+    card, name = request.card, request.model
+    return {
+        "name": name,
+        "title": card.title or f"TODO: a title for {name}",
+        "description": card.description or "TODO: what the model does, for whom",
+        "task": card.task or "other",
+        "tag_prefix": card.tag_prefix or name,
+        "owners": list(card.owners) or ["@TODO"],
+        "labels": labels,
+        "lifecycle": {request.version: {"status": "candidate"}},
+    }
+
+
+def _check_card(data: dict[str, Any]) -> None:
+    """Refuse card flags the schema would refuse, naming the flag (nothing is written yet)."""
+    from modelreg.schemas import validator
+
+    flags = {"title": "--title", "description": "--description", "task": "--task",
+             "tag_prefix": "--tag-prefix", "owners": "--owner", "labels": "--labels"}  # fmt: skip
+    for error in validator("model").iter_errors(data):
+        key = str(error.absolute_path[0]) if error.absolute_path else ""
+        raise UsageError(f"{flags.get(key, key or 'model card')}: {error.message}")
 
 
 def execute(request: Request) -> int:
@@ -256,11 +399,11 @@ def execute(request: Request) -> int:
 
 
 def _execute(request: Request, plan: Plan) -> int:
-    registry, model, target, labels, prev = (
-        plan.registry, plan.model, plan.target, plan.labels, plan.previous
-    )  # fmt: skip
-    if target.exists():  # checked again under the lock: another add may have just made it
+    registry, model, target, prev = plan.registry, plan.model, plan.target, plan.previous
+    if os.path.lexists(target):  # checked again under the lock: another add may have made it
         raise ModelregError(f"{registry.rel(target)} already exists")
+    if plan.new and os.path.lexists(model.model_path):
+        raise ModelregError(f"{registry.rel(model.model_path)} appeared meanwhile; add again")
     facts = _child("inspect", request.onnx.resolve())
     if facts.get("checker"):
         raise ModelregError(f"{request.onnx}: onnx.checker rejects it: {facts['checker']}")
@@ -271,6 +414,10 @@ def _execute(request: Request, plan: Plan) -> int:
     output = request.output or prev_eval.get("output") or output_names[0]
     if output not in output_names:
         raise UsageError(f"output `{output}` is not an output of {request.onnx} ({output_names})")
+    labels = plan.labels or _placeholder_labels(onnx_facts, output)
+    card = card_data(request, labels) if plan.new else None
+    if card is not None:
+        _check_card(card)
     prev_f1 = (prev_eval.get("metrics") or {}).get("f1") or {}
     average = (
         request.f1_average or prev_f1.get("average") or ("binary" if len(labels) == 2 else "macro")
@@ -305,31 +452,203 @@ def _execute(request: Request, plan: Plan) -> int:
         average=average,
         eval_sha=eval_sha,
     )
-    parent = Path(tempfile.gettempdir()) if request.dry_run else model.dir
-    staging = Path(tempfile.mkdtemp(prefix=f".add-{request.version}-", dir=parent))
+    measured = Measured(metadata, scores, average, card, external)
+    if request.dry_run:
+        return _dry_run(request, plan, measured)
+    regenerated = _write(request, plan, measured, shared)
+    _report(request, plan, measured, regenerated)
+    return 0
+
+
+@dataclass(frozen=True)
+class Measured:
+    """What ``add`` measured and will write."""
+
+    metadata: dict[str, Any]
+    scores: dict[str, Any]
+    average: str
+    card: dict[str, Any] | None  # a new model's model.yaml
+    external: list[dict[str, Any]]
+
+
+def _dry_run(request: Request, plan: Plan, measured: Measured) -> int:
+    """Assemble in a temporary directory and print; write nothing in the registry."""
+    registry = plan.registry
+    staging = _mkdtemp(f".add-{request.version}-", Path(tempfile.gettempdir()))
     try:
-        text = _assemble(request, plan, staging, metadata, external)
-        if request.dry_run:
-            sys.stdout.write(text)
-            sys.stderr.write(f"modelreg: dry run: would create {registry.rel(target)}/\n")
-            return 0
-        overlay = _commit(
-            registry, model, request.version, staging, eval_file=plan.eval, shared=shared
-        )
+        text = _assemble(request, plan, staging, measured.metadata, measured.external)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+    sys.stdout.write(text)
+    if measured.card is not None:
+        where = registry.rel(plan.model.model_path)
+        sys.stdout.write(f"# --- {where} (new model) ---\n{_card_text(measured.card)}")
+    sys.stderr.write(f"modelreg: dry run: would create {registry.rel(plan.target)}/\n")
+    return 0
+
+
+def _write(request: Request, plan: Plan, measured: Measured, shared: Path) -> list[Path]:
+    """Assemble beside the target, rename into place, regenerate; the regenerated paths."""
+    registry, model = plan.registry, plan.model
+    metadata, external = measured.metadata, measured.external
+    if plan.new:
+        # The whole model directory is assembled beside its place and renamed in: a new
+        # model appears complete (card, version, data) or not at all.
+        assert measured.card is not None
+        staging_model = _mkdtemp(f".add-{model.name}-", registry.models_dir)
+        try:
+            staging = staging_model / request.version
+            staging.mkdir()
+            _assemble(request, plan, staging, metadata, external)
+            (staging_model / MODEL_FILE).write_text(_card_text(measured.card), encoding="utf-8")
+            (staging_model / SHARED_DATA_DIR).mkdir()
+            shutil.copyfile(plan.eval, staging_model / SHARED_DATA_DIR / shared.name)
+            with registry_lock(registry.root, f"modelreg add {model.name}"):
+                _commit_new_model(registry, model, staging_model)
+                regenerated = _regenerate(registry.root)
+        finally:
+            discard(staging_model)  # gone already when renamed into place
+    else:
+        staging = _mkdtemp(f".add-{request.version}-", model.dir)
+        try:
+            _assemble(request, plan, staging, metadata, external)
+            with registry_lock(registry.root, f"modelreg add {model.name}"):
+                overlay = _commit(
+                    registry, model, request.version, staging, eval_file=plan.eval, shared=shared
+                )
+                regenerated = [*overlay, *_regenerate(registry.root)]
+        finally:
+            discard(staging)
+    return regenerated
+
+
+def _report(request: Request, plan: Plan, measured: Measured, regenerated: list[Path]) -> None:
+    """What was written, and what a human still has to write before the hooks pass."""
+    registry, metadata, scores, card = (
+        plan.registry,
+        measured.metadata,
+        measured.scores,
+        measured.card,
+    )
     latency_note = ""
     if "latency" in metadata["evaluation"]:
         latency_note = f", p99 {metadata['evaluation']['latency']['p99_ms']} ms"
     sys.stderr.write(
-        f"modelreg: added {registry.rel(target)}/ as candidate: accuracy "
-        f"{scores['accuracy']:.4f}, F1 ({average}) {scores['f1']:.4f} on {scores['samples']} "
-        f"samples{latency_note}\n"
+        f"modelreg: added {registry.rel(plan.target)}/ as candidate: accuracy "
+        f"{scores['accuracy']:.4f}, F1 ({measured.average}) {scores['f1']:.4f} on "
+        f"{scores['samples']} samples{latency_note}\n"
     )
-    if overlay:
-        where = registry.rel(overlay[1])
-        sys.stderr.write(f"modelreg: wrote {where}/ (deploy it with `modelreg promote`)\n")
-    return 0
+    if card is not None:
+        sys.stderr.write(f"modelreg: wrote {registry.rel(plan.model.model_path)} (new model)\n")
+    overlay = [p for p in regenerated if p.name == f"v{request.version}"]
+    for path in overlay:
+        sys.stderr.write(
+            f"modelreg: wrote {registry.rel(path)}/ (deploy it with `modelreg promote`)\n"
+        )
+    pages = [registry.rel(p) for p in regenerated if p not in overlay]
+    if pages:
+        sys.stderr.write(f"modelreg: regenerated {', '.join(pages)}\n")
+    todo = [f"{registry.rel(plan.target)}/{METADATA_FILE}: {k}" for k in _todo_fields(metadata)]
+    if card is not None:
+        todo += [f"{registry.rel(plan.model.model_path)}: {k}" for k in _todo_fields(card)]
+    if todo:
+        sys.stderr.write(
+            "modelreg: still TODO (validate and the pre-commit hook refuse it, MR508): "
+            + "; ".join(todo)
+            + "\n"
+        )
+
+
+def _todo_fields(data: dict[str, Any]) -> list[str]:
+    """Top-level fields whose text (or an item of it) still says TODO."""
+    found = []
+    for key, value in data.items():
+        items = value if isinstance(value, list) else [value]
+        if any(isinstance(item, str) and _TODO.search(item) for item in items):
+            found.append(key)
+    return found
+
+
+def _placeholder_labels(onnx_facts: dict[str, Any], output: str) -> list[str]:
+    """One TODO label per class of the scored output (a new model without --labels)."""
+    kind = next(o["type"] for o in onnx_facts["outputs"] if o["name"] == output)
+    shape = kind.get("shape") if isinstance(kind, dict) and "tensor" in kind else None
+    if not shape or len(shape) < 2 or not isinstance(shape[-1], int) or shape[-1] < 1:
+        raise UsageError(
+            f"--labels is required: output `{output}` has no fixed class dimension to count "
+            "the classes from; name them in index order, e.g. --labels negative,positive"
+        )
+    return [f"TODO: class {i}" for i in range(shape[-1])]
+
+
+def _card_text(card: dict[str, Any]) -> str:
+    from modelreg.onnxfacts import dump_yaml
+
+    return (
+        "# yaml-language-server: $schema=../../schemas/model.schema.json\n"
+        "# Written by `modelreg add` for a new model; edit the card fields, never the lifecycle\n"
+        "# by hand (`modelreg promote` and `modelreg rollback` change it).\n" + dump_yaml(card)
+    )
+
+
+def _dir_mode() -> int:
+    """The mode a directory gets from ``mkdir``: 0777 less the umask (0755 by default)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o777 & ~mask
+
+
+def _mkdtemp(prefix: str, parent: Path) -> Path:
+    """A staging directory with a normal directory's mode (``mkdtemp`` makes it 0700, and a
+    renamed directory keeps its mode: versions would be unreadable to the group)."""
+    path = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+    path.chmod(_dir_mode())
+    return path
+
+
+def _journal_committed(root: Path) -> bool:
+    """Whether a write's journal is committed (its temporaries must stay for the replay)."""
+    from modelreg.storage import JOURNAL_FILE, STATE_DIR, git_dir
+
+    return os.path.lexists(git_dir(root) / STATE_DIR / JOURNAL_FILE)
+
+
+@contextmanager
+def _cleanup_on_failure(root: Path) -> Iterator[tuple[list[Path], list[Path]]]:
+    """Collect temporaries and directories this write creates; remove them if it fails
+    before its journal's commit point (after it, the next writer finishes the renames)."""
+    temps: list[Path] = []
+    new_dirs: list[Path] = []
+    try:
+        yield temps, new_dirs
+    except BaseException:
+        if not _journal_committed(root):
+            for path in temps:
+                discard(path)
+            for directory in reversed(new_dirs):
+                with contextlib.suppress(OSError):
+                    directory.rmdir()  # only if still empty
+        raise
+
+
+def _missing_parents(path: Path, stop: Path) -> list[Path]:
+    """The directories above ``path`` (up to ``stop``) that do not exist yet, outermost first."""
+    missing = []
+    for parent in path.parents:
+        if parent == stop or os.path.lexists(parent):
+            break
+        missing.append(parent)
+    return list(reversed(missing))
+
+
+def _commit_new_model(registry: Registry, model: ModelEntry, staging_model: Path) -> None:
+    """Rename the assembled model directory into place (needs the registry lock)."""
+    if model.dir.is_dir() and not model.dir.is_symlink():
+        try:
+            model.dir.rmdir()  # an empty leftover directory (checked empty in preflight)
+        except OSError:
+            raise ModelregError(f"{registry.rel(model.dir)}/ is not empty any more") from None
+    replace_all(registry.root, {staging_model: model.dir})
 
 
 def _commit(
@@ -340,30 +659,38 @@ def _commit(
     *,
     eval_file: Path,
     shared: Path,
-) -> tuple[Path, Path] | None:
+) -> list[Path]:
     """Put the staged version in place with its lifecycle entry, overlay and evaluation file.
 
-    One change under the registry lock: all appear together or (killed before the journal's
-    commit) none does; see :mod:`modelreg.storage`. Returns the overlay's move, if any.
+    One change under the registry lock (which the caller holds): all appear together or
+    (killed before the journal's commit) none does; see :mod:`modelreg.storage`. Returns
+    the version overlay's directory, if one was written.
     """
-    with registry_lock(registry.root, "modelreg add"):
+    with _cleanup_on_failure(registry.root) as (temps, new_dirs):
         moves: dict[Path, Path] = {}
         if not shared.exists():
+            new_dirs.extend(_missing_parents(shared, model.dir))
+            temps.append(temp_beside(shared))
             moves[write_temp(shared, eval_file.read_bytes())] = shared
         lifecycle = _with_lifecycle_entry(model.dir / MODEL_FILE, version)
         if lifecycle is not None:
+            temps.append(temp_beside(model.dir / MODEL_FILE))
             moves[write_temp(model.dir / MODEL_FILE, lifecycle)] = model.dir / MODEL_FILE
-        overlay = _stage_overlay(registry.root, model.name, version, staging)
+        overlay = _stage_overlay(registry.root, model.name, version, staging, (temps, new_dirs))
         if overlay is not None:
             moves[overlay[0]] = overlay[1]
         moves[staging] = model.dir / version
         replace_all(registry.root, moves)
-    return overlay
+    return [overlay[1]] if overlay is not None else []
 
 
-def _stage_overlay(root: Path, model: str, version: str, staging: Path) -> tuple[Path, Path] | None:
+def _stage_overlay(
+    root: Path, model: str, version: str, staging: Path, created: tuple[list[Path], list[Path]]
+) -> tuple[Path, Path] | None:
     """(assembled directory, final directory) of the version's overlay, generated from the
-    staged version, in a registry that deploys with overlays (has overlays/base)."""
+    staged version, in a registry that deploys with overlays (has overlays/base). What it
+    creates is appended to ``created`` (temporaries, new directories) for the cleanup."""
+    temps, new_dirs = created
     from modelreg.gitops import BASE_DIR, OVERLAYS_DIR
     from modelreg.gitops import overlays as gitops_overlays
 
@@ -378,13 +705,22 @@ def _stage_overlay(root: Path, model: str, version: str, staging: Path) -> tuple
         for name, text in gitops_overlays.version_overlay_files(registry, model, version).items()
     }
     directory = gitops_overlays.version_overlay_dir(root, model, version)
+    new_dirs.extend(_missing_parents(directory, root))
     directory.parent.mkdir(parents=True, exist_ok=True)
     if directory.exists():  # left over from a version of that name that was removed
         shutil.rmtree(directory)
-    assembled = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+    assembled = _mkdtemp(f".{directory.name}.", directory.parent)
+    temps.append(assembled)
     for name, text in files.items():
         write_temp(assembled / name, text).replace(assembled / name)
     return assembled, directory
+
+
+def _regenerate(root: Path) -> list[Path]:
+    """Pages and overlays made stale by this add, rewritten under the lock still held."""
+    from modelreg.gitops.promotion import regenerate
+
+    return regenerate(root)
 
 
 def _metadata(
@@ -495,10 +831,14 @@ def _with_lifecycle_entry(model_yaml: Path, version: str) -> str | None:
     lines = model_yaml.read_text(encoding="utf-8").splitlines(keepends=True)
     if any(line.strip() in (f"{version}:", f'"{version}":') for line in lines):
         return None
-    try:
-        start = next(i for i, line in enumerate(lines) if line.rstrip() == "lifecycle:")
-    except StopIteration:
-        raise ModelregError(f"{model_yaml}: no top-level `lifecycle:` block to add to") from None
+    # `lifecycle: {}` (a card written before its first version) becomes a block.
+    empty = re.compile(r"lifecycle:\s*(\{\s*\})?\s*(#.*)?")
+    found = [(i, m) for i, line in enumerate(lines) if (m := empty.fullmatch(line.rstrip()))]
+    if not found:
+        raise ModelregError(f"{model_yaml}: no top-level `lifecycle:` block to add to")
+    start, match = found[0]
+    if match[1]:
+        lines[start] = "lifecycle:" + (f"  {match[2]}" if match[2] else "") + "\n"
     end = start + 1
     while end < len(lines) and (lines[end].startswith((" ", "\t")) or not lines[end].strip()):
         end += 1

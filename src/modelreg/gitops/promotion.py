@@ -1,16 +1,22 @@
 """Promotion and rollback as git changes: one promotion is one commit, its revert the rollback.
 
-A promotion edits two kinds of files and nothing else: ``models/<model>/model.yaml`` (the
-lifecycle: the new version becomes ``production``, the old one ``supported`` with an end date)
-and ``overlays/<env>/`` (the version line and the alias). The commit carries the trailer
-``Modelreg-Promotion: <model> <old>-><new> <env>``; ``rollback`` finds the newest such commit
-not yet reverted and ``git revert``s it, so the rendered manifests return byte for byte.
+A promotion edits two kinds of source files: ``models/<model>/model.yaml`` (the lifecycle:
+the new version becomes ``production``, the old one ``supported`` with an end date) and
+``overlays/<env>/`` (the version line and the alias). Then :func:`regenerate` rewrites, under
+the same registry lock, the generated files those edits made stale (the pages of ``modelreg
+render``, version overlays of ``modelreg overlays``), so the commit passes the registry's own
+hooks. The commit carries the trailer ``Modelreg-Promotion: <model> <old>-><new> <env>``;
+``rollback`` finds the newest such commit not yet reverted and reverts its source files (a
+``git revert`` of them), then regenerates the pages again: the rendered manifests return byte
+for byte, and a generated page changed since by another promotion never makes the revert
+unclean.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import difflib
+import os
 import re
 import subprocess
 from dataclasses import dataclass, field
@@ -18,18 +24,20 @@ from pathlib import Path
 from typing import Any
 
 from modelreg.errors import ModelregError, UsageError
-from modelreg.gitops import OVERLAYS_DIR, PRODUCTION
+from modelreg.gitops import BASE_DIR, OVERLAYS_DIR, PRODUCTION
 from modelreg.gitops.envs import KUSTOMIZATION, alias_path, environment_names
 from modelreg.gitops.overlays import (
     alias_text,
     env_aliases,
     env_kustomization_text,
     running_versions,
+    stale_version_overlays,
     version_overlay_dir,
+    version_overlay_files,
 )
 from modelreg.gitrepo import Repo
 from modelreg.registry import Registry, discover
-from modelreg.storage import registry_lock, write_all
+from modelreg.storage import registry_lock, write_all, write_tree
 from modelreg.yamlload import load_bytes
 
 TRAILER = "Modelreg-Promotion"
@@ -196,6 +204,50 @@ def plan_promotion(
         p: t for p, t in change.files.items() if not p.is_file() or p.read_text("utf-8") != t
     }
     return change
+
+
+def regenerate(root: Path) -> list[Path]:
+    """Rewrite every generated file that is stale; the paths written or removed.
+
+    What ``modelreg overlays`` (version overlays, in a registry with ``overlays/base``) and
+    ``modelreg render`` (pages and cards) would write, under the registry lock, so a command
+    that changed models/ or overlays/ leaves a registry whose ``render --check`` and
+    ``overlays --check`` pass. Released versions keep their overlays (MR701); an overlay that
+    cannot be generated, or has no version, is left for ``validate`` to report.
+    """
+    from modelreg import render as generated
+    from modelreg.releases import released_versions
+
+    changed: list[Path] = []
+    with registry_lock(root, "modelreg render"):
+        if (root / OVERLAYS_DIR / BASE_DIR).is_dir():
+            registry = discover(root)
+            frozen = released_versions(registry)
+            stale = {(s.model, s.version) for s in stale_version_overlays(registry, frozen)}
+            for model, version in sorted(stale):
+                if version not in registry.models[model].versions:
+                    continue
+                try:
+                    files = version_overlay_files(registry, model, version)
+                except ModelregError:
+                    continue
+                directory = version_overlay_dir(root, model, version)
+                created = not directory.exists()
+                write_tree(root, directory, files)
+                if created:  # write_tree assembles in a 0700 mkdtemp; give it a normal mode
+                    mask = os.umask(0)
+                    os.umask(mask)
+                    directory.chmod(0o777 & ~mask)
+                changed.append(directory)
+        states = [s for s in generated.states(root, generated.render(root)) if not s.current]
+        if states:
+            write_all(
+                root,
+                {root / s.rel: s.new for s in states if s.new is not None},
+                [root / s.rel for s in states if s.new is None],
+            )
+            changed += [root / s.rel for s in states]
+    return changed
 
 
 def _model_data(registry: Registry, model: str) -> dict[str, Any]:
