@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from attack_support import READ_ONLY, PullRequest
 
 
@@ -10,20 +12,14 @@ def test_honest_pr_passes_every_read_only_command(pr: PullRequest) -> None:
     assert [r.code for r in results] == [0] * len(READ_ONLY), "\n".join(map(str, results))
 
 
-def test_the_guard_sees_a_write_into_git_and_beside_the_repo(pr: PullRequest) -> None:
+@pytest.mark.parametrize(
+    ("rel", "where"),
+    [(".git/hooks/pre-commit", "hooks/pre-commit"), ("../outside/canary.txt", "canary.txt")],
+)
+def test_the_guard_sees_a_write_into_git_and_beside_the_repo(
+    pr: PullRequest, rel: str, where: str
+) -> None:
     pr.snapshot()
-    (pr.root / ".git" / "hooks" / "pre-commit").write_text("#!/bin/sh\n", encoding="utf-8")
-    try:
-        pr.assert_untouched("hook written")
-    except AssertionError as exc:
-        assert "hooks/pre-commit" in str(exc)
-    else:
-        raise AssertionError("the guard missed a new file under .git/hooks")
-    pr.snapshot()
-    (pr.outside / "canary.txt").write_text("changed\n", encoding="utf-8")
-    try:
-        pr.assert_untouched("canary written")
-    except AssertionError as exc:
-        assert "canary.txt" in str(exc)
-    else:
-        raise AssertionError("the guard missed a changed file beside the repository")
+    (pr.root / rel).write_text("#!/bin/sh\n", encoding="utf-8")
+    with pytest.raises(AssertionError, match=where):
+        pr.assert_untouched(f"{rel} written")
