@@ -13,6 +13,7 @@ from pathlib import Path
 
 from modelreg import scaffold
 from modelreg.errors import ModelregError, UsageError
+from modelreg.gitops.clusters import DEFAULT_SECRET
 from modelreg.storage import registry_lock, write_atomic
 
 ORDER = 5  # place in `modelreg --help`: the first command a new team runs
@@ -27,10 +28,15 @@ DIR becomes a git repository unless it is inside one already.
 
 The deployment side comes wired too: overlays/base/ (Triton Inference Server and the
 init container that fetches and verifies the released artifact), empty overlays/staging/ and
-overlays/production/ environments (`modelreg promote` fills them), and clusters/<env>/ with
-Flux (GitRepository + Kustomization) and Argo CD (Application) manifests syncing them.
+overlays/production/ environments (`modelreg promote` fills them), clusters/<env>/ with the
+Flux objects (Namespace, GitRepository, Kustomization; `flux bootstrap --path=clusters/<env>`
+adds its flux-system/ beside them) and clusters/argocd/<env>.yaml (Argo CD Application).
 --repo-url is the registry's clone URL, written into clusters/ and overlays/base/registry.env;
-without it a placeholder is written and `modelreg validate` warns about it (MR619).
+without it a placeholder is written and `modelreg validate` warns about it (MR619). Flux
+clones https:// and ssh:// URLs only: git@host:path is written as ssh://git@host/path.
+--private (or --secret-ref NAME) makes the GitRepository read a private repository's
+credentials from the Secret model-registry-auth (or NAME) in flux-system; the Argo CD file
+says where Argo CD's credentials go.
 
 Without --hooks-repo the hooks run the installed modelreg (repo: local, no network); with
 --hooks-repo URL --hooks-rev TAG they come from that copy of the modelreg repository.
@@ -44,6 +50,7 @@ exit status: 0 written, 1 a file exists or cannot be written, 2 usage error.
 EPILOG = """\
 examples:
   modelreg init my-registry --repo-url https://github.com/ORG/my-registry.git
+  modelreg init my-registry --repo-url git@github.com:ORG/my-registry.git --private
   modelreg init my-registry -n                       # list what would be written
   modelreg init . --update                           # after upgrading modelreg
   modelreg init reg --hooks-repo https://github.com/ORG/modelreg --hooks-rev v0.1.0
@@ -72,6 +79,7 @@ class Request:
     install: str = scaffold.DEFAULT_INSTALL
     git: bool = True
     repo_url: str | None = None
+    secret_ref: str | None = None
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -100,6 +108,19 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help="the registry's clone URL, for Flux, Argo CD and the fetch step (default: a "
         "placeholder that validate reports as MR619)",
     )
+    secret = p.add_mutually_exclusive_group()
+    secret.add_argument(
+        "--private",
+        dest="secret_ref",
+        action="store_const",
+        const=DEFAULT_SECRET,
+        help=f"a private repository: Flux reads credentials from the Secret {DEFAULT_SECRET}",
+    )
+    secret.add_argument(
+        "--secret-ref",
+        metavar="NAME",
+        help="a private repository: Flux reads credentials from the Secret NAME (flux-system)",
+    )
     p.add_argument("--no-git", dest="git", action="store_false", help="do not run git init")
     p.set_defaults(handler=from_args)
 
@@ -116,6 +137,7 @@ def from_args(args: argparse.Namespace) -> int:
             install=args.install,
             git=args.git,
             repo_url=args.repo_url,
+            secret_ref=args.secret_ref,
         )
     )
 
@@ -127,6 +149,7 @@ def plan(request: Request) -> dict[str, str]:
         hooks_repo=request.hooks_repo,
         hooks_rev=request.hooks_rev,
         repo_url=request.repo_url,
+        secret_ref=request.secret_ref,
     )
     root = request.directory
     if root.exists() and not root.is_dir():

@@ -71,15 +71,16 @@ def base_files(repo_url: str | None = None) -> dict[str, str]:
     return files
 
 
-def deployment_files(repo_url: str | None = None) -> dict[str, str]:
+def deployment_files(repo_url: str | None = None, secret_ref: str | None = None) -> dict[str, str]:
     """The deployment side of a new registry: ``overlays/base``, empty staging and production
-    environments, and ``clusters/`` (Flux and Argo CD) syncing them from ``repo_url``."""
+    environments, and ``clusters/`` (Flux and Argo CD) syncing them from ``repo_url`` (with
+    ``secret_ref``, the Secret of a private repository's credentials)."""
     if repo_url is not None:
         check_url(repo_url)
     files = base_files(repo_url)
     for env in DEFAULT_ENVIRONMENTS:
         files[f"{OVERLAYS_DIR}/{env}/{KUSTOMIZATION}"] = env_kustomization_text(None, env, {}, {})
-    files.update(cluster_files(repo_url or PLACEHOLDER_URL))
+    files.update(cluster_files(repo_url or PLACEHOLDER_URL, secret_ref=secret_ref))
     return files
 
 
@@ -163,12 +164,15 @@ git lfs install && .venv/bin/pre-commit install
 the released artifact and verifies its sha256 before the server starts). `modelreg add` writes
 `overlays/<model>/v<version>/`; `modelreg promote <model> <version> --env staging` (later
 `--env production`, which runs the promotion gates) lists it in `overlays/<env>/`, as one
-commit. Apply `clusters/<env>/` once per cluster (Flux: `kubectl apply -k clusters/<env>`;
-Argo CD: `kubectl apply -f clusters/<env>/argocd.yaml`); from then on a merge to main is the
+commit. Apply `clusters/<env>/` once per cluster (Flux: `kubectl apply -f clusters/<env>/`, or
+`flux bootstrap ... --path=clusters/<env>`, which adds its `flux-system/` beside them; Argo CD:
+`kubectl apply -n argocd -f clusters/argocd/<env>.yaml`); from then on a merge to main is the
 deploy and `modelreg rollback <model> --env <env>` (a `git revert`) is the rollback.
 `modelreg overlays --check` builds every overlay with plain kustomize and checks the policy.
 If the registry's clone URL was not given to `modelreg init --repo-url`, write it into
 `clusters/*/*.yaml` and `overlays/base/registry.env` (`modelreg validate` warns until then).
+A private repository needs credentials: see the comments in `clusters/` (`modelreg init
+--private` names the Flux Secret).
 
 Rules: every finding names a rule id, documented with modelreg (`docs/rules.md`).
 """
@@ -208,6 +212,7 @@ def registry_files(
     ml_owners: str = "@your-org/ml",
     release_owners: str = "@your-org/release-owners",
     repo_url: str | None = None,
+    secret_ref: str | None = None,
 ) -> dict[str, str]:
     """Every file ``modelreg init`` writes: repository-relative path to text."""
     header = f"# Written by modelreg init {__version__}; regenerate with modelreg init --update."
@@ -229,5 +234,5 @@ def registry_files(
         path = schema_dir() / f"{name}.schema.json"
         files[f"schemas/{name}.schema.json"] = path.read_text(encoding="utf-8")
     files.update(workflows(install, header))
-    files.update(deployment_files(repo_url))
+    files.update(deployment_files(repo_url, secret_ref))
     return files
