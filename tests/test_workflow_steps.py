@@ -1,9 +1,9 @@
-"""The pull-request workflow's shell steps, run locally against a real repository.
+"""This repository's pull-request workflow, run by tests/workflow_harness.py on a real PR.
 
-A bare repository with a ``file://`` Git LFS store plays GitHub; a clone made with
-``GIT_LFS_SKIP_SMUDGE=1`` plays ``actions/checkout`` with ``lfs: false``. Each ``run:`` step of
-``.github/workflows/pr.yml`` is executed as Actions runs it (``bash -eo pipefail``) with its
-``env:`` expressions filled from a context, so what is tested is the committed workflow.
+A bare repository with a ``file://`` Git LFS store plays GitHub; the harness merges the PR
+branch into main as GitHub does (``refs/pull/N/merge``), checks out what each job's checkout
+step asks for (here: no LFS objects) and runs the jobs' ``run:`` steps with their shell, their
+``env:`` expressions and GitHub's variables, so what is tested is the committed workflow.
 """
 
 from __future__ import annotations
@@ -17,32 +17,24 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from conftest import MODEL_HEAD, demo_model, write_eval_data
 from modelreg.lfs import looks_like_pointer, read_head
-
-ROOT = Path(__file__).resolve().parents[1]
-WORKFLOW: dict[str, Any] = yaml.safe_load(
-    (ROOT / ".github/workflows/pr.yml").read_text(encoding="utf-8")
+from workflow_harness import (
+    WORKFLOWS,
+    Origin,
+    Runner,
+    load,
+    open_pull_request,
+    shell_argv,
+    tool_env,
 )
-EXPR = re.compile(r"\$\{\{\s*(.+?)\s*\}\}")
+
+PR_WORKFLOW = WORKFLOWS / "pr.yml"
+WORKFLOW: dict[str, Any] = load(PR_WORKFLOW)
 MARKER = "<!-- modelreg-plan -->"
 
 MODEL_YAML = MODEL_HEAD
-
-
-def base_env(tmp_path: Path) -> dict[str, str]:
-    return {
-        **os.environ,
-        "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""),
-        "GIT_AUTHOR_NAME": "t",
-        "GIT_AUTHOR_EMAIL": "t@example.com",
-        "GIT_COMMITTER_NAME": "t",
-        "GIT_COMMITTER_EMAIL": "t@example.com",
-        "NO_COLOR": "1",
-        "MODELREG_NO_CACHE": "1",
-    }
 
 
 def sh(cmd: list[str], cwd: Path, env: dict[str, str]) -> str:
@@ -68,14 +60,13 @@ def add_version(reg: Path, tmp: Path, env: dict[str, str], version: str, weight:
 
 @pytest.fixture
 def pr(tmp_path: Path) -> dict[str, Any]:
-    """origin (bare + LFS) with main (demo 1.0.0) and a PR branch adding 1.1.0; a workspace."""
-    env = base_env(tmp_path)
-    origin = tmp_path / "origin.git"
-    sh(["git", "init", "-q", "--bare", "--initial-branch=main", str(origin)], tmp_path, env)
+    """origin (bare + LFS) with main (demo 1.0.0) and PR #1 adding 1.1.0, merged by "GitHub"."""
+    env = tool_env(tmp_path)
+    origin = Origin.create(tmp_path / "origin.git", env)
     dev = tmp_path / "dev"
     sh(["modelreg", "init", str(dev)], tmp_path, env)
     sh(["git", "lfs", "install", "--local"], dev, env)
-    sh(["git", "remote", "add", "origin", origin.as_uri()], dev, env)
+    sh(["git", "remote", "add", "origin", origin.url], dev, env)
     (dev / "models/demo").mkdir()
     (dev / "models/demo/model.yaml").write_text(MODEL_YAML, encoding="utf-8")
     add_version(dev, tmp_path, env, "1.0.0", 0.25)
@@ -84,59 +75,19 @@ def pr(tmp_path: Path) -> dict[str, Any]:
     sh(["git", "add", "-A"], dev, env)
     sh(["git", "commit", "-q", "-m", "demo 1.0.0"], dev, env)
     sh(["git", "push", "-q", "origin", "main"], dev, env)
-    base = sh(["git", "rev-parse", "HEAD"], dev, env).strip()
     sh(["git", "switch", "-q", "-c", "add-1.1.0"], dev, env)
     add_version(dev, tmp_path, env, "1.1.0", 0.5)
     sh(["git", "add", "-A"], dev, env)
     sh(["git", "commit", "-q", "-m", "demo 1.1.0"], dev, env)
     sh(["git", "push", "-q", "origin", "add-1.1.0"], dev, env)
-
-    ws = tmp_path / "ws"
-    clone_env = {**env, "GIT_LFS_SKIP_SMUDGE": "1"}
-    sh(
-        ["git", "clone", "-q", "--branch", "add-1.1.0", origin.as_uri(), str(ws)],
-        tmp_path,
-        clone_env,
-    )
-    return {"ws": ws, "base": base, "env": env, "tmp": tmp_path}
+    event = open_pull_request(origin, "add-1.1.0", env, tmp_path)
+    return {"origin": origin, "event": event, "env": env, "tmp": tmp_path, "dev": dev}
 
 
-def run_job(
-    job: str, ctx: dict[str, Any], cwd: Path, env: dict[str, str], tmp: Path
-) -> dict[str, subprocess.CompletedProcess[str]]:
-    """Every ``run:`` step of ``job`` (checkout/setup/install are the test's own setup)."""
-    results: dict[str, subprocess.CompletedProcess[str]] = {}
-    for step in WORKFLOW["jobs"][job]["steps"]:
-        if "uses" in step or step["name"] == "Install modelreg":
-            continue
-        condition = step.get("if")
-        if condition is not None and not ctx[condition]:
-            continue
-        step_env = dict(env)
-        for key, value in step.get("env", {}).items():
-            step_env[key] = EXPR.sub(lambda m: str(ctx[m.group(1)]), str(value))
-        script = tmp / "step.sh"
-        script.write_text(step["run"], encoding="utf-8")
-        results[step["name"]] = subprocess.run(
-            ["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script)],
-            cwd=cwd,
-            env=step_env,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-    return results
-
-
-def github_env(tmp: Path, env: dict[str, str]) -> dict[str, str]:
-    out, summary = tmp / "github_output", tmp / "step_summary"
-    out.write_text("", encoding="utf-8")
-    summary.write_text("", encoding="utf-8")
-    return {**env, "GITHUB_OUTPUT": str(out), "GITHUB_STEP_SUMMARY": str(summary)}
-
-
-def outputs(path: str) -> dict[str, str]:
-    return dict(line.split("=", 1) for line in Path(path).read_text().splitlines() if "=" in line)
+def runner(pr: dict[str, Any], name: str, *jobs: str, env: dict[str, str] | None = None) -> Runner:
+    scratch = pr["tmp"] / name
+    scratch.mkdir()
+    return Runner(PR_WORKFLOW, pr["origin"], pr["event"], scratch, env or pr["env"], only=jobs)
 
 
 def is_pointer(path: Path) -> bool:
@@ -144,80 +95,95 @@ def is_pointer(path: Path) -> bool:
 
 
 def test_changed_version_selective_lfs_pull_annotations_and_summary(pr: dict[str, Any]) -> None:
-    ws, tmp = pr["ws"], pr["tmp"]
-    env = github_env(tmp, pr["env"])
-    ctx: dict[str, Any] = {"github.event.pull_request.base.sha": pr["base"]}
-
-    steps = run_job("changes", ctx, ws, env, tmp)
-    assert all(p.returncode == 0 for p in steps.values()), steps
-    got = outputs(env["GITHUB_OUTPUT"])
+    run = runner(pr, "honest", "changes", "validate").run()
+    assert run.reported == []
+    changes = run.job("changes")
+    assert changes.result == "success", changes.log
+    got = changes.step("Versions this pull request").outputs
     assert got["count"] == "1" and got["gates"] == "0"
     (entry,) = json.loads(got["matrix"])["include"]
     assert entry["name"] == "demo@1.1.0"
+    # HEAD is GitHub's merge commit, and the checkout fetched full history (fetch-depth: 0).
+    ws = changes.workspace
+    assert ws is not None
+    parents = sh(["git", "rev-list", "--parents", "-n", "1", "HEAD"], ws, pr["env"]).split()
+    assert parents[1:] == [pr["event"].context["event"]["pull_request"]["base"]["sha"],
+                           pr["event"].context["event"]["pull_request"]["head"]["sha"]]  # fmt: skip
 
-    # Both artifacts are pointers after a checkout without LFS.
-    assert is_pointer(ws / "models/demo/1.0.0/model.onnx")
-    assert is_pointer(ws / "models/demo/1.1.0/model.onnx")
-    env = github_env(tmp, pr["env"])
-    ctx = {f"matrix.{k}": v for k, v in entry.items()} | {
-        "github.token": "",
-        "github.server_url": "https://github.com",
-    }
-    steps = run_job("validate", ctx, ws, env, tmp)
-    assert [p.returncode for p in steps.values()] == [0, 0], steps
-    # Only the changed version's objects were pulled.
+    (validate,) = run.jobs["validate"]
+    assert validate.name == "validate demo@1.1.0"
+    pulled = validate.step("Pull this version's LFS objects only")
+    checked = validate.step("modelreg validate (annotations and job summary)")
+    assert [pulled.returncode, checked.returncode] == [0, 0], validate.log
+    assert validate.step("Promotion gate").outcome == "skipped"  # gate: false
+    ws = validate.workspace
+    assert ws is not None
+    # Only the changed version's objects were pulled; the checkout itself pulled none.
     assert not is_pointer(ws / "models/demo/1.1.0/model.onnx")
     assert is_pointer(ws / "models/demo/1.0.0/model.onnx")
-    summary = Path(env["GITHUB_STEP_SUMMARY"]).read_text(encoding="utf-8")
+    summary = validate.step("modelreg validate").summary
     assert summary.startswith("### ✅ modelreg validate: 1 version: all checks passed")
 
-    # A corrupted artifact: annotations on stdout, a failing step, a table in the summary.
-    onnx_path = ws / "models/demo/1.1.0/model.onnx"
+
+def test_corrupted_artifact_fails_with_an_annotation_and_a_summary_table(
+    pr: dict[str, Any],
+) -> None:
+    """A PR whose artifact bytes differ from its metadata (a new LFS object, same metadata)."""
+    dev, env = pr["dev"], pr["env"]
+    onnx_path = dev / "models/demo/1.1.0/model.onnx"
     data = bytearray(onnx_path.read_bytes())
     data[-1] ^= 1
     onnx_path.write_bytes(bytes(data))
-    env = github_env(tmp, pr["env"])
-    steps = run_job("validate", ctx, ws, env, tmp)
-    validate = steps["modelreg validate (annotations and job summary)"]
+    sh(["git", "commit", "-q", "-am", "corrupt"], dev, env)
+    sh(["git", "push", "-q", "origin", "add-1.1.0"], dev, env)
+    pr["event"] = open_pull_request(pr["origin"], "add-1.1.0", env, pr["tmp"], number=2)
+    run = runner(pr, "corrupt", "changes", "validate").run()
+    (job,) = run.jobs["validate"]
+    assert job.result == "failure"
+    validate = job.step("modelreg validate (annotations and job summary)")
+    assert job.failed_step is validate
     assert validate.returncode == 1
     assert re.search(
         r"^::error file=models/demo/1\.1\.0/model\.onnx,title=MR201 sha256-mismatch::sha256 is ",
         validate.stdout,
         re.M,
     ), validate.stdout
-    summary = Path(env["GITHUB_STEP_SUMMARY"]).read_text(encoding="utf-8")
-    assert summary.startswith("### ❌") and "| MR201 |" in summary
+    # The runner acted on it: an annotation, not just text.
+    assert any(c.command == "error" and "MR201" in c.properties for c in validate.commands)
+    assert validate.summary.startswith("### ❌") and "| MR201 |" in validate.summary
 
 
 def test_plan_comment_is_sticky_and_under_the_limit(pr: dict[str, Any]) -> None:
-    ws, tmp = pr["ws"], pr["tmp"]
-    # A plan far beyond GitHub's comment limit, from a modelreg that delegates all but `plan`.
+    tmp = pr["tmp"]
+    # A plan far beyond GitHub's comment limit, from a modelreg that delegates all but `plan`;
+    # one of its lines tries to be a workflow command.
     shim = tmp / "shim"
     shim.mkdir()
     (shim / "modelreg").write_text(
         "#!/usr/bin/env bash\n"
-        'if [ "$1" = plan ]; then for i in $(seq 4000); do echo "| row $i | ✅ Δ +0.1% |"; done;'
-        " exit 0; fi\n"
+        'if [ "$1" = plan ]; then echo "::error title=pwned::from the plan";'
+        ' for i in $(seq 4000); do echo "| row $i | ✅ Δ +0.1% |"; done; exit 0; fi\n'
         f'exec "{sys.executable}" -m modelreg "$@"\n',
         encoding="utf-8",
     )
     (shim / "modelreg").chmod(0o755)
-    env = github_env(tmp, pr["env"])
-    env["PATH"] = f"{shim}{os.pathsep}{env['PATH']}"
-    ctx = {
-        "github.event.pull_request.base.sha": pr["base"],
-        # Posting needs GitHub's API; the comment's text is what is tested here.
-        "github.event.pull_request.head.repo.full_name == github.repository": False,
-    }
-    steps = run_job("plan", ctx, ws, env, tmp)
-    render = steps["Render the plan (metrics deltas and manifest diff)"]
+    env = {**pr["env"], "PATH": f"{shim}{os.pathsep}{pr['env']['PATH']}"}
+    run = runner(pr, "plan", "plan", env=env).run()
+    job = run.job("plan")
+    render = job.step("Render the plan (metrics deltas and manifest diff)")
     assert render.returncode == 0, render.stderr
-    comment = (ws / "comment.md").read_text(encoding="utf-8")  # valid UTF-8 after the cut
+    # Posting needs GitHub's API; the PR comes from a fork here, so the step's `if:` is false.
+    assert job.step("Post or update the sticky plan comment").outcome == "skipped"
+    assert job.workspace is not None
+    comment = (job.workspace / "comment.md").read_text(encoding="utf-8")  # valid UTF-8
     assert comment.startswith(MARKER + "\n")
     assert len(comment) < 60_000 + 200
-    assert len((ws / "plan.md").read_text(encoding="utf-8")) > 60_000
+    assert len((job.workspace / "plan.md").read_text(encoding="utf-8")) > 60_000
     assert "truncated" in comment
-    assert MARKER in Path(env["GITHUB_STEP_SUMMARY"]).read_text(encoding="utf-8")
+    assert MARKER in render.summary
+    # The plan was printed inside a stop-commands fence: the runner made no annotation.
+    assert "::error title=pwned::from the plan" in render.stdout
+    assert render.commands == []
 
 
 @pytest.mark.parametrize(
@@ -231,8 +197,9 @@ def test_required_check_fails_unless_every_job_passed_or_was_skipped(
     (step,) = WORKFLOW["jobs"]["modelreg"]["steps"]
     script = tmp_path / "step.sh"
     script.write_text(step["run"], encoding="utf-8")
+    shell = WORKFLOW["defaults"]["run"]["shell"]
     proc = subprocess.run(
-        ["bash", "-eo", "pipefail", str(script)],
+        shell_argv(shell, script),
         env={**os.environ, "RESULTS": results},
         capture_output=True,
         text=True,

@@ -142,8 +142,13 @@ def evaluate(
     *,
     runs: int = 1000,
     against: str | None = None,
+    no_production: bool = False,
 ) -> GateReport:
-    """Judge ``model@version`` against the production version (or ``against``)."""
+    """Judge ``model@version`` against the production version (or ``against``).
+
+    ``no_production`` judges the floors only, whatever model.yaml says now: CI's gate on a pull
+    request that makes the model's first production version (the merge already names it).
+    """
     registry = discover(find_root(root))
     candidate = registry.version_at(f"{model}@{version}")
     model_data = registry.model_data(candidate.model)
@@ -155,7 +160,7 @@ def evaluate(
             f"models/{model}/model.yaml declares no `gates:`; add at least one (see "
             "docs/schema-reference.md) so a promotion is judged by something"
         )
-    prod_name = against or production_of(model_data)
+    prod_name = None if no_production else against or production_of(model_data)
     if prod_name == version:
         raise UsageError(f"{model}@{version} is already the production version")
     production = registry.version_at(f"{model}@{prod_name}") if prod_name else None

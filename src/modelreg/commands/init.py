@@ -38,8 +38,13 @@ clones https:// and ssh:// URLs only: git@host:path is written as ssh://git@host
 credentials from the Secret model-registry-auth (or NAME) in flux-system; the Argo CD file
 says where Argo CD's credentials go.
 
-Without --hooks-repo the hooks run the installed modelreg (repo: local, no network); with
---hooks-repo URL --hooks-rev TAG they come from that copy of the modelreg repository.
+Where modelreg comes from is one choice, --hooks-repo URL --hooks-rev REV (a copy of the
+modelreg repository and a tag or commit of it): the README's setup line and the workflows'
+install step install `modelreg[onnx,gitops] @ git+URL@REV`, never a package-index name. With
+--hooks-repo the hooks come from there too; without it they run the installed modelreg (repo:
+local, no network) and the source defaults to where this modelreg was installed from (pip's
+record of a git URL and commit), else the modelreg repository at this version's tag. --install
+CMD replaces the workflows' install command.
 
 An existing file is never overwritten, except with --update, which refreshes the files
 modelreg owns (workflows, schemas, hook config, .gitattributes) and keeps the ones you edit
@@ -76,7 +81,7 @@ class Request:
     update: bool = False
     hooks_repo: str | None = None
     hooks_rev: str | None = None
-    install: str = scaffold.DEFAULT_INSTALL
+    install: str | None = None
     git: bool = True
     repo_url: str | None = None
     secret_ref: str | None = None
@@ -94,13 +99,21 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.add_argument("directory", type=Path, metavar="DIR", help="where to create the registry")
     p.add_argument("-n", "--dry-run", action="store_true", help="list the files; write nothing")
     p.add_argument("--update", action="store_true", help="refresh modelreg-owned files")
-    p.add_argument("--hooks-repo", metavar="URL", help="consume the hooks from this repository")
-    p.add_argument("--hooks-rev", metavar="REV", help="tag or commit of --hooks-repo")
+    p.add_argument(
+        "--hooks-repo",
+        metavar="URL",
+        help="the modelreg repository the hooks and CI's install come from (default: "
+        f"{scaffold.default_source().repo}, hooks run locally)",
+    )
+    p.add_argument(
+        "--hooks-rev",
+        metavar="REV",
+        help=f"tag or commit of --hooks-repo (default: {scaffold.default_source().rev})",
+    )
     p.add_argument(
         "--install",
-        default=scaffold.DEFAULT_INSTALL,
         metavar="CMD",
-        help=f"how CI installs modelreg (default: {scaffold.DEFAULT_INSTALL})",
+        help="how CI installs modelreg (default: pip install from the --hooks-repo source)",
     )
     p.add_argument(
         "--repo-url",

@@ -8,8 +8,10 @@ exactly the CI it hands out. Templates live in ``templates/`` beside this file; 
 
 from __future__ import annotations
 
+import json
 import re
-from importlib import resources
+from dataclasses import dataclass
+from importlib import metadata, resources
 from pathlib import Path
 
 from modelreg import __version__, hooks
@@ -24,8 +26,74 @@ from modelreg.schemas import SCHEMA_NAMES, schema_dir
 WORKFLOWS = ("pr.yml", "release.yml", "full.yml")
 _PLACEHOLDER = re.compile(r"@@[A-Z_]+@@")
 
-#: How a new registry's CI installs modelreg: the release that scaffolded it.
-DEFAULT_INSTALL = f"pip install 'modelreg[onnx,gitops]=={__version__}' 'pre-commit>=3.2'"
+#: Where a new registry gets modelreg when ``init`` is not told and cannot tell where the
+#: running modelreg came from: this project's repository at the tag of this version. Never a
+#: package-index name: modelreg is not published there, and anyone could publish that name
+#: (the job that installs it holds a write token).
+DEFAULT_SOURCE_REPO = "https://github.com/modelreg/modelreg"
+#: The extras CI needs: deep checks (onnx) and strict Kubernetes schemas (gitops).
+EXTRAS = "onnx,gitops"
+#: pip's ``git+URL@REV``: a URL without quotes or spaces (it lands in a shell command and a
+#: YAML string) and no ``@`` in its path (pip would take the rest for the revision).
+_SOURCE_URL = re.compile(r"^(https|ssh|file)://([^/\s'\"\\]*)(/[^@\s'\"\\]*)?$")
+_REV = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/+-]*$")
+
+
+@dataclass(frozen=True)
+class Source:
+    """A copy of the modelreg repository at one revision: where a registry's hooks and its
+    CI's modelreg come from, so both run the same code."""
+
+    repo: str
+    rev: str
+
+    def __post_init__(self) -> None:
+        if not _SOURCE_URL.match(self.repo):
+            raise UsageError(
+                f"--hooks-repo {self.repo!r}: expected an https://, ssh:// or file:// URL of a "
+                "modelreg repository (pip installs it with git+URL@REV)"
+            )
+        if not _REV.match(self.rev) or ".." in self.rev:
+            raise UsageError(f"--hooks-rev {self.rev!r}: expected a tag, branch or commit")
+
+    def requirement(self) -> str:
+        """The PEP 508 requirement pip installs: this repository at this revision."""
+        return f"modelreg[{EXTRAS}] @ git+{self.repo}@{self.rev}"
+
+    def install(self) -> str:
+        """The install step of a registry's workflows."""
+        return f"pip install '{self.requirement()}' 'pre-commit>=3.2'"
+
+
+def installed_source() -> Source | None:
+    """Where the running modelreg was installed from, when pip recorded a git URL (PEP 610's
+    ``direct_url.json``: ``pip install git+URL@REV`` records the URL and the commit)."""
+    try:
+        text = metadata.distribution("modelreg").read_text("direct_url.json")
+        record = json.loads(text) if text else None
+    except (metadata.PackageNotFoundError, ValueError, OSError):
+        return None
+    if not isinstance(record, dict):
+        return None
+    vcs = record.get("vcs_info")
+    url = record.get("url")
+    if not isinstance(vcs, dict) or vcs.get("vcs") != "git" or not isinstance(url, str):
+        return None
+    commit = vcs.get("commit_id")
+    try:
+        return Source(url, str(commit)) if commit else None
+    except UsageError:
+        return None
+
+
+def default_source() -> Source:
+    """The source ``init`` names unless told: where this modelreg came from, else
+    :data:`DEFAULT_SOURCE_REPO` at this version's tag."""
+    return installed_source() or Source(DEFAULT_SOURCE_REPO, f"v{__version__}")
+
+
+#: How a new registry's CI installs modelreg by default (see :func:`default_source`).
+DEFAULT_INSTALL = default_source().install()
 
 
 #: The serving workload template's files (this repository's ``overlays/base/``).
@@ -110,13 +178,30 @@ def workflows(install: str, header: str) -> dict[str, str]:
     }
 
 
+def source_of(hooks_repo: str | None, hooks_rev: str | None) -> Source:
+    """``--hooks-repo``/``--hooks-rev`` as a :class:`Source`, or the default one."""
+    if hooks_repo:
+        if not hooks_rev:
+            raise UsageError("--hooks-repo needs --hooks-rev (a tag or commit of that repository)")
+        return Source(hooks_repo, hooks_rev)
+    if hooks_rev:
+        raise UsageError("--hooks-rev needs --hooks-repo (the repository it is a revision of)")
+    return default_source()
+
+
+#: The line of a local-hooks config that names where its modelreg comes from.
+SOURCE_COMMENT = "# modelreg comes from: "
+
+
 def precommit_config(hooks_repo: str | None, hooks_rev: str | None) -> str:
     """A registry's ``.pre-commit-config.yaml``.
 
     With ``hooks_repo`` (and ``hooks_rev``) it consumes this project's ``.pre-commit-hooks.yaml``
     like any pre-commit repository; without, it runs the installed ``modelreg`` (``repo:
-    local``, ``language: system``), which needs no network and no hook environment.
+    local``, ``language: system``), which needs no network and no hook environment, and names
+    in a comment the source that the README and CI install it from.
     """
+    source = source_of(hooks_repo, hooks_rev)
     lines = [
         f"# Written by modelreg init {__version__}: the modelreg hooks (docs/hooks.md).",
         f'minimum_pre_commit_version: "{hooks.MINIMUM_PRE_COMMIT_VERSION}"',
@@ -124,11 +209,10 @@ def precommit_config(hooks_repo: str | None, hooks_rev: str | None) -> str:
         "repos:",
     ]
     if hooks_repo:
-        if not hooks_rev:
-            raise UsageError("--hooks-repo needs --hooks-rev (a tag or commit of that repository)")
-        lines += [f"  - repo: {hooks_repo}", f"    rev: {hooks_rev}", "    hooks:"]
+        lines += [f"  - repo: {source.repo}", f"    rev: {source.rev}", "    hooks:"]
         lines += [f"      - id: {hook.id}" for hook in hooks.HOOKS]
     else:
+        lines.insert(1, f"{SOURCE_COMMENT}{source.repo} {source.rev} ({source.requirement()})")
         lines += ["  - repo: local", "    hooks:"]
         for hook in hooks.HOOKS:
             lines += hooks.hook_lines(hook, language="system", indent="      ", local=True)
@@ -206,7 +290,7 @@ __pycache__/
 
 def registry_files(
     *,
-    install: str = DEFAULT_INSTALL,
+    install: str | None = None,
     hooks_repo: str | None = None,
     hooks_rev: str | None = None,
     ml_owners: str = "@your-org/ml",
@@ -214,10 +298,16 @@ def registry_files(
     repo_url: str | None = None,
     secret_ref: str | None = None,
 ) -> dict[str, str]:
-    """Every file ``modelreg init`` writes: repository-relative path to text."""
+    """Every file ``modelreg init`` writes: repository-relative path to text.
+
+    The README and the workflows install modelreg from the same source as the hooks
+    (``hooks_repo`` at ``hooks_rev``, else :func:`default_source`); ``install`` overrides the
+    workflows' install command.
+    """
+    source = source_of(hooks_repo, hooks_rev)
     header = f"# Written by modelreg init {__version__}; regenerate with modelreg init --update."
     files: dict[str, str] = {
-        "README.md": fill(README, MODELREG=f"modelreg[onnx,gitops]=={__version__}"),
+        "README.md": fill(README, MODELREG=source.requirement()),
         ".gitignore": GITIGNORE,
         ".gitattributes": "# Model artifacts are stored in Git LFS.\n"
         + "\n".join(LFS_ATTRIBUTES)
@@ -233,6 +323,6 @@ def registry_files(
     for name in SCHEMA_NAMES:
         path = schema_dir() / f"{name}.schema.json"
         files[f"schemas/{name}.schema.json"] = path.read_text(encoding="utf-8")
-    files.update(workflows(install, header))
+    files.update(workflows(install or source.install(), header))
     files.update(deployment_files(repo_url, secret_ref))
     return files
