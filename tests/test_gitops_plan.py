@@ -35,7 +35,7 @@ def _plan(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
 def test_no_change_exits_zero(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out = _plan(capsys)
     assert code == 0
-    assert "production: 0 added, 0 changed, 0 pruned" in out
+    assert "production: 0 added, 0 changed, 0 pruned, 0 kept" in out
 
 
 def test_promotion_plan_lists_objects_diff_and_metrics(
@@ -53,7 +53,7 @@ def test_promotion_plan_lists_objects_diff_and_metrics(
     assert "-    app.kubernetes.io/instance: demo-v1-1-0" in production["diff"]
     assert "+    app.kubernetes.io/instance: demo-v1-2-0" in production["diff"]
     assert plan["environments"]["staging"] == {
-        "added": [], "changed": [], "pruned": [], "diff": ""
+        "added": [], "changed": [], "pruned": [], "kept": [], "diff": ""
     }  # fmt: skip
     assert plan["metrics"] == [
         {
@@ -119,3 +119,55 @@ def test_a_revision_without_overlays_renders_as_empty(
     assert (
         "Service/models-production/demo" in json.loads(out)["environments"]["production"]["added"]
     )
+
+
+def test_a_version_leaving_keeps_its_prune_disabled_configmaps(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Flux and Argo CD leave the version's `model` and `model-config` ConfigMaps (both
+    annotations are on them): plan lists them as kept, not pruned; everything else it removes
+    (Deployment, Service, the base's ConfigMaps without the annotations) is pruned."""
+    assert (
+        main(["promote", "demo", "1.2.0", "--env", "production", "--skip-gates", "--commit"]) == 0
+    )
+    assert main(["rollback", "demo", "--env", "production"]) == 0
+    code, out = _plan(capsys, "--base", "HEAD~1", "--head", "HEAD", "--output", "json")
+    assert code == 1
+    production = json.loads(out)["environments"]["production"]
+    stems = {label.rsplit("-", 1)[0] for label in production["kept"]}
+    assert stems == {
+        "ConfigMap/models-production/demo-model-v1-2-0",
+        "ConfigMap/models-production/demo-model-config-v1-2-0",
+    }
+    assert not any(label in production["pruned"] for label in production["kept"])
+    assert sorted(label.split("/")[0] for label in production["pruned"]) == [
+        "ConfigMap", "ConfigMap", "Deployment", "Service",
+    ]  # fmt: skip
+    code, text = _plan(capsys, "--base", "HEAD~1", "--head", "HEAD")
+    assert "production: 0 added, 1 changed, 4 pruned, 2 kept" in text
+    assert any(
+        line.startswith("  = ConfigMap/models-production/demo-model-v1-2-0-")
+        and line.endswith(" (kept: prune disabled)")
+        for line in text.splitlines()
+    )
+    code, markdown = _plan(capsys, "--base", "HEAD~1", "--head", "HEAD", "--output", "markdown")
+    assert "| `production` | 0 | 1 | 4 | 2 |" in markdown
+
+
+def test_kept_needs_both_controllers() -> None:
+    from modelreg.gitops.overlays import KEEP_ANNOTATIONS
+    from modelreg.gitops.plan import kept_on_prune
+
+    def obj(annotations: dict[str, str]) -> dict[str, object]:
+        return {"kind": "ConfigMap", "metadata": {"name": "x", "annotations": annotations}}
+
+    assert kept_on_prune(obj(KEEP_ANNOTATIONS))
+    both = {"kustomize.toolkit.fluxcd.io/prune": "disabled",
+            "argocd.argoproj.io/sync-options": "ServerSideApply=true, Prune=false"}  # fmt: skip
+    assert kept_on_prune(obj(both))
+    # One controller prunes it: it is pruned.
+    assert not kept_on_prune(obj({"kustomize.toolkit.fluxcd.io/prune": "disabled"}))
+    assert not kept_on_prune(obj({"argocd.argoproj.io/sync-options": "Prune=false"}))
+    assert not kept_on_prune(obj({"kustomize.toolkit.fluxcd.io/prune": "enabled",
+                                  "argocd.argoproj.io/sync-options": "Prune=false"}))  # fmt: skip
+    assert not kept_on_prune({"kind": "ConfigMap", "metadata": {"name": "x"}})

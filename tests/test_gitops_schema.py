@@ -189,9 +189,9 @@ def test_placeholder_urls_are_reported_and_real_ones_are_not(
     assert main(["validate", "--fast", "--select", "MR6", "--output", "json"]) == 0
     found = _rule(json.loads(capsys.readouterr().out)["findings"], "MR619")
     assert sorted((f["path"], f["line"]) for f in found) == [
-        ("clusters/production/argocd.yaml", None),
+        ("clusters/argocd/production.yaml", None),
+        ("clusters/argocd/staging.yaml", None),
         ("clusters/production/flux.yaml", None),
-        ("clusters/staging/argocd.yaml", None),
         ("clusters/staging/flux.yaml", None),
         ("overlays/base/registry.env", 1),
     ]

@@ -81,9 +81,9 @@ def test_without_a_repo_url_the_placeholder_is_reported(
     code, findings = _json(capsys, "validate", "--fast", "--root", str(reg))
     assert code == 0  # a warning: the registry works, the clusters cannot sync yet
     assert {(f["rule"], f["path"]) for f in findings} == {
-        ("MR619", "clusters/production/argocd.yaml"),
+        ("MR619", "clusters/argocd/production.yaml"),
         ("MR619", "clusters/production/flux.yaml"),
-        ("MR619", "clusters/staging/argocd.yaml"),
+        ("MR619", "clusters/argocd/staging.yaml"),
         ("MR619", "clusters/staging/flux.yaml"),
         ("MR619", "overlays/base/registry.env"),
     }
@@ -162,7 +162,7 @@ def test_init_add_promote_staging_builds_and_passes_the_overlay_check(
     assert configmaps["demo-model-v1-0-0"]["data"]["MODEL_SHA256"] == meta["artifact"]["sha256"]
     assert configmaps["demo-registry-source-v1-0-0"]["data"]["MODEL_SOURCE_URL"] == REPO_URL
     # The Flux Kustomization and Argo CD Application point at what was just built.
-    argo = yaml.safe_load((reg / "clusters/staging/argocd.yaml").read_text())
+    argo = yaml.safe_load((reg / "clusters/argocd/staging.yaml").read_text())
     assert argo["spec"]["source"]["path"] == "overlays/staging"
     assert argo["spec"]["source"]["repoURL"] == REPO_URL
 

@@ -658,6 +658,19 @@ RULES: tuple[Rule, ...] = (
         "Commit the rendered manifests instead of generating them at build time; use the "
         "kustomization's own fields (labels, patches, replacements) for transformations.",
     ),
+    Rule(
+        "MR628",
+        "controller-crd-schema",
+        _E,
+        "A Flux `GitRepository`/`Kustomization` or Argo CD `Application` under clusters/ "
+        "would be rejected by the API server: checked against the controllers' own CRD "
+        "schemas (vendored in `modelreg/gitops/crds/`, versions in its README) as the API "
+        "server checks them: served apiVersion, types, required fields, enums, patterns (Flux "
+        "URLs are `http(s)://` or `ssh://`, intervals Go durations), lengths, unknown fields "
+        "(kubectl's default strict field validation), the CRDs' CEL rules and the name.",
+        "Apply the fix the message gives: `git@host:path` becomes `ssh://git@host/path`, "
+        "`1minute` becomes `1m`; remove or respell an unknown field.",
+    ),
     # -- git: release tags, immutability, support windows, Git LFS -------------------------
     Rule(
         "MR700",

@@ -222,19 +222,26 @@ def kustomizations_portable(ctx: RegistryContext) -> Iterator[Finding]:
             yield rule(rule_id).finding(ctx.registry.rel(path), message)
 
 
-@check("registry", rules=("MR617", "MR619"), needs_valid=False)
+@check("registry", rules=("MR617", "MR619", "MR628"), needs_valid=False)
 def cluster_manifests(ctx: RegistryContext) -> Iterator[Finding]:
-    """Flux and Argo CD manifests under clusters/ carry the fields they need and a real URL."""
+    """Flux and Argo CD manifests under clusters/ carry the fields they need and a real URL,
+    and their controllers' CRD schemas accept them (as the API server would)."""
     root = ctx.registry.root
     for path in _cluster_files(root):
+        rel = ctx.registry.rel(path)
         docs, why = _cluster_docs(root, path)
         if why:
-            yield rule("MR617").finding(ctx.registry.rel(path), f"cannot be read: {why}")
+            yield rule("MR617").finding(rel, f"cannot be read: {why}")
             continue
+        schema_findings, required = _crd_findings(root, rel)
+        yield from schema_findings
         for data in docs:
             if isinstance(data, dict):
                 for rule_id, message in cluster_problems(data, root):
-                    yield rule(rule_id).finding(ctx.registry.rel(path), message)
+                    # A field the CRD requires is reported once, by MR628, with its line.
+                    if rule_id == "MR617" and _required_field(message) in required:
+                        continue
+                    yield rule(rule_id).finding(rel, message)
     # The fetch init container clones this URL: a placeholder there fails every pod start.
     env_file = root / OVERLAYS_DIR / BASE_DIR / REGISTRY_ENV
     try:
@@ -250,6 +257,45 @@ def cluster_manifests(ctx: RegistryContext) -> Iterator[Finding]:
                 placeholder_message(f"`{key.strip()}`", value.strip()),
                 number,
             )
+
+
+def _crd_findings(root: Path, rel: str) -> tuple[list[Finding], set[tuple[str, str, str]]]:
+    """MR628 for every Flux/Argo CD object of one clusters/ file (at its line), and the
+    ``(kind, name, field)`` of each missing required field they report."""
+    from modelreg.gitops import crdschema
+    from modelreg.yamlload import format_path
+
+    findings: list[Finding] = []
+    required: set[tuple[str, str, str]] = set()
+    try:
+        raw = read_no_follow(root, rel)
+    except ModelregError:
+        return findings, required  # MR617 reports it
+    for manifest in crdschema.manifests(raw, rel):
+        data = manifest.data
+        if not isinstance(data, dict) or not crdschema.known(data):
+            continue
+        metadata = data.get("metadata") if isinstance(data.get("metadata"), dict) else {}
+        name = str((metadata or {}).get("name") or "?")
+        for v in crdschema.problems(data):
+            # "`spec.url` is required" names its field; other messages get it in front.
+            named = v.message.startswith("`")
+            text = v.message if named else f"`{format_path(v.path)}`: {v.message}"
+            if named and " is required" in v.message:
+                required.add((str(data.get("kind")), name, v.message[1:].split("`", 1)[0]))
+            findings.append(rule("MR628").finding(
+                rel, f"{data.get('kind')} {name}: {text}", manifest.line(v.path, key=v.key)
+            ))  # fmt: skip
+    return findings, required
+
+
+def _required_field(message: str) -> tuple[str, str, str] | None:
+    """``(kind, name, field)`` of an MR617 "`field` is required" message."""
+    head, sep, rest = message.partition(": `")
+    if not sep or not rest.endswith("` is required"):
+        return None
+    kind, _, name = head.partition(" ")
+    return kind, name, rest.removesuffix("` is required")
 
 
 def _cluster_files(root: Path) -> list[Path]:

@@ -4,8 +4,12 @@ A revision's ``overlays/`` is exported with ``git archive`` into a temporary dir
 work tree and the index are never touched), rendered with plain kustomize, and compared by
 object identity ``(group, kind, namespace, name)`` — the identity Flux's inventory and Argo
 CD's diff use: objects only at head are *added*, only at base *pruned*, in both with other bytes
-*changed* (with a unified diff). The version each alias selects, and the accuracy, F1 and p99
-latency recorded in that version's metadata, give the metrics delta table.
+*changed* (with a unified diff). An object only at base whose annotations tell both Flux
+(``kustomize.toolkit.fluxcd.io/prune: disabled``) and Argo CD (``argocd.argoproj.io/
+sync-options: Prune=false``) to leave it is *kept*, not pruned: it stays in the cluster (the
+hash-named ConfigMaps of a version, which pods still starting reference). The version each
+alias selects, and the accuracy, F1 and p99 latency recorded in that version's metadata, give
+the metrics delta table.
 """
 
 from __future__ import annotations
@@ -46,12 +50,14 @@ class EnvPlan:
     added: list[str] = field(default_factory=list)
     changed: list[str] = field(default_factory=list)
     pruned: list[str] = field(default_factory=list)
+    #: Gone from Git but left in the cluster: both controllers' prune is disabled on it.
+    kept: list[str] = field(default_factory=list)
     diff: str = ""
 
     @property
     def changes(self) -> bool:
         """Whether anything differs."""
-        return bool(self.added or self.changed or self.pruned)
+        return bool(self.added or self.changed or self.pruned or self.kept)
 
 
 @dataclass(frozen=True)
@@ -125,13 +131,38 @@ def _files_only(member: tarfile.TarInfo, path: str) -> tarfile.TarInfo | None:
     return tarfile.data_filter(member, path)
 
 
-def _render(root: Path, env: str, fence: Fence) -> dict[tuple[str, str, str, str], tuple[str, str]]:
+#: The annotations that make each controller leave an object that is no longer in Git.
+FLUX_PRUNE = "kustomize.toolkit.fluxcd.io/prune"
+ARGOCD_SYNC_OPTIONS = "argocd.argoproj.io/sync-options"
+
+
+def kept_on_prune(data: dict[str, Any]) -> bool:
+    """Whether Flux and Argo CD both leave ``data`` in the cluster once it leaves Git.
+
+    Flux reads ``kustomize.toolkit.fluxcd.io/prune: disabled``; Argo CD reads ``Prune=false``
+    among the comma-separated ``argocd.argoproj.io/sync-options``. An object only one of them
+    keeps is pruned by the other, so it counts as pruned.
+    """
+    metadata = data.get("metadata")
+    annotations = metadata.get("annotations") if isinstance(metadata, dict) else None
+    if not isinstance(annotations, dict):
+        return False
+    flux = str(annotations.get(FLUX_PRUNE, "")) == "disabled"
+    options = str(annotations.get(ARGOCD_SYNC_OPTIONS, "")).split(",")
+    return flux and "Prune=false" in (o.strip() for o in options)
+
+
+#: An object of a rendered environment: label, text, and whether a prune leaves it.
+_Rendered = tuple[str, str, bool]
+
+
+def _render(root: Path, env: str, fence: Fence) -> dict[tuple[str, str, str, str], _Rendered]:
     if env not in environment_names(root):
         return {}
     where = f"{OVERLAYS_DIR}/{env}"
     fence.require(where)  # kustomize is never started on refused input
     rendered = build(root / OVERLAYS_DIR / env, display=where)
-    return {o.key: (o.label, o.text) for o in split_objects(rendered, where)}
+    return {o.key: (o.label, o.text, kept_on_prune(o.data)) for o in split_objects(rendered, where)}
 
 
 def _figures(meta: dict[str, Any] | None) -> dict[str, float | None]:
@@ -186,7 +217,8 @@ def make_plan(repo: Repo, root: Path, base: str, head: str | None) -> Plan:
                 if key not in old:
                     plan.added.append(new[key][0])
                 elif key not in new:
-                    plan.pruned.append(old[key][0])
+                    # The base's annotations decide: they are what the cluster holds.
+                    (plan.kept if old[key][2] else plan.pruned).append(old[key][0])
                 elif old[key][1] != new[key][1]:
                     label = new[key][0]
                     plan.changed.append(label)
@@ -271,11 +303,12 @@ def to_text(plan: Plan) -> str:
     for env in plan.envs:
         out.append(
             f"\n{printable(env.env)}: {len(env.added)} added, {len(env.changed)} changed, "
-            f"{len(env.pruned)} pruned"
+            f"{len(env.pruned)} pruned, {len(env.kept)} kept"
         )
         out += [f"  + {printable(label)}" for label in env.added]
         out += [f"  ~ {printable(label)}" for label in env.changed]
         out += [f"  - {printable(label)}" for label in env.pruned]
+        out += [f"  = {printable(label)} (kept: prune disabled)" for label in env.kept]
     table = metric_lines(plan, printable)
     if table:
         out += ["", *table]
@@ -302,10 +335,11 @@ def to_markdown(plan: Plan, limit: int = MARKDOWN_LIMIT) -> str:
     cannot be forged at the start of the comment).
     """
     lines = [f"### modelreg plan: {escape.code(plan.base)} → {escape.code(plan.head)}", ""]
-    lines += ["| Environment | Added | Changed | Pruned |", "|---|---|---|---|"]
+    lines += ["| Environment | Added | Changed | Pruned | Kept |", "|---|---|---|---|---|"]
     for env in plan.envs:
         cells = (escape.code(env.env), str(len(env.added)), str(len(env.changed)))
-        lines.append("| " + " | ".join(escape.cell(c) for c in cells) + f" | {len(env.pruned)} |")
+        counts = f" | {len(env.pruned)} | {len(env.kept)} |"
+        lines.append("| " + " | ".join(escape.cell(c) for c in cells) + counts)
     table = metric_lines(plan)
     if table:
         lines += ["", "Metrics as recorded in each version's metadata.yaml:", "", *table]
@@ -318,6 +352,7 @@ def to_markdown(plan: Plan, limit: int = MARKDOWN_LIMIT) -> str:
         lines += [f"- added {escape.code(label)}" for label in env.added]
         lines += [f"- changed {escape.code(label)}" for label in env.changed]
         lines += [f"- pruned {escape.code(label)}" for label in env.pruned]
+        lines += [f"- kept {escape.code(label)} (prune disabled)" for label in env.kept]
         if env.diff:
             diff = env.diff.rstrip("\n")
             fence = _fence(diff)
@@ -366,7 +401,13 @@ def to_json(plan: Plan) -> dict[str, Any]:
         "head": plan.head,
         "changes": plan.changes,
         "environments": {
-            e.env: {"added": e.added, "changed": e.changed, "pruned": e.pruned, "diff": e.diff}
+            e.env: {
+                "added": e.added,
+                "changed": e.changed,
+                "pruned": e.pruned,
+                "kept": e.kept,
+                "diff": e.diff,
+            }
             for e in plan.envs
         },
         "metrics": [
