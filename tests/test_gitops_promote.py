@@ -4,6 +4,8 @@ rendered with real kustomize."""
 from __future__ import annotations
 
 import random
+import shlex
+import sys
 from pathlib import Path
 
 import pytest
@@ -19,16 +21,30 @@ from modelreg.gitops.promotion import TRAILER
 
 @pytest.fixture
 def repo(registry: Registry, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """demo (1.0.0 supported, 1.1.0 production, 1.2.0 candidate) and other (the same), in git."""
+    """demo (1.0.0 supported, 1.1.0 production, 1.2.0 candidate) and other (the same), in git,
+    with its pages rendered and the page merge driver configured as docs/DEVELOPMENT.md says."""
     use_identity(monkeypatch)
     root = registry.root
     add_candidate(root, "demo", "1.1.0", "1.2.0")
     clone_model(root, "demo", "other")
     running = {m: ["1.0.0", "1.1.0"] for m in ("demo", "other")}
     add_overlays(root, running, {"demo": "1.1.0", "other": "1.1.0"})
+    assert main(["render"]) == 0
+    (root / ".gitattributes").write_text("MODEL_REGISTRY.md merge=modelreg-render\n")
+    driver = f"{shlex.quote(sys.executable)} -m modelreg render --merge-driver %O %A %B %P"
+    git(root, "config", "merge.modelreg-render.driver", driver)
     git(root, "add", "-A")
     git(root, "commit", "-q", "-m", "registry with overlays")
     return root
+
+
+def _passes_own_checks(root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """What the hooks check after a writing command: pages, overlays, fast validate, clean."""
+    capsys.readouterr()
+    assert main(["render", "--check"]) == 0, capsys.readouterr().out
+    assert main(["overlays", "--check"]) == 0, capsys.readouterr().out
+    assert main(["validate", "--fast"]) == 0, capsys.readouterr().out
+    assert git(root, "status", "--porcelain") == ""
 
 
 def _render(root: Path) -> str:
@@ -51,7 +67,9 @@ def _head(root: Path) -> str:
     return git(root, "rev-parse", "HEAD").strip()
 
 
-def test_rollback_returns_the_rendered_bytes(repo: Path) -> None:
+def test_rollback_returns_the_rendered_bytes(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     a = _render(repo)
     card_a = (repo / "models/demo/model.yaml").read_text()
     code = main(
@@ -61,12 +79,15 @@ def test_rollback_returns_the_rendered_bytes(repo: Path) -> None:
     assert code == 0
     message = git(repo, "log", "-1", "--format=%B")
     assert f"{TRAILER}: demo 1.1.0->1.2.0 production" in message
-    # One commit: model.yaml and the production overlay, nothing else.
+    # One commit: model.yaml, the production overlay and the pages they change, nothing else.
     assert git(repo, "show", "--format=", "--name-only", "HEAD").split() == [
+        "MODEL_REGISTRY.md",
+        "docs/models/demo.md",
         "models/demo/model.yaml",
         "overlays/production/demo.alias.yaml",
         "overlays/production/kustomization.yaml",
     ]
+    _passes_own_checks(repo, capsys)
     lifecycle = yaml.safe_load((repo / "models/demo/model.yaml").read_text())["lifecycle"]
     assert lifecycle["1.2.0"] == {"status": "production"}
     assert lifecycle["1.1.0"]["status"] == "supported"
@@ -85,12 +106,14 @@ def test_rollback_returns_the_rendered_bytes(repo: Path) -> None:
     assert [v for v, labels in pods.items() if selects(alias["spec"]["selector"], labels)] == [
         "1.2.0"
     ]
+    pages_a = git(repo, "show", "HEAD~1:MODEL_REGISTRY.md")
     assert main(["rollback", "demo", "--env", "production"]) == 0
     c = _render(repo)
     assert c == a
     assert _keys(c) == _keys(a)
     assert (repo / "models/demo/model.yaml").read_text() == card_a
-    assert git(repo, "status", "--porcelain") == ""
+    assert (repo / "MODEL_REGISTRY.md").read_text() == pages_a
+    _passes_own_checks(repo, capsys)
 
 
 def test_dry_runs_write_nothing(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -114,6 +137,8 @@ def test_promote_without_commit_leaves_one_change_to_commit(
     assert "git commit" in capsys.readouterr().err
     changed = git(repo, "status", "--porcelain").splitlines()
     assert changed == [
+        " M MODEL_REGISTRY.md",
+        " M docs/models/other.md",
         " M overlays/staging/kustomization.yaml",
         "?? overlays/staging/other.alias.yaml",
     ]
@@ -166,7 +191,9 @@ def test_rollback_refuses_an_unclean_revert(repo: Path, capsys: pytest.CaptureFi
     assert git(repo, "status", "--porcelain") == ""
 
 
-def test_promotions_of_two_models_merge_without_conflict(repo: Path) -> None:
+def test_promotions_of_two_models_merge_without_conflict(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     base = _head(repo)
     git(repo, "checkout", "-q", "-b", "promote-other")
     assert (
@@ -186,6 +213,7 @@ def test_promotions_of_two_models_merge_without_conflict(repo: Path) -> None:
     after = _render(repo)
     assert _of_model(after, "other") == _of_model(rendered, "other")
     assert production_version(repo, "demo") == "1.1.0"
+    _passes_own_checks(repo, capsys)
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
@@ -215,6 +243,7 @@ def test_random_promotions_and_rollbacks(repo: Path, seed: int) -> None:
                 assert _of_model(after, other) == _of_model(rendered, other)
         rendered = after
         assert git(repo, "status", "--porcelain") == ""
+        assert main(["render", "--check"]) == 0  # the pages were committed with each change
 
 
 @pytest.mark.parametrize(("floor", "code"), [(0.95, 1), (0.5, 0)])

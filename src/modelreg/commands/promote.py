@@ -10,7 +10,12 @@ from pathlib import Path
 
 from modelreg.errors import ModelregError, UsageError
 from modelreg.gitops import PRODUCTION
-from modelreg.gitops.promotion import DEFAULT_SUPPORT_DAYS, commit_promotion, plan_promotion
+from modelreg.gitops.promotion import (
+    DEFAULT_SUPPORT_DAYS,
+    commit_promotion,
+    plan_promotion,
+    regenerate,
+)
 from modelreg.gitrepo import open_repo
 from modelreg.registry import find_root
 from modelreg.storage import registry_lock
@@ -25,7 +30,9 @@ gates of model.yaml run first (`modelreg gate`), the version becomes `production
 model.yaml's lifecycle, and the previous production version becomes `supported` (it keeps
 running beside the new one) until --supported-until (default: today + {DEFAULT_SUPPORT_DAYS} days).
 
-The change touches only model.yaml and overlays/ENV/, so it is one commit; with --commit
+The change touches model.yaml and overlays/ENV/, and then the generated files they make stale
+(the pages of `modelreg render`, version overlays of `modelreg overlays`) are rewritten under
+the same lock, so the registry passes its own hooks. All of it is one commit; with --commit
 modelreg makes it, with the trailer `Modelreg-Promotion: MODEL OLD->NEW ENV` that
 `modelreg rollback` looks for. Merging that commit is the deploy.
 """
@@ -115,14 +122,20 @@ def run(args: argparse.Namespace) -> int:
             sys.stderr.write(f"modelreg: {args.model} {args.version} already in {args.env}\n")
             return 0
         change.write(root)
-        sha = commit_promotion(repo, change, gates) if repo is not None else None
+        # Same lock: the pages and overlays committed are those of exactly this change.
+        regenerated = regenerate(root)
+        sha = commit_promotion(repo, change, gates, regenerated) if repo is not None else None
+    if regenerated:
+        names = ", ".join(p.relative_to(root).as_posix() for p in regenerated)
+        sys.stderr.write(f"modelreg: regenerated {names}\n")
     if sha is not None:
         sys.stderr.write(f"modelreg: committed {sha[:12]}: {change.trailer}\n")
     else:
-        paths = " ".join(p.relative_to(root).as_posix() for p in sorted(change.files))
+        changed = sorted({*change.files, *regenerated})
+        paths = " ".join(p.relative_to(root).as_posix() for p in changed)
         sys.stderr.write(
             f"modelreg: promoted {args.model} {args.version} to {args.env}; commit it as one "
-            f"commit:\n  git add {paths}\n  git commit -m 'Promote {args.model} "
+            f"commit:\n  git add -A -- {paths}\n  git commit -m 'Promote {args.model} "
             f"{args.version} to {args.env}' -m '{change.trailer}'\n"
         )
     return 0

@@ -21,10 +21,13 @@ ORDER = 61  # place in `modelreg --help`
 HELP = "roll back the last promotion of a model in an environment (git revert)"
 DESCRIPTION = """\
 Find the newest commit with the trailer `Modelreg-Promotion: MODEL OLD->NEW ENV` that is not
-reverted yet and `git revert` it: model.yaml's lifecycle and overlays/ENV/ return to exactly
-what they were, so the rendered manifests (and Flux's or Argo CD's inventory) do too. Refuses,
-changing nothing, when later commits touched the same lines (not a clean revert); then promote
-the version you want with `modelreg promote`.
+reverted yet and revert it in one commit: model.yaml's lifecycle and overlays/ENV/ return to
+exactly what they were, so the rendered manifests (and Flux's or Argo CD's inventory) do too.
+The generated pages the promotion commit also changed are not reverted but regenerated (as
+`modelreg render` would), so the rollback commit passes the registry's hooks even after other
+promotions changed the same page. Refuses, changing nothing, when later commits touched the
+same lines of model.yaml or overlays/ENV/ (not a clean revert); then promote the version you
+want with `modelreg promote`.
 """
 EPILOG = """\
 examples:
@@ -55,12 +58,12 @@ def run(args: argparse.Namespace) -> int:
     repo = open_repo(root)
     if args.dry_run:
         commit = last_promotion(repo, args.model, args.env)
-        check_clean_revert(repo, commit)
+        check_clean_revert(repo, commit, root)
         sys.stdout.write(f"would revert {_what(commit)}\n")
         return 0
     with registry_lock(root, f"modelreg rollback {args.model} --env {args.env}"):
         commit = last_promotion(repo, args.model, args.env)  # after an interrupted write
-        sha = revert(repo, commit)
+        sha = revert(repo, commit, root)
     sys.stderr.write(f"modelreg: reverted {_what(commit)} in {sha[:12]}\n")
     return 0
 
