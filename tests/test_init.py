@@ -63,6 +63,8 @@ def test_init_writes_a_wired_registry(tmp_path: Path, capsys: pytest.CaptureFixt
         copied = (target / "schemas" / f"{name}.schema.json").read_text(encoding="utf-8")
         assert copied == (ROOT / "schemas" / f"{name}.schema.json").read_text(encoding="utf-8")
     assert main(["validate", "--root", str(target)]) == 0  # an empty registry is valid
+    # ... and passes its own render hook: the pages of a registry without models are there.
+    assert main(["render", "--check", "--root", str(target)]) == 0
     # The registry lock and write journal live in the git directory, not in the work tree.
     from modelreg import storage
 

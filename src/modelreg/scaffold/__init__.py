@@ -325,4 +325,15 @@ def registry_files(
         files[f"schemas/{name}.schema.json"] = path.read_text(encoding="utf-8")
     files.update(workflows(install or source.install(), header))
     files.update(deployment_files(repo_url, secret_ref))
+    files.update(generated_pages())
     return files
+
+
+def generated_pages() -> dict[str, str]:
+    """What ``modelreg render`` makes of a registry without models: MODEL_REGISTRY.md and
+    docs/DEVELOPMENT.md. Without them a fresh registry fails its own ``render --check`` hook
+    (MR801: missing) at its first commit; ``modelreg add`` and ``promote`` keep them current.
+    """
+    from modelreg.render import DEVELOPMENT, PAGE, blocks, development, page
+
+    return {PAGE: blocks.join(page.render([])), DEVELOPMENT: development.render()}
