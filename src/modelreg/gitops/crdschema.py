@@ -249,7 +249,7 @@ class _Walk:
         for key in schema.get("required") or []:
             if key not in present:
                 where = format_path((*path, key))
-                self.add(path, f"`{where}` is required: add it")
+                self.add(path, f"`{where}` is required: add it", key=True)
         for bound, cmp, words in (("maxProperties", int.__gt__, "at most"),
                                   ("minProperties", int.__lt__, "at least")):  # fmt: skip
             if bound in schema and cmp(len(value), schema[bound]):
@@ -317,7 +317,7 @@ class _Walk:
             return
         if not ok:
             message = rule.get("message") or f"failed rule: {rule.get('rule')}"
-            self.add(path, f"{message} (CEL rule `{rule.get('rule')}`)")
+            self.add(path, f"{message} (CEL rule `{rule.get('rule')}`)", key=True)
 
 
 @functools.cache
