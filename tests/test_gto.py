@@ -365,6 +365,24 @@ def test_two_versions_on_one_commit_are_mr710_once_gto_assigns_one(
     )
 
 
+def test_a_created_tag_that_stops_gto_is_mr710(
+    registry: Registry, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = registry.root
+    tag = f"{MODEL}@created"
+    git(root, "tag", "-a", tag, "-m", "made by hand")
+    failed = run_gto(root, "show", "--json", ok=False)
+    assert (failed.returncode, "Unexpected error: 'action'" in failed.stderr) == (1, True)
+    assert mr710(capsys) == (
+        1,
+        [
+            f"models: MR710 tag {tag} stops every GTO command (GTO 1.10.1 parses `@created` "
+            "but cannot index it: \"Unexpected error: 'action'\"), so GTO shows no stage at "
+            f"all; delete it (`git tag -d '{tag}'` and `git push origin ':refs/tags/{tag}'`)"
+        ],
+    )
+
+
 def test_without_gto_stage_tags_nothing_changes(
     registry: Registry, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -489,3 +507,26 @@ def test_stages_match_gto_show_on_random_histories_with_ties(tmp_path: Path) -> 
             assert any(a.problem for a in state.artifacts.values())
             continue
         assert modelreg_view(root) == gto_show(root), made
+
+
+# -- the pull request is the attacker ---------------------------------------------------
+
+
+def test_a_symlinked_gto_yaml_is_refused_not_followed(pr: Any) -> None:
+    """overlays/gto.yaml committed as a link to a file beside the repository: MR710 says it
+    cannot be read, its content never appears, and no read-only command writes anything."""
+    canary = pr.outside / "canary.txt"
+    canary.write_text("stages:\n  production: secret-stage\n", encoding="utf-8")
+    pr.symlink("overlays/gto.yaml", canary)
+    pr.commit("map stages")
+    pr.snapshot()
+    for result in pr.read_only():
+        assert "secret-stage" not in result.out + result.err, str(result)
+    result = pr.run("validate", "--fast", "--select", "MR710")
+    assert result.code == 1, str(result)
+    assert [line for line in result.out.splitlines() if " MR710 " in line] == [
+        "overlays/gto.yaml: MR710 cannot be read: gto.yaml is a symlink; modelreg and "
+        "kustomize must not follow it; GTO stages were not compared with the environments "
+        "(docs/gto.md)"
+    ], str(result)
+    pr.assert_untouched("validate --select MR710")
