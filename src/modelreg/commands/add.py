@@ -54,8 +54,9 @@ write metadata.yaml, and list the version as `candidate` in model.yaml's lifecyc
 A new model (no models/MODEL/model.yaml yet) gets its model card too, from --title,
 --description, --task, --owner, --labels and --tag-prefix; a card field without its flag says
 TODO (`modelreg validate` reports it, MR508, until someone writes it), the labels default to
-one TODO per class of the scored output, the task to `other`, the tag prefix to MODEL. A model
-whose versions are all candidates needs no production version until one is promoted there.
+one TODO per class of the scored output, the task to `other`, the tag prefix to MODEL, the
+promotion gates to no accuracy or F1 drop over 0.5 points. A model whose versions are all
+candidates needs no production version until one is promoted there.
 
 Latency is measured as `modelreg bench` does (pinned session, warm-up, --runs timed runs,
 nearest-rank percentiles) and stored with this machine's fingerprint.
@@ -94,6 +95,8 @@ examples:
 
 #: The schema's pattern for a model name (schemas/model.schema.json, `$defs.name`).
 MODEL_NAME_RE = re.compile(r"[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?")
+#: A new model's promotion gates: no drop in accuracy or F1 of more than 0.5 points.
+DEFAULT_GATES = {"max_accuracy_drop": 0.005, "max_f1_drop": 0.005}
 #: model.yaml's `task` vocabulary (the schema's enum).
 TASKS = (
     "text-classification", "token-classification", "image-classification", "object-detection",
@@ -122,7 +125,7 @@ class Card:
             "--labels": self.labels,
             "--tag-prefix": self.tag_prefix,
         }
-        return [flag for flag, value in given.items() if value]
+        return [flag for flag, value in given.items() if value not in (None, ())]
 
 
 @dataclass(frozen=True)
@@ -370,13 +373,18 @@ def card_data(request: Request, labels: list[str]) -> dict[str, Any]:
     card, name = request.card, request.model
     return {
         "name": name,
-        "title": card.title or f"TODO: a title for {name}",
-        "description": card.description or "TODO: what the model does, for whom",
+        "title": f"TODO: a title for {name}" if card.title is None else card.title,
+        "description": (
+            "TODO: what the model does, for whom" if card.description is None else card.description
+        ),
         "task": card.task or "other",
-        "tag_prefix": card.tag_prefix or name,
+        "tag_prefix": name if card.tag_prefix is None else card.tag_prefix,
         "owners": list(card.owners) or ["@TODO"],
         "labels": labels,
         "lifecycle": {request.version: {"status": "candidate"}},
+        # `modelreg promote --env production` refuses a card without gates; these judge every
+        # later version against production (the first one has none to compare with).
+        "gates": dict(DEFAULT_GATES),
     }
 
 
@@ -586,8 +594,9 @@ def _card_text(card: dict[str, Any]) -> str:
 
     return (
         "# yaml-language-server: $schema=../../schemas/model.schema.json\n"
-        "# Written by `modelreg add` for a new model; edit the card fields, never the lifecycle\n"
-        "# by hand (`modelreg promote` and `modelreg rollback` change it).\n" + dump_yaml(card)
+        "# Written by `modelreg add` for a new model. Edit the card and the gates (add floors\n"
+        "# such as min_accuracy); the lifecycle changes by `modelreg promote` and `rollback`.\n"
+        + dump_yaml(card)
     )
 
 
