@@ -323,7 +323,7 @@ def _install_requirement(install: str) -> Requirement:
 
 def test_install_line_is_the_hooks_source_never_an_index_name(tmp_path: Path) -> None:
     for args in ({}, {"hooks_repo": "https://git.example/acme/modelreg", "hooks_rev": "v0.1.0"}):
-        files = scaffold.registry_files(**args)  # type: ignore[arg-type]  # two typed shapes
+        files = scaffold.registry_files(**args)
         config = files[".pre-commit-config.yaml"]
         source = scaffold.source_of(args.get("hooks_repo"), args.get("hooks_rev"))
         for rel in ("pr.yml", "release.yml", "full.yml"):
