@@ -376,3 +376,21 @@ def test_duration_fixes() -> None:
     assert crdschema.duration_fix("90 secs") == "90s"
     assert crdschema.duration_fix("60") is None
     assert crdschema.duration_fix("soon") is None
+
+
+def test_a_hostile_field_name_stays_one_bounded_line(
+    reg: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A pull request's unknown key with a line break, a workflow command and 900 characters
+    is one MR628 line per output format, cut, and never starts a workflow command."""
+    key = "x\\n::error file=a::forged" + "y" * 900  # YAML caps implicit keys at 1024
+    _edit(reg, FLUX, "  prune: true\n", f'  prune: true\n  "{key}": 1\n')
+    for output in ("text", "github"):
+        capsys.readouterr()
+        code = main(["validate", "--fast", "--root", str(reg), "--select", "MR628",
+                     "--output", output])  # fmt: skip
+        out = capsys.readouterr().out
+        lines = [line for line in out.splitlines() if "MR628" in line]
+        assert code == 1 and len(lines) == 1, out
+        assert len(lines[0]) < 800
+        assert not any(line.startswith("::error file=a") for line in out.splitlines())

@@ -276,11 +276,12 @@ def _crd_findings(root: Path, rel: str) -> tuple[list[Finding], set[tuple[str, s
         if not isinstance(data, dict) or not crdschema.known(data):
             continue
         metadata = data.get("metadata") if isinstance(data.get("metadata"), dict) else {}
-        name = str((metadata or {}).get("name") or "?")
+        # Names and field paths come from the pull request: cut to a line's worth.
+        name = str((metadata or {}).get("name") or "?")[:120]
         for v in crdschema.problems(data):
             # "`spec.url` is required" names its field; other messages get it in front.
             named = v.message.startswith("`")
-            text = v.message if named else f"`{format_path(v.path)}`: {v.message}"
+            text = v.message if named else f"`{format_path(v.path)[:160]}`: {v.message}"
             if named and " is required" in v.message:
                 required.add((str(data.get("kind")), name, v.message[1:].split("`", 1)[0]))
             findings.append(rule("MR628").finding(
