@@ -195,6 +195,54 @@ def _templates() -> list[str]:
     return lines
 
 
+def _first_model() -> list[str]:
+    """The walkthrough from a new registry to a model in production and back."""
+    return [
+        "## Your first model",
+        "",
+        "From nothing to a model in production, each step one commit that passes the hooks. "
+        "You need Python, git and git-lfs.",
+        "",
+        "```bash",
+        "modelreg init my-registry --repo-url https://github.com/ORG/my-registry.git",
+        "cd my-registry && git lfs install --local && pre-commit install",
+        "modelreg add demo 1.0.0 --onnx model.onnx --eval eval.npz \\",
+        '  --title "Demo Classifier" --description "Sentiment of support tickets." \\',
+        "  --task text-classification --owner @acme/ml --labels negative,positive \\",
+        "  --dataset-name tickets --dataset-version 1 --dataset-samples 5000 \\",
+        '  --summary "First version" --change "Initial release"',
+        "git add -A && git commit -m 'Add demo 1.0.0'",
+        "modelreg promote demo 1.0.0 --env staging --commit",
+        "modelreg promote demo 1.0.0 --env production --commit",
+        "```",
+        "",
+        "- `init` writes the registry: schemas, hooks, workflows, Git LFS for `*.onnx`, the "
+        "overlays and `clusters/`, and the pages of an empty registry.",
+        "- `add` on a model without `models/<model>/model.yaml` writes the card from "
+        "`--title`, `--description`, `--task`, `--owner`, `--labels` and `--tag-prefix`. A "
+        "field without its flag says TODO, and `modelreg validate` (so the pre-commit hook) "
+        "refuses it (MR508) until you write it; `add` lists what is left. Labels default to "
+        "one TODO per class of the scored output, the task to `other`, the tag prefix to the "
+        "model name, the gates to no accuracy or F1 drop over 0.5 points against production. "
+        "The version is a `candidate`, and `add` also writes its overlay "
+        "(`overlays/<model>/v<version>/`) and the pages, so the first commit passes every "
+        "hook.",
+        "- A model whose versions are all `candidate` needs no production version (MR504) "
+        "until the production environment runs one of them; staging may run a candidate.",
+        "- `promote --commit` makes one commit: the lifecycle, the environment overlay and "
+        "the pages that show them. Production runs the gates first. The replaced production "
+        "version stays `supported` for 90 days (`--supported-until`).",
+        "- `modelreg rollback demo --env production` reverts the last promotion in one "
+        "commit, pages regenerated; `modelreg release` (CI on `main`) tags each merged "
+        "version.",
+        "",
+        "A failed `add` (an unreadable ONNX file, an evaluation file without the model's "
+        "inputs, Ctrl-C) leaves nothing behind: the version, or a new model's whole directory, "
+        "is assembled beside its place and renamed in at once.",
+        "",
+    ]
+
+
 def render() -> str:
     """The text of ``docs/DEVELOPMENT.md``."""
     lines = [
@@ -207,6 +255,7 @@ def render() -> str:
         "registry page ([MODEL_REGISTRY.md](../MODEL_REGISTRY.md)) and the model cards "
         "(`docs/models/`) are generated from the files described here.",
         "",
+        *_first_model(),
         "## Training new versions",
         "",
         "1. Train and export to ONNX (opset and IR the serving runtime supports), with "
@@ -230,11 +279,11 @@ def render() -> str:
         "4. Measure latency side by side with the production version "
         "(`modelreg bench MODEL@OLD MODEL@NEW`) and record it in "
         "`evaluation.latency`; the page shows `not measured` until then.",
-        "5. Run `modelreg validate` (deep) and `modelreg render`, and commit the version "
-        "directory, `model.yaml` and the regenerated pages together.",
+        "5. Run `modelreg validate` (deep) and commit everything `git status` lists: the "
+        "version directory, `model.yaml`, its version overlay and the pages `add` regenerated.",
         "",
-        "A new model needs `models/<model>/model.yaml` first (template below); its first "
-        "version is added the same way.",
+        "A new model's first version is added the same way, with the card flags of "
+        "[Your first model](#your-first-model).",
         "",
         *_requirements(),
         *_templates(),
@@ -250,14 +299,15 @@ def render() -> str:
         "(lowest accuracy, largest drops against production, p99 budget and regression, "
         "measured side by side); exit status 1 when a gate fails.",
         "4. **`modelreg promote MODEL VERSION --env staging`**, then `--env production`: one "
-        "commit changes the lifecycle status and the environment overlay "
-        "(`overlays/<env>/kustomization.yaml`); merging the pull request is the deploy "
-        "(Flux or Argo CD sync `main`).",
+        "commit changes the lifecycle status, the environment overlay "
+        "(`overlays/<env>/kustomization.yaml`) and the pages that show them; merging the "
+        "pull request is the deploy (Flux or Argo CD sync `main`).",
         "5. **Release tag**: `modelreg release` tags the merged version "
         "(`<tag_prefix>-v<version>`, or `<name>@v<version>` with `tag_format: gto`); "
         "from then on `models/<model>/<version>/` is frozen.",
-        "6. **`modelreg rollback MODEL --env ENV`**: a revert of the promotion commit, in a "
-        "pull request; merging it restores the previous version byte for byte.",
+        "6. **`modelreg rollback MODEL --env ENV`**: a revert of the promotion commit's "
+        "`model.yaml` and overlay changes, with the pages regenerated, in a pull request; "
+        "merging it restores the previous version byte for byte.",
         "",
         "## Generated files",
         "",
