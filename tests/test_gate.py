@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from conftest import Registry, add_version, demo_model
+from conftest import Registry, add_version, demo_model, git_commit_all
 from modelreg.cli import main
 
 GATES = """\
@@ -99,3 +99,23 @@ def test_gating_production_against_itself_is_a_usage_error(
     with_candidate(registry, weight=0.7, drop=0.005)
     assert main(["gate", "demo", "1.1.0"]) == 2
     assert "already the production version" in capsys.readouterr().err
+
+
+def test_a_pull_request_cannot_loosen_the_gates_it_is_judged_by(
+    registry: Registry, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with_candidate(registry, weight=-0.5, drop=0.005)  # accuracy 20% against 80%
+    base = git_commit_all(registry.root, "candidate 1.2.0 with strict gates")
+    text = registry.read("models/demo/model.yaml")
+    loosened = text.replace("min_accuracy: 0.7", "min_accuracy: 0.0").replace(
+        "max_accuracy_drop: 0.005", "max_accuracy_drop: 1.0"
+    )
+    assert loosened != text
+    registry.write("models/demo/model.yaml", loosened)
+    git_commit_all(registry.root, "the pull request loosens the gates")
+    # Judged by its own card the candidate would pass; the base's gates judge it.
+    assert main(["gate", "demo", "1.2.0", "--runs", "30"]) == 0
+    capsys.readouterr()
+    assert main(["gate", "demo", "1.2.0", "--runs", "30", "--base", base]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert out[2] == "| min_accuracy | >= 70.00% | 20.00% | 80.00% | **FAIL** |"

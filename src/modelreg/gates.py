@@ -143,18 +143,21 @@ def evaluate(
     runs: int = 1000,
     against: str | None = None,
     no_production: bool = False,
+    gates_from: dict[str, Any] | None = None,
 ) -> GateReport:
     """Judge ``model@version`` against the production version (or ``against``).
 
     ``no_production`` judges the floors only, whatever model.yaml says now: CI's gate on a pull
     request that makes the model's first production version (the merge already names it).
+    ``gates_from`` is the model.yaml whose ``gates:`` judge (CI: the base branch's), so a pull
+    request cannot loosen the gates it is judged by.
     """
     registry = discover(find_root(root))
     candidate = registry.version_at(f"{model}@{version}")
     model_data = registry.model_data(candidate.model)
     if model_data is None:
         raise ModelregError(f"models/{model}/model.yaml is missing or invalid")
-    gates: dict[str, Any] = model_data.get("gates") or {}
+    gates: dict[str, Any] = (model_data if gates_from is None else gates_from).get("gates") or {}
     if not gates:
         raise ModelregError(
             f"models/{model}/model.yaml declares no `gates:`; add at least one (see "

@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from modelreg.errors import ModelregError, UsageError
 from modelreg.gates import evaluate, production_of
@@ -76,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--runs must be at least 1")
     root = args.root or Path.cwd()
     against, no_production = args.against, False
+    gates_from: dict[str, Any] | None = None
     if args.base is not None:
         if args.against:
             raise UsageError("--base and --against are exclusive")
@@ -90,6 +92,10 @@ def run(args: argparse.Namespace) -> int:
             )
             return 0
         no_production = against is None
+        # The base's gates judge: a pull request must not loosen what it is judged by (a
+        # model new in this pull request has no base card: its own gates judge, and its first
+        # production line in overlays/ needs the release owners' review).
+        gates_from = model_at(root, args.base, args.model)
     elif args.print_against:
         raise UsageError("--print-against needs --base REF")
     report = evaluate(
@@ -99,6 +105,7 @@ def run(args: argparse.Namespace) -> int:
         runs=args.runs,
         against=against,
         no_production=no_production,
+        gates_from=gates_from,
     )
     if args.output == "json":
         sys.stdout.write(json.dumps(report.to_json()) + "\n")
@@ -113,14 +120,21 @@ def run(args: argparse.Namespace) -> int:
 MAX_HISTORY = 1000
 
 
-def _production_at(root: Path, rev: str, rel: str) -> str | None:
+def model_at(root: Path, rev: str, model: str) -> dict[str, Any] | None:
+    """``models/<model>/model.yaml`` as it is at ``rev`` (None: absent or unreadable there)."""
+    rel = f"models/{model}/model.yaml"
     proc = subprocess.run(
         ["git", "show", f"{rev}:{rel}"], cwd=root, capture_output=True, check=False
     )
     if proc.returncode != 0:
         return None  # the model did not exist there
     data, problems = load_yaml(proc.stdout, f"{rev}:{rel}")
-    return production_of(data) if isinstance(data, dict) and not problems else None
+    return data if isinstance(data, dict) and not problems else None
+
+
+def _production_at(root: Path, rev: str, rel: str) -> str | None:
+    data = model_at(root, rev, rel.split("/")[1])
+    return production_of(data) if data is not None else None
 
 
 def base_production(root: Path, model: str, version: str, base: str) -> tuple[bool, str | None]:
