@@ -385,6 +385,9 @@ def revert(repo: Repo, commit: PromotionCommit, root: Path | None = None) -> str
     root = (root or repo.root).resolve()
     check_clean_revert(repo, commit, root)
     paths = _source_paths(repo, commit, root)
+    # `apply --index` trusts the index's stat data, as `git revert` does after refreshing it
+    # (a copied or touched work tree would otherwise "not match the index").
+    repo.run_bytes("update-index", "-q", "--refresh", ok=(0, 1))
     done = subprocess.run(
         ["git", "-C", str(repo.root), "apply", "-R", "--index", "-"],
         input=_reverse_patch(repo, commit, paths),
