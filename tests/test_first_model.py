@@ -276,7 +276,10 @@ def _eval_with_wrong_columns(path: Path) -> None:
 @pytest.mark.parametrize("existing", [False, True], ids=["new-model", "existing-model"])
 @pytest.mark.parametrize(
     ("breaks", "message"),
-    [(_corrupt_onnx, "bad.onnx: not a valid ONNX file"), (_eval_with_wrong_columns, "lacks arrays ['input_ids']")],
+    [
+        (_corrupt_onnx, "bad.onnx: not a valid ONNX file"),
+        (_eval_with_wrong_columns, "lacks arrays ['input_ids']"),
+    ],
     ids=["corrupt-onnx", "eval-wrong-columns"],
 )
 def test_a_failed_add_leaves_nothing_behind(
