@@ -236,11 +236,13 @@ git lfs install && .venv/bin/pre-commit install
 
 ## Add a model
 
-1. Write `models/<model>/model.yaml` (the model card; editors complete its fields from the
-   `# yaml-language-server` line).
-2. `modelreg add <model> <version> --onnx model.onnx --eval eval.npz ...` measures the rest.
-3. `modelreg validate`, commit, open a pull request: CI validates the versions you changed,
-   gates promotions and posts the deployment plan as a comment.
+1. `modelreg add <model> <version> --onnx model.onnx --eval eval.npz ...` measures the
+   version; for a new model it also writes `models/<model>/model.yaml` from `--title`,
+   `--description`, `--task`, `--owner` and `--labels` (a field without its flag says TODO
+   until you write it). It regenerates the version overlay and the pages too.
+2. Commit everything `git status` lists (the hooks check it), open a pull request: CI
+   validates the versions you changed, gates promotions and posts the deployment plan as a
+   comment. `docs/DEVELOPMENT.md` walks through a first model.
 
 ## Deploy
 
