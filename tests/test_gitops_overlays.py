@@ -415,3 +415,16 @@ def test_go_runtime_settings_change_nothing_in_the_output() -> None:
             [*command(), str(directory)], capture_output=True, text=True, check=True, env=defaults
         ).stdout
         assert build(directory) == plain, directory
+
+
+def test_every_generated_configmap_survives_a_prune() -> None:
+    # Hash-named ConfigMaps (the base's and each version's) must outlive the rollout that
+    # replaces them: neither Flux nor Argo CD may prune them (plan counts them as kept).
+    for env in ("production", "staging"):
+        objects = render(REPO, env)
+        maps = [o for o in objects if o["kind"] == "ConfigMap"]
+        assert len(maps) >= 4, env  # fetch-script, registry-source, model, model-config
+        for obj in maps:
+            annotations = obj["metadata"].get("annotations", {})
+            for key, value in overlays.KEEP_ANNOTATIONS.items():
+                assert annotations.get(key) == value, (env, obj["metadata"]["name"], key)

@@ -90,9 +90,22 @@ def test_existing_files_are_never_overwritten_and_update_keeps_user_files(
     assert main(["init", str(target)]) == 1
     assert "already has" in capsys.readouterr().err
     assert workflow.read_text(encoding="utf-8") == "stale\n"
+    page = target / "MODEL_REGISTRY.md"  # render keeps it current once models exist
+    page.write_text("# rendered with models\n", encoding="utf-8")
     assert main(["init", str(target), "--update"]) == 0
     assert (target / "README.md").read_text(encoding="utf-8") == "# ours\n"
+    assert page.read_text(encoding="utf-8") == "# rendered with models\n"
     assert workflow.read_text(encoding="utf-8") != "stale\n"
+
+
+def test_the_new_registry_has_normal_directory_modes(tmp_path: Path) -> None:
+    # Assembled in a staging directory (mkdtemp: 0700) and renamed in: the mode is fixed up.
+    old = os.umask(0o022)
+    try:
+        assert main(["init", str(tmp_path / "reg")]) == 0
+    finally:
+        os.umask(old)
+    assert (tmp_path / "reg").stat().st_mode & 0o777 == 0o755
 
 
 def test_remote_hooks_need_a_rev(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -349,7 +349,7 @@ def write_tree(root: Path, directory: Path, files: Mapping[str, str]) -> None:
             write_all(root, {directory / name: text for name, text in files.items()}, extra)
             return
         directory.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+        staging = staging_dir(directory.parent, f".{directory.name}.")
         try:
             for name, text in files.items():
                 (staging / name).write_text(text, encoding="utf-8")
@@ -357,6 +357,20 @@ def write_tree(root: Path, directory: Path, files: Mapping[str, str]) -> None:
         except BaseException:
             discard(staging)
             raise
+
+
+def staging_dir(parent: Path, prefix: str) -> Path:
+    """A new directory in ``parent`` to assemble a tree in before it is renamed into place.
+
+    It gets a normal directory's mode (0777 less the umask, 0755 by default): ``mkdtemp``
+    makes it 0700, and a renamed directory keeps its mode, so a version or overlay would be
+    unreadable to the group.
+    """
+    path = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+    mask = os.umask(0)  # the only way to read the umask; set back at once
+    os.umask(mask)
+    path.chmod(0o777 & ~mask)
+    return path
 
 
 def discard(path: Path) -> None:

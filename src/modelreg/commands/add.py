@@ -36,6 +36,7 @@ from modelreg.storage import (
     model_lock,
     registry_lock,
     replace_all,
+    staging_dir,
     temp_beside,
     write_temp,
 )
@@ -482,7 +483,7 @@ class Measured:
 def _dry_run(request: Request, plan: Plan, measured: Measured) -> int:
     """Assemble in a temporary directory and print; write nothing in the registry."""
     registry = plan.registry
-    staging = _mkdtemp(f".add-{request.version}-", Path(tempfile.gettempdir()))
+    staging = staging_dir(Path(tempfile.gettempdir()), f".add-{request.version}-")
     try:
         text = _assemble(request, plan, staging, measured.metadata, measured.external)
     finally:
@@ -503,7 +504,7 @@ def _write(request: Request, plan: Plan, measured: Measured, shared: Path) -> li
         # The whole model directory is assembled beside its place and renamed in: a new
         # model appears complete (card, version, data) or not at all.
         assert measured.card is not None
-        staging_model = _mkdtemp(f".add-{model.name}-", registry.models_dir)
+        staging_model = staging_dir(registry.models_dir, f".add-{model.name}-")
         try:
             staging = staging_model / request.version
             staging.mkdir()
@@ -517,7 +518,7 @@ def _write(request: Request, plan: Plan, measured: Measured, shared: Path) -> li
         finally:
             discard(staging_model)  # gone already when renamed into place
     else:
-        staging = _mkdtemp(f".add-{request.version}-", model.dir)
+        staging = staging_dir(model.dir, f".add-{request.version}-")
         try:
             _assemble(request, plan, staging, metadata, external)
             with registry_lock(registry.root, f"modelreg add {model.name}"):
@@ -598,21 +599,6 @@ def _card_text(card: dict[str, Any]) -> str:
         "# such as min_accuracy); the lifecycle changes by `modelreg promote` and `rollback`.\n"
         + dump_yaml(card)
     )
-
-
-def _dir_mode() -> int:
-    """The mode a directory gets from ``mkdir``: 0777 less the umask (0755 by default)."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o777 & ~mask
-
-
-def _mkdtemp(prefix: str, parent: Path) -> Path:
-    """A staging directory with a normal directory's mode (``mkdtemp`` makes it 0700, and a
-    renamed directory keeps its mode: versions would be unreadable to the group)."""
-    path = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
-    path.chmod(_dir_mode())
-    return path
 
 
 def _journal_committed(root: Path) -> bool:
@@ -718,7 +704,7 @@ def _stage_overlay(
     directory.parent.mkdir(parents=True, exist_ok=True)
     if directory.exists():  # left over from a version of that name that was removed
         shutil.rmtree(directory)
-    assembled = _mkdtemp(f".{directory.name}.", directory.parent)
+    assembled = staging_dir(directory.parent, f".{directory.name}.")
     temps.append(assembled)
     for name, text in files.items():
         write_temp(assembled / name, text).replace(assembled / name)

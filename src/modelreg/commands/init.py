@@ -6,7 +6,6 @@ import argparse
 import shutil
 import subprocess
 import sys
-import tempfile
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +13,7 @@ from pathlib import Path
 from modelreg import scaffold
 from modelreg.errors import ModelregError, UsageError
 from modelreg.gitops.clusters import DEFAULT_SECRET
-from modelreg.storage import registry_lock, write_atomic
+from modelreg.storage import registry_lock, staging_dir, write_atomic
 
 ORDER = 5  # place in `modelreg --help`: the first command a new team runs
 
@@ -67,9 +66,14 @@ USER_OWNED = frozenset({"README.md", ".gitignore", ".github/CODEOWNERS", "models
 USER_OWNED_DIRS = ("overlays/", "clusters/")
 
 
+#: Pages ``modelreg render`` keeps current once models exist: --update must not reset them to
+#: the empty registry's page.
+RENDERED = frozenset(scaffold.generated_pages())
+
+
 def user_owned(rel: str) -> bool:
-    """Whether ``--update`` keeps an existing ``rel`` as the team left it."""
-    return rel in USER_OWNED or rel.startswith(USER_OWNED_DIRS)
+    """Whether ``--update`` keeps an existing ``rel`` as the team (or ``render``) left it."""
+    return rel in USER_OWNED or rel in RENDERED or rel.startswith(USER_OWNED_DIRS)
 
 
 @dataclass(frozen=True)
@@ -209,7 +213,7 @@ def execute(request: Request) -> int:
     if not root.exists():
         # Build beside the target and rename in one step: a failure leaves nothing behind.
         root.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(dir=root.parent, prefix=f".{root.name}.init-"))
+        staging = staging_dir(root.parent, f".{root.name}.init-")
         try:
             for rel, text in files.items():
                 _write(staging / rel, text, executable=rel in scaffold.EXECUTABLE)
@@ -236,8 +240,9 @@ def execute(request: Request) -> int:
         sys.stdout.write(f"{rel}\n")
     sys.stderr.write(
         f"modelreg: init: wrote {len(files)} files in {root}\n"
-        "next: git lfs install; pre-commit install; write models/<model>/model.yaml; "
-        "modelreg add <model> <version> --onnx FILE ...; "
+        "next: git lfs install; pre-commit install; "
+        "modelreg add <model> <version> --onnx FILE --eval DATA --title ... (writes the "
+        "model card of a new model); "
         "modelreg promote <model> <version> --env staging\n"
     )
     return 0

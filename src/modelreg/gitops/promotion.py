@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
-import os
 import re
 import subprocess
 from collections.abc import Sequence
@@ -233,12 +232,7 @@ def regenerate(root: Path) -> list[Path]:
                 except ModelregError:
                     continue
                 directory = version_overlay_dir(root, model, version)
-                created = not directory.exists()
                 write_tree(root, directory, files)
-                if created:  # write_tree assembles in a 0700 mkdtemp; give it a normal mode
-                    mask = os.umask(0)
-                    os.umask(mask)
-                    directory.chmod(0o777 & ~mask)
                 changed.append(directory)
         states = [s for s in generated.states(root, generated.render(root)) if not s.current]
         if states:

@@ -313,7 +313,10 @@ def registry_files(
         ".gitignore": GITIGNORE,
         ".gitattributes": "# Model artifacts are stored in Git LFS.\n"
         + "\n".join(LFS_ATTRIBUTES)
-        + "\n",
+        + "\n# Generated pages merge block by block (two promotions of different models, a\n"
+        + "# revert); enable once per clone: git config merge.modelreg-render.driver\n"
+        + "# 'modelreg render --merge-driver %O %A %B %P' (without it git merges as text).\n"
+        + "MODEL_REGISTRY.md merge=modelreg-render\n",
         ".pre-commit-config.yaml": precommit_config(hooks_repo, hooks_rev),
         ".github/CODEOWNERS": fill(
             template("CODEOWNERS"), ML_OWNERS=ml_owners, RELEASE_OWNERS=release_owners
