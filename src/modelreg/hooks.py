@@ -28,8 +28,10 @@ from dataclasses import dataclass
 #: pre-commit 3.2 renamed the stages to the git hook names (``pre-commit``, ``pre-push``).
 MINIMUM_PRE_COMMIT_VERSION = "3.2.0"
 
-#: Everything a version directory, a model card or shared evaluation data can hold.
-MODELS_FILES = r"^models/"
+#: Everything a version directory, a model card or shared evaluation data can hold: files in
+#: a model directory. Not models/README.md (init writes it): `validate PATH` refuses a path
+#: that selects no model, so a commit touching only it would fail the hooks.
+MODELS_FILES = r"^models/[^/]+/"
 #: The YAML files the schemas cover.
 YAML_FILES = r"^models/[^/]+/(model\.yaml|[^/]+/metadata\.yaml)$"
 
