@@ -236,6 +236,11 @@ def _first_model() -> list[str]:
         "commit, pages regenerated; `modelreg release` (CI on `main`) tags each merged "
         "version.",
         "",
+        "[examples/first-month.sh](../examples/first-month.sh) runs this whole first month "
+        "with a scikit-learn model converted by skl2onnx (`zipmap: False`): add, promote to "
+        "staging and production, release, a second version, rollback; for the pull requests "
+        "and CI around each step see [docs/ci.md](ci.md).",
+        "",
         "A failed `add` (an unreadable ONNX file, an evaluation file without the model's "
         "inputs, Ctrl-C) leaves nothing behind: the version, or a new model's whole directory, "
         "is assembled beside its place and renamed in at once.",
