@@ -234,7 +234,7 @@ def test_plan_markdown_quotes_every_name_in_a_code_span() -> None:
     )
     assert f"- added {escape.code('ConfigMap/ns/' + HOSTILE)}" in lines
     assert f"#### {code}" in lines
-    assert f"| {code.replace('|', chr(92) + '|')} | 1 | 1 | 0 |" in lines
+    assert f"| {code.replace('|', chr(92) + '|')} | 1 | 1 | 0 | 0 |" in lines  # ... Kept
     assert not any(line.startswith(("<!--", "#### a", "# forged")) for line in lines)
     assert lines[0] == "### modelreg plan: `main` → `HEAD`"
     # The diff's own ```` line cannot close the fence: it is five backticks long.

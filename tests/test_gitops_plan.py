@@ -124,9 +124,10 @@ def test_a_revision_without_overlays_renders_as_empty(
 def test_a_version_leaving_keeps_its_prune_disabled_configmaps(
     repo: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Flux and Argo CD leave the version's `model` and `model-config` ConfigMaps (both
-    annotations are on them): plan lists them as kept, not pruned; everything else it removes
-    (Deployment, Service, the base's ConfigMaps without the annotations) is pruned."""
+    """Flux and Argo CD leave the version's generated ConfigMaps (its `model` and
+    `model-config`, and its copies of the base's `fetch-script` and `registry-source`: all carry
+    both annotations): plan lists them as kept, not pruned; the Deployment and Service it
+    removes are pruned."""
     assert (
         main(["promote", "demo", "1.2.0", "--env", "production", "--skip-gates", "--commit"]) == 0
     )
@@ -138,20 +139,22 @@ def test_a_version_leaving_keeps_its_prune_disabled_configmaps(
     assert stems == {
         "ConfigMap/models-production/demo-model-v1-2-0",
         "ConfigMap/models-production/demo-model-config-v1-2-0",
+        "ConfigMap/models-production/demo-fetch-script-v1-2-0",
+        "ConfigMap/models-production/demo-registry-source-v1-2-0",
     }
     assert not any(label in production["pruned"] for label in production["kept"])
     assert sorted(label.split("/")[0] for label in production["pruned"]) == [
-        "ConfigMap", "ConfigMap", "Deployment", "Service",
+        "Deployment", "Service",
     ]  # fmt: skip
     code, text = _plan(capsys, "--base", "HEAD~1", "--head", "HEAD")
-    assert "production: 0 added, 1 changed, 4 pruned, 2 kept" in text
+    assert "production: 0 added, 1 changed, 2 pruned, 4 kept" in text
     assert any(
         line.startswith("  = ConfigMap/models-production/demo-model-v1-2-0-")
         and line.endswith(" (kept: prune disabled)")
         for line in text.splitlines()
     )
     code, markdown = _plan(capsys, "--base", "HEAD~1", "--head", "HEAD", "--output", "markdown")
-    assert "| `production` | 0 | 1 | 4 | 2 |" in markdown
+    assert "| `production` | 0 | 1 | 2 | 4 |" in markdown
 
 
 def test_kept_needs_both_controllers() -> None:

