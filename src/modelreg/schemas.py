@@ -148,7 +148,7 @@ def _to_findings(doc: Document, error: ValidationError, schema_name: str) -> Ite
         names = [str(n) for n in expected] if isinstance(expected, list) else [str(expected)]
         yield rule("MR103").finding(
             doc.path,
-            f"{where}: expected {' or '.join(names)}, got {_json_type(error.instance)} "
+            f"{where}: expected {' or '.join(names)}, got {json_type(error.instance)} "
             f"{_short(error.instance)}",
             line,
             col,
@@ -234,7 +234,8 @@ def _quoted_name(message: str) -> str:
     return match.group(1) if match else message
 
 
-def _json_type(value: Any) -> str:
+def json_type(value: Any) -> str:
+    """The JSON Schema type name of a loaded YAML/JSON value (``integer`` before ``number``)."""
     if value is None:
         return "null"
     if isinstance(value, bool):

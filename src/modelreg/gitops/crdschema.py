@@ -41,6 +41,7 @@ from importlib import resources
 from typing import Any
 
 from modelreg.gitops.fence import _DOC_SPLIT, shown
+from modelreg.schemas import json_type
 from modelreg.yamlload import Document, JsonPath, format_path, load_bytes
 
 RULE = "MR628"
@@ -177,25 +178,11 @@ def _metadata(metadata: Any) -> Iterator[Violation]:
                                 "quote the value")  # fmt: skip
 
 
-def _type_name(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    return "array" if isinstance(value, list) else "object"
-
-
 def _type_ok(value: Any, schema: Mapping[str, Any]) -> bool:
     if schema.get("x-kubernetes-int-or-string"):
         return isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool))
     want = schema.get("type")
-    have = _type_name(value)
+    have = json_type(value)
     if want is None:
         return True
     if want == "number":
@@ -330,7 +317,7 @@ def _regex(pattern: str) -> re.Pattern[str]:
 
 def _type_message(value: Any, schema: Mapping[str, Any]) -> str:
     want = "integer or string" if schema.get("x-kubernetes-int-or-string") else schema["type"]
-    have = _type_name(value)
+    have = json_type(value)
     text = f"is {'a' if have[0] not in 'aeiou' else 'an'} {have} ({shown(value)}), not {want}"
     if want == "string" and have in ("boolean", "integer", "number"):
         return f"{text}: quote the value (YAML made {shown(value)} a {have})"
