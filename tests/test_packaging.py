@@ -42,8 +42,16 @@ def test_wheel_carries_the_root_schemas(tmp_path: Path) -> None:
 
     # Installed (not editable), the package finds the schemas inside itself.
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True)
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     py = venv / "bin" / "python"
+    # Dependencies from this test run's environment (PyYAML, jsonschema, ...): its
+    # site-packages appended as plain paths, so their .pth files (the editable modelreg among
+    # them) are not processed and the wheel's modelreg is the one imported.
+    # (--system-site-packages would see the base interpreter's, which has none of them on a
+    # fresh machine.)
+    (site,) = (venv / "lib").glob("python*/site-packages")
+    outer = [p for p in sys.path if p.endswith("site-packages")]
+    (site / "outer-deps.pth").write_text("\n".join(outer) + "\n", encoding="utf-8")
     subprocess.run(
         [str(py), "-m", "pip", "install", "-q", "--no-deps", str(wheel)],
         check=True,
