@@ -349,13 +349,17 @@ def _reverse_patch(repo: Repo, commit: PromotionCommit, paths: list[str]) -> byt
     return repo.run_bytes("show", "--format=", "--binary", "--no-color", commit.sha, "--", *paths)
 
 
-def check_clean_revert(repo: Repo, commit: PromotionCommit, root: Path | None = None) -> None:
+def check_clean_revert(
+    repo: Repo, commit: PromotionCommit, root: Path | None = None
+) -> tuple[list[str], bytes]:
     """Raise unless reverting ``commit``'s source files applies cleanly to the work tree
-    (nothing written); ``root`` is the registry root (default: the repository's)."""
+    (nothing written); ``root`` is the registry root (default: the repository's). The source
+    paths and the reverse patch that was checked."""
     paths = _source_paths(repo, commit, (root or repo.root).resolve())
+    patch = _reverse_patch(repo, commit, paths)
     done = subprocess.run(
         ["git", "-C", str(repo.root), "apply", "--check", "-R", "-"],
-        input=_reverse_patch(repo, commit, paths),
+        input=patch,
         capture_output=True,
         check=False,
     )
@@ -367,6 +371,7 @@ def check_clean_revert(repo: Repo, commit: PromotionCommit, root: Path | None = 
             f"promote the version you want instead: "
             f"`modelreg promote {commit.model} {commit.old} --env {commit.env}`"
         )
+    return paths, patch
 
 
 def revert(repo: Repo, commit: PromotionCommit, root: Path | None = None) -> str:
@@ -377,14 +382,13 @@ def revert(repo: Repo, commit: PromotionCommit, root: Path | None = None) -> str
     caller holds) and committed with them, so the rollback commit passes the hooks too.
     """
     root = (root or repo.root).resolve()
-    check_clean_revert(repo, commit, root)
-    paths = _source_paths(repo, commit, root)
+    paths, patch = check_clean_revert(repo, commit, root)  # the same patch is applied below
     # `apply --index` trusts the index's stat data, as `git revert` does after refreshing it
     # (a copied or touched work tree would otherwise "not match the index").
     repo.run_bytes("update-index", "-q", "--refresh", ok=(0, 1))
     done = subprocess.run(
         ["git", "-C", str(repo.root), "apply", "-R", "--index", "-"],
-        input=_reverse_patch(repo, commit, paths),
+        input=patch,
         capture_output=True,
         check=False,
     )
