@@ -50,9 +50,9 @@ def _env(home: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-@pytest.fixture
-def remote(tmp_path: Path) -> dict[str, Path]:
-    """A registry pushed to a bare repository whose LFS objects live in a file:// store."""
+def _repositories(tmp_path: Path) -> tuple[dict[str, str], Path, Path, Path]:
+    """A git-lfs home, a bare origin, a bare ``file://`` LFS store and a work repository whose
+    LFS objects go to that store: ``(env, work, bare, store)``."""
     home = tmp_path / "home"
     home.mkdir()
     env = _env(home)
@@ -63,6 +63,13 @@ def remote(tmp_path: Path) -> dict[str, Path]:
     work.mkdir()
     git(work, "init", "-q", "-b", "main", env=env)
     git(work, "config", "lfs.url", store.as_uri(), env=env)
+    return env, work, bare, store
+
+
+@pytest.fixture
+def remote(tmp_path: Path) -> dict[str, Path]:
+    """A registry pushed to a bare repository whose LFS objects live in a file:// store."""
+    env, work, bare, store = _repositories(tmp_path)
     git(work, "lfs", "track", "*.onnx", env=env)
     (work / MODEL_PATH).parent.mkdir(parents=True)
     (work / MODEL_PATH).write_bytes(PAYLOAD)
@@ -79,7 +86,13 @@ def remote(tmp_path: Path) -> dict[str, Path]:
     assert not (bare / "lfs").exists()
     config = tmp_path / "config.pbtxt"
     config.write_text('name: "demo"\nplatform: "onnxruntime_onnx"\n', encoding="utf-8")
-    return {"home": home, "bare": bare, "store": store, "config": config, "tmp": tmp_path}
+    return {
+        "home": tmp_path / "home",
+        "bare": bare,
+        "store": store,
+        "config": config,
+        "tmp": tmp_path,
+    }
 
 
 def _fetch(
@@ -209,16 +222,7 @@ def _artifact() -> dict[str, object]:
 def external_remote(tmp_path: Path) -> dict[str, Path]:
     """A registry whose version 2.0.0 keeps its weights in two external data files (in LFS),
     tagged; a second tag holds the same version with one data file changed after review."""
-    home = tmp_path / "home"
-    home.mkdir()
-    env = _env(home)
-    subprocess.run(["git", "lfs", "install"], env=env, check=True, capture_output=True)
-    work, bare, store = tmp_path / "work", tmp_path / "origin.git", tmp_path / "lfs-store"
-    subprocess.run(["git", "init", "-q", "--bare", str(bare)], env=env, check=True)
-    subprocess.run(["git", "init", "-q", "--bare", str(store)], env=env, check=True)
-    work.mkdir()
-    git(work, "init", "-q", "-b", "main", env=env)
-    git(work, "config", "lfs.url", store.as_uri(), env=env)
+    env, work, bare, store = _repositories(tmp_path)
     (work / ".gitattributes").write_text("\n".join(LFS_ATTRIBUTES) + "\n", encoding="utf-8")
     (work / EXT_DIR / "weights").mkdir(parents=True)
     (work / EXT_DIR / "model.onnx").write_bytes(PAYLOAD)
@@ -244,7 +248,13 @@ def external_remote(tmp_path: Path) -> dict[str, Path]:
     listing = external_data_list(_artifact(), f"{EXT_DIR}/metadata.yaml")
     assert listing is not None
     (config_dir / EXTERNAL_DATA_LIST).write_text(listing, encoding="utf-8")
-    return {"home": home, "bare": bare, "store": store, "config": config, "tmp": tmp_path}
+    return {
+        "home": tmp_path / "home",
+        "bare": bare,
+        "store": store,
+        "config": config,
+        "tmp": tmp_path,
+    }
 
 
 def _fetch_external(
