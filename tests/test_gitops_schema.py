@@ -20,7 +20,7 @@ from modelreg.gitops import k8sschema
 from modelreg.gitops.clusters import PLACEHOLDER_URL, cluster_files
 from modelreg.gitops.policy import cluster_problems, is_placeholder_url
 
-TRITON_IMAGE = "          image: nvcr.io/nvidia/tritonserver:24.04-py3\n"
+TRITON_IMAGE = "          image: nvcr.io/nvidia/tritonserver:25.02-py3\n"
 
 
 def _overlays_check(capsys: pytest.CaptureFixture[str]) -> tuple[int, list[dict[str, Any]]]:

@@ -671,6 +671,31 @@ RULES: tuple[Rule, ...] = (
         "Apply the fix the message gives: `git@host:path` becomes `ssh://git@host/path`, "
         "`1minute` becomes `1m`; remove or respell an unknown field.",
     ),
+    Rule(
+        "MR629",
+        "serving-runtime-too-old",
+        _E,
+        "A version's model needs a higher IR version, `ai.onnx` opset or `ai.onnx.ml` opset "
+        "(metadata.yaml `onnx`) than the onnxruntime of the serving image that would run it "
+        "loads: every version against the image of overlays/base (any version may be "
+        "promoted), and in a deep run each environment's rendered workloads.",
+        "Export the model with the opset (and an onnx release writing the IR version) the "
+        "message names, or deploy a newer serving image and update its "
+        "`modelreg.dev/onnxruntime-version` annotation (docs/gitops.md, Serving runtime).",
+    ),
+    Rule(
+        "MR630",
+        "serving-runtime-unknown",
+        _E,
+        "What a serving image loads cannot be known or its declaration is wrong: the image is "
+        "not a Triton release modelreg knows and its pod template declares no "
+        "`modelreg.dev/onnxruntime-version`; the declared version contradicts the Triton "
+        "release's own; or an onnxruntime newer than modelreg's table lacks the "
+        "`modelreg.dev/onnx-max-opset`, `modelreg.dev/onnx-ml-max-opset` and "
+        "`modelreg.dev/onnx-max-ir-version` annotations.",
+        "Declare the onnxruntime version the image runs on the workload's pod template, as "
+        "its release notes give it; for a runtime newer than the table also the three limits.",
+    ),
     # -- git: release tags, immutability, support windows, Git LFS -------------------------
     Rule(
         "MR700",
