@@ -399,3 +399,15 @@ def test_a_pull_request_that_hides_a_model_behind_a_declaration_is_caught_or_vis
         ]
         * 2
     ), str(plan)
+
+
+def test_a_hostile_image_name_is_one_bounded_line(
+    registry: Registry, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _base(registry, '"registry.acme.test/x:1\\n::warning::forged' + "a" * 900 + '"', None)
+    capsys.readouterr()
+    assert main(["validate", "--fast", "--select", "MR630", "--output", "github"]) == 1
+    out = capsys.readouterr().out
+    # One workflow command: the line break is gone, the name cut to a line's worth.
+    assert out.count("\n") == 1 and out.startswith("::error ") and len(out) < 600, out
+    assert "registry.acme.test/x:1?::warning::forgedaaa" in out and "a" * 200 not in out

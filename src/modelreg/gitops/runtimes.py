@@ -150,10 +150,13 @@ def triton_onnxruntime(image: str) -> tuple[str, str] | None:
     return match["release"], TRITON_ONNXRUNTIME[match["release"]]
 
 
-def _shown(value: object) -> str:
-    """A pull request's value for a one-line message: no line break, bounded."""
-    text = str(value).replace("\n", " ").replace("\r", " ")
-    return text if len(text) <= 80 else text[:77] + "..."
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _shown(value: object, limit: int = 80) -> str:
+    """A pull request's value for a one-line message: no control character, bounded."""
+    text = _CONTROL_RE.sub("?", str(value))
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def resolve(image: str, annotations: Mapping[str, Any]) -> tuple[Runtime | None, list[str]]:
@@ -163,6 +166,7 @@ def resolve(image: str, annotations: Mapping[str, Any]) -> tuple[Runtime | None,
     (each an MR630 message, without the workload's name).
     """
     problems: list[str] = []
+    name = _shown(image, 160)
     declared = annotations.get(RUNTIME_ANNOTATION)
     known = triton_onnxruntime(image)
     if declared is not None and (
@@ -178,7 +182,7 @@ def resolve(image: str, annotations: Mapping[str, Any]) -> tuple[Runtime | None,
         if declared is not None and declared != version:
             problems.append(
                 f"`{RUNTIME_ANNOTATION}: {_shown(declared)}` contradicts the image: "
-                f"{image} (Triton {release}) runs onnxruntime {version} (Triton's release "
+                f"{name} (Triton {release}) runs onnxruntime {version} (Triton's release "
                 f'compatibility matrix); write "{version}" or deploy the image that runs '
                 f"{_shown(declared)}"
             )
@@ -187,7 +191,7 @@ def resolve(image: str, annotations: Mapping[str, Any]) -> tuple[Runtime | None,
     if declared is None:
         if not problems:
             problems.append(
-                f"{image}: which onnxruntime it runs is unknown (not a Triton release modelreg "
+                f"{name}: which onnxruntime it runs is unknown (not a Triton release modelreg "
                 f"knows), so no check can say which models it loads; declare it on the pod "
                 f'template: `{RUNTIME_ANNOTATION}: "MAJOR.MINOR.PATCH"`'
             )
@@ -214,7 +218,7 @@ def resolve(image: str, annotations: Mapping[str, Any]) -> tuple[Runtime | None,
         ]
         if wrong:
             problems.append(
-                f"{image}: onnxruntime {declared} loads opset ≤ {table.opset}, ML opset ≤ "
+                f"{name}: onnxruntime {declared} loads opset ≤ {table.opset}, ML opset ≤ "
                 f"{table.ml_opset}, IR ≤ {table.ir_version} (onnxruntime's compatibility "
                 f"table), but the pod template declares {', '.join(wrong)}; remove the "
                 "limit annotations (the table knows this release)"
@@ -224,7 +228,7 @@ def resolve(image: str, annotations: Mapping[str, Any]) -> tuple[Runtime | None,
     missing = [key for key in LIMIT_ANNOTATIONS if key not in given]
     if missing:
         problems.append(
-            f"{image}: onnxruntime {declared} is newer than modelreg's table (onnxruntime's "
+            f"{name}: onnxruntime {declared} is newer than modelreg's table (onnxruntime's "
             f"compatibility page, up to {NEWEST_IN_TABLE}), so what it loads is unknown; "
             f"declare it from that release's notes: {', '.join(f'`{k}`' for k in missing)}"
         )
@@ -253,7 +257,7 @@ def excesses(onnx: Mapping[str, Any], runtime: Runtime) -> list[Excess]:
     found: list[Excess] = []
     opsets = onnx.get("opsets")
     opsets = opsets if isinstance(opsets, Mapping) else {}
-    where = f"{runtime.image} loads ({runtime.describe()})"
+    where = f"{_shown(runtime.image, 160)} loads ({runtime.describe()})"
     opset = opsets.get(DEFAULT_DOMAIN)
     if _is_int(opset) and opset > runtime.limits.opset:
         found.append(
@@ -268,7 +272,7 @@ def excesses(onnx: Mapping[str, Any], runtime: Runtime) -> list[Excess]:
         found.append(
             Excess(
                 ("onnx", "opsets", ML_DOMAIN),
-                f"onnx {ML_DOMAIN} opset {ml} exceeds what {runtime.image} loads "
+                f"onnx {ML_DOMAIN} opset {ml} exceeds what {_shown(runtime.image, 160)} loads "
                 f"(onnxruntime {runtime.onnxruntime}: {ML_DOMAIN} opset ≤ "
                 f"{runtime.limits.ml_opset}); convert with target_opset={{'{ML_DOMAIN}': "
                 f"{runtime.limits.ml_opset}}} or deploy a newer image",
