@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 import re
 import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -93,3 +96,58 @@ def test_progress_bar_on_a_terminal_only(
     monkeypatch.delenv("CI")
     monkeypatch.setattr(sys.stderr, "isatty", lambda: False, raising=False)
     assert not measure.show_progress()
+
+
+@pytest.mark.parametrize("cpu_time", [False, True])
+def test_wall_span_holds_only_the_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cpu_time: bool
+) -> None:
+    """The wall clock brackets ``session.run`` and nothing else, like a plain
+    ``t0 = perf_counter_ns(); session.run(None, feeds); t1`` loop, with or without CPU time.
+
+    Fake clocks advance 1 ms per event of a shared log, so a sample counts the events inside
+    its span: no timing is asserted.
+    """
+    import time
+    from types import SimpleNamespace
+
+    import numpy as np
+    from onnx import numpy_helper
+
+    from modelreg import latency
+
+    log: list[str] = []
+
+    def tick(kind: str) -> Callable[[], int]:
+        def read() -> int:
+            log.append(kind)
+            return len(log) * 1_000_000
+
+        return read
+
+    class FakeSession:
+        def get_inputs(self) -> list[SimpleNamespace]:
+            return [SimpleNamespace(name="input_ids")]
+
+        def run(self, _outputs: None, feeds: dict[str, Any]) -> list[Any]:
+            assert feeds["input_ids"].shape == (1, 3)  # batch 1: the first row
+            log.append("run")
+            return []
+
+    pb = tmp_path / "input_0.pb"
+    pb.write_bytes(numpy_helper.from_array(np.ones((4, 3), np.int64)).SerializeToString())
+    monkeypatch.setattr(latency, "cpu_session", lambda _path, pinned: FakeSession())
+    monkeypatch.setattr(time, "perf_counter_ns", tick("wall"))
+    monkeypatch.setattr(time, "thread_time_ns", tick("cpu"))
+    target = {"model": str(tmp_path / "model.onnx"), "inputs": [str(pb)], "cpu_time": cpu_time}
+    measured = latency.measure([target], runs=3, warmup=2)
+
+    # Each sample is 2 events: the run itself and the closing read of the wall clock.
+    assert measured["results"][0]["p50_ms"] == measured["results"][0]["max_ms"] == 2.0
+    runs = log[log.index("run") + 2 :]  # after the two warm-up runs
+    if cpu_time:
+        assert runs == ["cpu", "wall", "run", "wall", "cpu"] * 3
+        assert measured["cpu"][0]["p50_ms"] == 4.0  # two wall reads, the run, the closing read
+    else:
+        assert runs == ["wall", "run", "wall"] * 3
+        assert measured["cpu"] == [None]
