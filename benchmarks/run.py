@@ -53,16 +53,18 @@ def bench_validate_fast(runs: int) -> Result:
 
 
 _PLAIN_LOOP = """\
-import statistics, sys, time
+import math, sys, time
 from pathlib import Path
 import numpy as np, onnx, onnxruntime as ort
 from onnx import numpy_helper
 version, n = Path(sys.argv[1]), int(sys.argv[2])
 # The same session configuration as `bench` (pinned: one thread each, sequential, no
-# spinning, full optimisation), so the ratio measures the harness, not the options.
+# spinning, full optimisation, warnings off), so the ratio measures the harness, not the
+# options.
 options = ort.SessionOptions()
 options.intra_op_num_threads = 1
 options.inter_op_num_threads = 1
+options.log_severity_level = 3
 options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
 options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
 options.add_session_config_entry("session.intra_op.allow_spinning", "0")
@@ -80,49 +82,87 @@ for _ in range(n):
     start = time.perf_counter_ns()
     session.run(None, feeds)
     times.append(time.perf_counter_ns() - start)
-print(statistics.median(times) / 1e6)
+times.sort()
+print(times[math.ceil(n / 2) - 1] / 1e6)  # nearest-rank p50, bench's statistic
 """
 
 
 def bench_p50_vs_plain_loop(runs: int) -> Result:
     """`modelreg bench` p50 vs an independent perf_counter_ns loop over the same model.
 
-    Both run in a fresh process each repetition, alternately: a loop inside this long-lived
-    runner process was measurably faster than the same loop in a fresh process (0.33 ms vs
-    0.39-0.43 ms here), which compared process state, not the harness.
+    Each side runs in a fresh process (a loop inside this long-lived runner compares process
+    state, not the harness). On the shared 2-core VM the cost of a call itself (thread CPU
+    time too, so not preemption) moves between ~190 and ~250-330 µs for seconds at a time,
+    while one side's 1,000 runs last ~0.25 s, so the median of seven p50s per side compared
+    which level each side happened to hit: the same plain loop against itself read 0.78-1.19x
+    that way, and modelreg read 1.04x, 0.66x and 0.82x in three full runs. Pairing adjacent
+    processes was not enough under load either (the plain loop against itself 0.91-1.45x,
+    median 1.03x, over 11 triplets at load average 6).
+
+    So the figure compares the fastest p50 of each side over several fresh processes: load
+    only adds time, and anything the harness added to or removed from a call would show in
+    every process, the fastest included. The processes run in triplets (modelreg, plain loop,
+    plain loop again; order rotating); the second plain loop against the first, judged the
+    same way, is the design's noise floor in this run, and the paired ratios go in the note.
     """
     import json
 
     version = ROOT / "models" / "bert-classifier" / "1.1.0"
     n = 1000
-    medians: list[float] = []
-    plain: list[float] = []
-    # Seven pairs at least: one noisy-neighbour burst moved a median of three by 50%.
-    for _ in range(max(7, runs)):
+
+    def modelreg() -> float:
         proc = subprocess.run(
             [sys.executable, "-m", "modelreg", "bench", "bert-classifier@1.1.0", "--output",
              "json", "--runs", str(n)],
             cwd=ROOT, capture_output=True, text=True, check=True,
         )  # fmt: skip
-        medians.append(json.loads(proc.stdout)["results"][0]["p50_ms"])
+        return float(json.loads(proc.stdout)["results"][0]["p50_ms"])
+
+    def plain() -> float:
         loop = subprocess.run(
             [sys.executable, "-c", _PLAIN_LOOP, str(version), str(n)],
             capture_output=True, text=True, check=True,
         )  # fmt: skip
-        plain.append(float(loop.stdout))
-    ours, base = statistics.median(medians), statistics.median(plain)
+        return float(loop.stdout)
+
+    # In a 30-triplet trial run, the fastest of 7 kept the plain loop against itself within
+    # 0.93-1.09x in every window, the fastest of 11 within 0.98-1.01x.
+    triplets = max(7, 2 * runs + 1)
+    sides = (modelreg, plain, plain)
+    rows: list[list[float]] = []
+    for t in range(triplets):
+        row = [0.0, 0.0, 0.0]
+        for k in range(3):
+            side = (t + k) % 3
+            row[side] = sides[side]()
+        rows.append(row)
+    ours, base, again = (min(r[k] for r in rows) for k in range(3))
+
+    def paired(k: int) -> str:
+        ratios = sorted(r[k] / r[1] for r in rows)
+        return f"{statistics.median(ratios):.2f}x ({ratios[0]:.2f}-{ratios[-1]:.2f})"
+
+    def us(values: Sequence[float]) -> str:
+        return f"{min(values) * 1000:.1f}-{max(values) * 1000:.1f} µs"
+
     return Result(
         name="bench p50, bert-classifier 1.1.0, batch 1 (1,000 runs)",
         command="python -m modelreg bench bert-classifier@1.1.0 --output json",
         median_s=ours / 1000,
-        baseline="plain perf_counter_ns loop, same model and inputs",
+        baseline="plain perf_counter_ns loop, same session options, inputs and warm-up",
         baseline_median_s=base / 1000,
         target="ratio within 0.9-1.1",
         met=0.9 <= ours / base <= 1.1,
-        note=f"medians of {len(medians)} interleaved repetitions, each side in a fresh process; "
-        f"figures in seconds per call; range modelreg {min(medians) * 1000:.1f}-"
-        f"{max(medians) * 1000:.1f} µs, plain loop {min(plain) * 1000:.1f}-"
-        f"{max(plain) * 1000:.1f} µs",
+        note=f"fastest p50 of {triplets} fresh processes per side, run in triplets (modelreg, "
+        f"plain loop, plain loop again; order rotating): load only adds time, and what a "
+        f"harness adds to a call shows in every process; noise floor, the second plain loop "
+        f"against the first: {again / base:.2f}x; median of the per-triplet ratios: modelreg "
+        f"{paired(0)}, plain loop against itself {paired(2)}; p50s ranged modelreg "
+        f"{us([r[0] for r in rows])}, plain loop {us([r[1] for r in rows])}. Both sides time "
+        "only `session.run` between two perf_counter_ns reads (1,000 runs after 50 warm-up, "
+        "nearest-rank p50, same session options and inputs); what remains is this shared VM, "
+        "whose cost per call (CPU time too) moves between two levels about 1.3x apart for "
+        "seconds at a time",
     )
 
 
