@@ -153,16 +153,16 @@ def bench_p50_vs_plain_loop(runs: int) -> Result:
         baseline_median_s=base / 1000,
         target="ratio within 0.9-1.1",
         met=0.9 <= ours / base <= 1.1,
-        note=f"fastest p50 of {triplets} fresh processes per side, run in triplets (modelreg, "
-        f"plain loop, plain loop again; order rotating): load only adds time, and what a "
-        f"harness adds to a call shows in every process; noise floor, the second plain loop "
-        f"against the first: {again / base:.2f}x; median of the per-triplet ratios: modelreg "
+        note=f"fastest p50 of {triplets} fresh processes per side, in rotating triplets "
+        f"(modelreg, plain loop, plain loop again); noise floor, the second plain loop against "
+        f"the first: {again / base:.2f}x; median of the per-triplet ratios: modelreg "
         f"{paired(0)}, plain loop against itself {paired(2)}; p50s ranged modelreg "
         f"{us([r[0] for r in rows])}, plain loop {us([r[1] for r in rows])}. Both sides time "
         "only `session.run` between two perf_counter_ns reads (1,000 runs after 50 warm-up, "
-        "nearest-rank p50, same session options and inputs); what remains is this shared VM, "
+        "nearest-rank p50, same session options and inputs); the spread is this shared VM, "
         "whose cost per call (CPU time too) moves between two levels about 1.3x apart for "
-        "seconds at a time",
+        "seconds at a time; load only adds time, so the fastest process of each side is "
+        "compared (docs/latency-check.md)",
     )
 
 
