@@ -110,11 +110,13 @@ def test_failure_while_assembling_removes_the_staging_directory(
 
     real_child = add._child
 
-    def failing_golden(task: str, path: Path, spec: dict[str, object] | None = None) -> object:
+    def failing_golden(
+        task: str, path: Path, spec: dict[str, object] | None = None, **kwargs: object
+    ) -> object:
         if task == "golden":
             assert path.parent.name.startswith(".add-1.2.0-")  # inside the staging directory
             raise ModelregError("golden vectors failed")
-        return real_child(task, path, spec)
+        return real_child(task, path, spec, **kwargs)
 
     monkeypatch.setattr(add, "_child", failing_golden)
     eval_file = registry.path("models/demo/data/eval.npz")

@@ -40,24 +40,63 @@ def inspect_task(path: Path, spec: Mapping[str, Any]) -> dict[str, Any]:
     return {"facts": facts, "checker": checker}
 
 
-def evaluate_task(path: Path, spec: Mapping[str, Any]) -> dict[str, Any]:
-    """Accuracy and F1 of the model on the evaluation file."""
-    from modelreg.evaluation import evaluate
+#: How an ``evaluate`` or ``golden`` error starts when onnxruntime could not load the model
+#: (the caller names the file: the child may only see a staging copy).
+LOAD_ERROR = "onnxruntime could not load the model: "
+
+
+def _session_or_error(path: Path) -> tuple[Any, dict[str, Any] | None]:
+    """(session, None), or (None, ``{"error": LOAD_ERROR + reason}``) when onnxruntime
+    cannot load the model (e.g. a StringNormalizer locale this machine lacks): a result, not
+    a crash with onnxruntime's log on stderr."""
+    from modelreg.session import cpu_session
+    from modelreg.vectors import first_line
 
     try:
-        return evaluate(path, Path(spec["data"]), dict(spec))
+        return cpu_session(path), None
+    except ModelregError:
+        raise
+    except MemoryError:
+        raise  # the worker ran out of its limit: MR902, not a verdict on the model
+    except Exception as exc:  # noqa: BLE001 - onnxruntime's load errors are untyped
+        return None, {"error": LOAD_ERROR + first_line(exc)}
+
+
+def evaluate_task(path: Path, spec: Mapping[str, Any]) -> dict[str, Any]:
+    """The metrics of the model on the evaluation file (accuracy and F1, or MAE/RMSE/R²)."""
+    from modelreg.evaluation import evaluate
+    from modelreg.vectors import first_line
+
+    session, failed = _session_or_error(path)
+    if failed is not None:
+        return failed
+    try:
+        return evaluate(path, Path(spec["data"]), dict(spec), session=session)
     except ValueError as exc:
         return {"error": str(exc)}
+    except MemoryError:
+        raise  # the worker ran out of its limit: MR902, not a verdict on the model
+    except Exception as exc:  # noqa: BLE001 - onnxruntime's run errors are untyped
+        return {"error": f"onnxruntime failed: {first_line(exc)}"}
 
 
 def golden_task(path: Path, spec: Mapping[str, Any]) -> dict[str, Any]:
     """Write golden vectors for the model from its evaluation file."""
-    from modelreg.vectors import write_sets
+    from modelreg.vectors import first_line, write_sets
 
+    session, failed = _session_or_error(path)
+    if failed is not None:
+        return failed
     try:
-        return write_sets(path, Path(spec["data"]), Path(spec["out"]), int(spec["rows"]))
+        return write_sets(
+            path, Path(spec["data"]), Path(spec["out"]), int(spec["rows"]), session=session
+        )
     except ValueError as exc:
         return {"error": str(exc)}
+    except MemoryError:
+        raise  # the worker ran out of its limit: MR902, not a verdict on the model
+    except Exception as exc:  # noqa: BLE001 - onnxruntime's run errors are untyped
+        return {"error": f"onnxruntime failed: {first_line(exc)}"}
 
 
 def emit(part: dict[str, Any]) -> None:

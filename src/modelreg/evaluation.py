@@ -1,10 +1,18 @@
-"""Accuracy and F1 recomputed from an evaluation file, without scikit-learn.
+"""Accuracy and F1 (a classifier) or MAE, RMSE and R² (a regressor), recomputed from an
+evaluation file, without scikit-learn.
 
 The evaluation file is an ``.npz`` archive (loaded with ``allow_pickle=False``: data never
-runs code) holding one array per model input, named like the input, plus a ``labels`` array
-of int64 class indices. The prediction is the argmax over the scored output's last axis, or,
-for a 1-D integer output (a classifier's label output, as skl2onnx emits), its value.
-Runs inside the isolated child (:mod:`modelreg._child`).
+runs code) holding one array per model input, named like the input, plus a ``labels`` array:
+integer class indices for a classifier, float targets for a regressor. A version is a
+regressor when its metadata claims regression metrics (``evaluation.metrics.mae``, ``rmse``,
+``r2``); ``modelreg add`` writes those when ``labels`` holds floats (:func:`labels_kind`).
+
+A classifier's prediction is the argmax over the scored output's last axis, or, for an
+integer output of one value per row (a label output, as skl2onnx and onnxmltools emit), its
+value. A float output of one column is a regressor's: its argmax is always class 0, so
+accuracy and F1 on it are refused, never measured as 1.0. A regressor's prediction is its
+scored output's one value per row (``[N]`` or ``[N, 1]``). Runs inside the isolated child
+(:mod:`modelreg._child`).
 
 Before anything is decompressed, :func:`npz_problems` bounds the file from its zip directory
 and each array's ``.npy`` header (dtype, shape): the parent refuses a file that breaks a bound
@@ -38,6 +46,17 @@ FLOOR_BYTES = 1 << 20
 MAX_HEADER = 10_000
 #: The member names numpy.savez writes: ``<array name>.npy``, no directories.
 _MEMBER = re.compile(r"^[^/\\\x00]{1,255}\.npy\Z")
+#: A regression claim matches its recomputation within ``RTOL * |measured| + ATOL * scale``,
+#: where scale is 1 for R² and the root mean square of the targets for MAE and RMSE (so the
+#: bound does not depend on the targets' unit). Recomputation is deterministic up to float
+#: summation order; add writes 6 significant digits (a relative error under 5e-6). Declared
+#: in schemas/metadata.schema.json (``evaluation.metrics``).
+REGRESSION_RTOL = 1e-4
+REGRESSION_ATOL = 1e-6
+#: The regression metrics, in the order metadata lists them.
+REGRESSION_METRICS = ("mae", "rmse", "r2")
+#: Element types of a score (or regression) output.
+FLOAT_TYPES = frozenset({"float", "double", "float16", "bfloat16"})
 
 
 def max_eval_bytes() -> int:
@@ -186,6 +205,96 @@ def score_args(labels: Sequence[Any], f1: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def is_regression(metrics: Mapping[str, Any]) -> bool:
+    """Whether metadata's ``evaluation.metrics`` are a regressor's (MAE, RMSE, R²)."""
+    return any(name in metrics for name in REGRESSION_METRICS)
+
+
+def metric_args(labels: Sequence[Any], metrics: Mapping[str, Any]) -> dict[str, Any]:
+    """How the child scores a version whose ``evaluation.metrics`` block is ``metrics``."""
+    if is_regression(metrics):
+        return {"task": "regression"}
+    return {"task": "classification", **score_args(labels, metrics["f1"])}
+
+
+def regression_tolerance(name: str, measured: float, scale: float) -> float:
+    """How far a claimed regression metric may be from its recomputation (see RTOL)."""
+    unit = 1.0 if name == "r2" else (scale or 1.0)
+    return REGRESSION_RTOL * abs(measured) + REGRESSION_ATOL * unit
+
+
+def labels_kind(fh: IO[bytes]) -> str | None:
+    """``"float"``, ``"integer"`` or None (absent, other dtype): the ``labels`` array's
+    element kind, read from its ``.npy`` header without loading any data."""
+    import numpy as np
+
+    try:
+        archive = zipfile.ZipFile(fh)
+        with archive.open("labels.npy") as member:
+            version = np.lib.format.read_magic(member)
+            read = (
+                np.lib.format.read_array_header_1_0
+                if version == (1, 0)
+                else np.lib.format.read_array_header_2_0
+            )
+            _shape, _fortran, dtype = read(member, max_header_size=MAX_HEADER)
+    except (KeyError, ValueError, OSError, EOFError, zipfile.BadZipFile, SyntaxError):
+        return None
+    if np.issubdtype(dtype, np.floating):
+        return "float"
+    if np.issubdtype(dtype, np.integer):
+        return "integer"
+    return None
+
+
+def _tensor(io: Mapping[str, Any]) -> tuple[str | None, list[Any] | None]:
+    kind = io.get("type")
+    if not isinstance(kind, Mapping) or "tensor" not in kind:
+        return None, None
+    shape = kind.get("shape")
+    return str(kind["tensor"]), list(shape) if isinstance(shape, list) else None
+
+
+def class_count(outputs: Sequence[Mapping[str, Any]], scored: str) -> tuple[str, int] | None:
+    """(output, number of classes) the scored output's labels are counted against, or None.
+
+    A score output ``[N, classes]`` counts its own classes. A label output (integer or
+    string, one value per row, e.g. onnxmltools' LightGBM ``label`` declared ``[1]``) has no
+    class dimension: its shape is its batch; the classes are counted on the one float output
+    of class scores beside it (``probabilities`` ``[N, classes]``), if there is exactly one.
+    """
+    by_name = {str(io.get("name")): io for io in outputs}
+    elem, shape = _tensor(by_name.get(scored, {}))
+    if elem is None or shape is None:
+        return None
+    if elem in FLOAT_TYPES:
+        if len(shape) >= 2 and isinstance(shape[-1], int) and not isinstance(shape[-1], bool):
+            return scored, shape[-1]
+        return None
+    scores = []
+    for name, io in by_name.items():
+        other, dims = _tensor(io)
+        if name != scored and other in FLOAT_TYPES and dims is not None and len(dims) == 2:
+            scores.append((name, dims[-1]))
+    if len(scores) == 1 and isinstance(scores[0][1], int) and not isinstance(scores[0][1], bool):
+        return scores[0][0], scores[0][1]
+    return None
+
+
+def one_column_output(outputs: Sequence[Mapping[str, Any]], scored: str) -> bool:
+    """Whether the scored output is declared as one float per row (``[N]`` or ``[N, 1]``):
+    a regressor's, whose argmax would always be class 0."""
+    for io in outputs:
+        if io.get("name") == scored:
+            elem, shape = _tensor(io)
+            return (
+                elem in FLOAT_TYPES
+                and shape is not None
+                and (len(shape) == 1 or (len(shape) == 2 and shape[1] == 1))
+            )
+    return False
+
+
 def f1_score(
     predictions: Sequence[int], labels: Sequence[int], n_classes: int, average: str, positive: int
 ) -> float:
@@ -247,24 +356,41 @@ def _evaluate(
     if missing:
         raise ValueError(f"{data_path.name} lacks arrays {missing} (it has {archive.files})")
     labels = archive["labels"]
-    n = len(labels)
-    if labels.ndim != 1 or n == 0 or not np.issubdtype(labels.dtype, np.integer):
-        raise ValueError("`labels` must be a non-empty 1-D integer array")
+    n = len(labels) if labels.ndim else 0
+    regression = spec.get("task") == "regression"
+    if regression:
+        if labels.ndim != 1 or n == 0 or not np.issubdtype(labels.dtype, np.number):
+            raise ValueError(
+                "`labels` must be a non-empty 1-D array of numeric targets (a regressor's)"
+            )
+        if not np.all(np.isfinite(labels)):
+            raise ValueError("`labels` holds NaN or infinite targets; every target must be finite")
+    elif labels.ndim != 1 or n == 0 or not np.issubdtype(labels.dtype, np.integer):
+        floats = labels.ndim == 1 and n > 0 and np.issubdtype(labels.dtype, np.floating)
+        raise ValueError(
+            f"`labels` holds floats ({labels.dtype}); this version claims accuracy and F1, "
+            "which need integer class indices (a regressor claims MAE, RMSE and R² instead)"
+            if floats
+            else "`labels` must be a non-empty 1-D integer array of class indices "
+            "(or, for a regressor, of float targets)"
+        )
     inputs = {name: archive[name] for name in names}
     if any(len(a) != n for a in inputs.values()):
         raise ValueError("every input array must have one row per label")
+    batches = (
+        np.asarray(
+            session.run([spec["output"]], {k: v[s : s + BATCH] for k, v in inputs.items()})[0]
+        )
+        for s in range(0, n, BATCH)
+    )
+    if regression:
+        return _regression(labels, [_values(b, spec["output"]) for b in batches])
     n_classes = int(spec["classes"])
     if labels.min() < 0 or labels.max() >= n_classes:
         raise ValueError(f"labels must be class indices 0..{n_classes - 1}")
     predictions: list[int] = []
-    for start in range(0, n, BATCH):
-        feeds = {k: v[start : start + BATCH] for k, v in inputs.items()}
-        (scores,) = session.run([spec["output"]], feeds)
-        scores = np.asarray(scores)
-        if scores.ndim == 1 and np.issubdtype(scores.dtype, np.integer):
-            predictions.extend(int(p) for p in scores)  # a label output (e.g. skl2onnx's)
-        else:
-            predictions.extend(int(p) for p in np.argmax(scores, axis=-1))
+    for scores in batches:
+        predictions.extend(int(p) for p in _classes(scores, spec["output"]))
     if predictions and not 0 <= min(predictions) <= max(predictions) < n_classes:
         raise ValueError(
             f"`{spec['output']}` predicts labels outside 0..{n_classes - 1}; score an output "
@@ -276,4 +402,72 @@ def _evaluate(
         "samples": n,
         "accuracy": correct / n,
         "f1": f1_score(predictions, truth, n_classes, spec["average"], int(spec["positive"])),
+    }
+
+
+def _classes(scores: Any, output: str) -> Any:
+    """The predicted class index of each row of a classifier's scored output."""
+    import numpy as np
+
+    integer = np.issubdtype(scores.dtype, np.integer)
+    if integer and (scores.ndim == 1 or (scores.ndim == 2 and scores.shape[1] == 1)):
+        return scores.reshape(-1)  # a label output (skl2onnx's, onnxmltools')
+    if not np.issubdtype(scores.dtype, np.number) or scores.ndim < 2:
+        raise ValueError(
+            f"output `{output}` has shape {list(scores.shape)} ({scores.dtype}); score an "
+            "output of class scores [N, classes] or of integer labels [N]"
+        )
+    if scores.shape[-1] == 1:
+        raise ValueError(one_column(output))
+    return np.argmax(scores, axis=-1)
+
+
+def one_column(output: str) -> str:
+    """Why accuracy and F1 are never measured on a one-column float output."""
+    return (
+        f"output `{output}` has one column: its argmax is always class 0, so accuracy and F1 "
+        "on it mean nothing (a regressor's output); for a regressor, store float targets in "
+        "the evaluation file's `labels` (e.g. `labels=y.astype('float32')`) and `modelreg "
+        "add` measures MAE, RMSE and R²; for a classifier, score its class scores"
+    )
+
+
+def _values(scores: Any, output: str) -> Any:
+    """A regressor's one prediction per row, from its ``[N]`` or ``[N, 1]`` output."""
+    import numpy as np
+
+    if not np.issubdtype(scores.dtype, np.number) or not (
+        scores.ndim == 1 or (scores.ndim == 2 and scores.shape[1] == 1)
+    ):
+        raise ValueError(
+            f"output `{output}` has shape {list(scores.shape)} ({scores.dtype}); a regressor's "
+            "scored output has one number per row ([N] or [N, 1]); multi-output regression "
+            "is not supported"
+        )
+    return scores.reshape(-1).astype(np.float64)
+
+
+def _regression(labels: Any, batches: list[Any]) -> dict[str, Any]:
+    """MAE, RMSE and R² (scikit-learn's definitions, float64), and the targets' scale."""
+    import numpy as np
+
+    predictions = np.concatenate(batches) if batches else np.zeros(0)
+    truth = labels.astype(np.float64)
+    if len(predictions) != len(truth):
+        raise ValueError(f"the model gave {len(predictions)} predictions for {len(truth)} rows")
+    if not np.all(np.isfinite(predictions)):
+        row = int(np.flatnonzero(~np.isfinite(predictions))[0])
+        raise ValueError(f"the model predicts {predictions[row]} for row {row}")
+    error = predictions - truth
+    ss_res = float(np.sum(error * error))
+    ss_tot = float(np.sum((truth - truth.mean()) ** 2))
+    # scikit-learn's r2_score (force_finite): constant targets score 1.0 if predicted
+    # exactly, else 0.0.
+    r2 = 1.0 - ss_res / ss_tot if ss_tot > 0 else (1.0 if ss_res == 0 else 0.0)
+    return {
+        "samples": len(truth),
+        "mae": float(np.mean(np.abs(error))),
+        "rmse": math.sqrt(ss_res / len(truth)),
+        "r2": r2,
+        "scale": math.sqrt(float(np.mean(truth * truth))),
     }

@@ -306,7 +306,8 @@ RULES: tuple[Rule, ...] = (
         "MR405",
         "metric-mismatch",
         _E,
-        "A claimed metric differs from modelreg's recomputation by more than 1/N.",
+        "A claimed metric differs from modelreg's recomputation: accuracy or F1 by more than "
+        "1/N, MAE, RMSE or R² by more than 1e-4 relative (plus 1e-6 of the targets' scale).",
         "Metrics are measured, not typed: take the recomputed value (`modelreg add` writes it).",
     ),
     Rule(
@@ -350,6 +351,16 @@ RULES: tuple[Rule, ...] = (
         "need pickle).",
         "Write the evaluation file with `numpy.savez` or `numpy.savez_compressed`: one array "
         "per model input and `labels`, one row per sample, plain numeric dtypes.",
+    ),
+    Rule(
+        "MR411",
+        "classifier-metrics-on-one-column",
+        _E,
+        "Accuracy and F1 are claimed for a scored output of one float per row ([N] or [N, 1], "
+        "a regressor's): its argmax is always class 0, so the claims prove nothing.",
+        "Re-add the version with float targets in the evaluation file's `labels`: "
+        "`modelreg add` then measures MAE, RMSE and R². For a classifier, score its class "
+        "scores output.",
     ),
     # -- registry layout and lifecycle ----------------------------------------------------
     Rule(

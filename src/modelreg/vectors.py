@@ -268,11 +268,14 @@ def _compare(actual: Any, expected: Any, *, rtol: float, atol: float, file: str,
     )
 
 
-def write_sets(model_path: Path, data_path: Path, out_dir: Path, rows: int) -> dict[str, Any]:
+def write_sets(
+    model_path: Path, data_path: Path, out_dir: Path, rows: int, session: Any = None
+) -> dict[str, Any]:
     """Golden vectors from the first ``rows`` rows of the evaluation file (one set).
 
     Writes ``out_dir/test_data_set_0/input_K.pb`` (positional, in the session's input order)
-    and ``output_K.pb`` with what onnxruntime computes now.
+    and ``output_K.pb`` with what onnxruntime computes now. ``session`` reuses an open
+    session on ``model_path``.
     """
     import numpy as np
     from onnx import numpy_helper
@@ -282,7 +285,7 @@ def write_sets(model_path: Path, data_path: Path, out_dir: Path, rows: int) -> d
         if problems := npz_problems(fh):
             raise ValueError(f"{data_path.name} refused before loading: {'; '.join(problems)}")
     archive = np.load(data_path, allow_pickle=False)
-    session = cpu_session(model_path)
+    session = session or cpu_session(model_path)
     names = [i.name for i in session.get_inputs()]
     missing = [n for n in names if n not in archive.files]
     if missing:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from modelreg.checks import VersionContext, missing_modules
-from modelreg.evaluation import score_args
+from modelreg.evaluation import metric_args
 from modelreg.evaluation import signature as eval_signature
 from modelreg.findings import Finding
 from modelreg.hashing import sha256_file
@@ -79,7 +79,7 @@ def evaluation_spec(ctx: VersionContext) -> dict[str, Any] | None:
         "data": str(target),
         "output": evaluation["output"],
         "bounds": eval_signature(ctx.meta),
-        **score_args(labels, evaluation["metrics"]["f1"]),
+        **metric_args(labels, evaluation["metrics"]),
     }
 
 

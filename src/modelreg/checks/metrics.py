@@ -1,8 +1,12 @@
-"""Evaluation (MR405, MR406): the claimed accuracy and F1 are what the artifact scores.
+"""Evaluation (MR405, MR406, MR411): the claimed metrics are what the artifact scores.
 
 The evaluation file must hash to ``evaluation.data.sha256``; the metrics are recomputed in
 the version's one isolated deep child (:mod:`._deep`, the same session as the golden
-vectors) and a claim may differ from the recomputation by at most 1/N (one sample).
+vectors). A classifier's accuracy and F1 may differ from the recomputation by at most 1/N
+(one sample); a regressor's MAE, RMSE and R² by the relative and absolute tolerances of
+:data:`modelreg.evaluation.REGRESSION_RTOL` (declared in the metadata schema). Accuracy and
+F1 claimed on a one-column float output (a regressor's, whose argmax is always class 0) are
+MR411, never compared.
 
 The file is read through the registry's tree (a symlink on its path is MR006, never a read)
 and bounded from its zip directory and array headers before anything is decompressed (MR409).
@@ -11,6 +15,7 @@ and bounded from its zip directory and array headers before anything is decompre
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 from modelreg.checks import VersionContext, check, missing_dependency
 from modelreg.checks._deep import (
@@ -22,6 +27,13 @@ from modelreg.checks._deep import (
     prestart,
 )
 from modelreg.checks.integrity import local_artifact
+from modelreg.evaluation import (
+    REGRESSION_METRICS,
+    is_regression,
+    one_column,
+    one_column_output,
+    regression_tolerance,
+)
 from modelreg.findings import Finding
 from modelreg.lfs import looks_like_pointer, read_head
 from modelreg.rules import rule
@@ -30,15 +42,26 @@ from modelreg.treefs import symlink_finding
 
 @check(
     "version",
-    rules=("MR006", "MR204", "MR405", "MR406", "MR409", "MR901", "MR902"),
+    rules=("MR006", "MR204", "MR405", "MR406", "MR409", "MR411", "MR901", "MR902"),
     deep=True,
     prepare=prestart,
 )
 def evaluation_metrics(ctx: VersionContext) -> Iterator[Finding]:
-    """Hash the evaluation file, recompute accuracy and F1, compare within 1/N."""
+    """Hash the evaluation file, recompute the metrics, compare within their tolerance."""
     assert ctx.meta is not None
     evaluation = ctx.meta["evaluation"]
     data = evaluation["data"]
+    regression = is_regression(evaluation["metrics"])
+    outputs = ((ctx.meta.get("onnx") or {}).get("outputs")) or []
+    if not regression and one_column_output(outputs, evaluation["output"]):
+        # Judged from the declared signature (MR3xx prove it is the file's): no claim of
+        # accuracy or F1 on such an output is evidence, whatever it says.
+        yield rule("MR411").finding(
+            ctx.metadata_rel,
+            f"accuracy and F1 are claimed, but {one_column(evaluation['output'])}",
+            *ctx.position("evaluation", "metrics"),
+        )
+        return
     line, col = ctx.position("evaluation", "data", "path")
     target, reason = eval_data_path(ctx, data["path"])
     if target is None:
@@ -98,10 +121,16 @@ def evaluation_metrics(ctx: VersionContext) -> Iterator[Finding]:
             f"evaluation.data.samples is {data['samples']}; the file has {n} labelled rows",
             *ctx.position("evaluation", "data", "samples"),
         )
-    f1 = evaluation["metrics"]["f1"]
+    metrics = evaluation["metrics"]
+    if regression:
+        yield from _compare_regression(ctx, metrics, scored, n)
+        return
+    if "accuracy" not in scored:
+        yield rule("MR406").finding(rel, "cannot evaluate: the child scored no classifier")
+        return
     claims = (
-        ("accuracy", evaluation["metrics"]["accuracy"], scored["accuracy"], ("accuracy",)),
-        ("f1", f1["value"], scored["f1"], ("f1", "value")),
+        ("accuracy", metrics["accuracy"], scored["accuracy"], ("accuracy",)),
+        ("f1", metrics["f1"]["value"], scored["f1"], ("f1", "value")),
     )
     for name, claimed, measured, path in claims:
         if abs(claimed - measured) > 1 / n:
@@ -110,4 +139,25 @@ def evaluation_metrics(ctx: VersionContext) -> Iterator[Finding]:
                 f"{name} claims {claimed}, but it measures {measured:.6f} on {n} samples "
                 f"(tolerance 1/N = {1 / n:.6f})",
                 *ctx.position("evaluation", "metrics", *path),
+            )
+
+
+def _compare_regression(
+    ctx: VersionContext, metrics: dict[str, Any], scored: dict[str, Any], n: int
+) -> Iterator[Finding]:
+    """MAE, RMSE and R² claims against the recomputation (MR405)."""
+    if any(name not in scored for name in REGRESSION_METRICS):
+        yield rule("MR406").finding(
+            ctx.metadata_rel, "cannot evaluate: the child scored no regressor"
+        )
+        return
+    for name in REGRESSION_METRICS:
+        claimed, measured = metrics[name], float(scored[name])
+        allowed = regression_tolerance(name, measured, float(scored.get("scale") or 0.0))
+        if not abs(claimed - measured) <= allowed:
+            yield rule("MR405").finding(
+                ctx.metadata_rel,
+                f"{name} claims {claimed}, but it measures {measured:.6g} on {n} samples "
+                f"(tolerance {allowed:.3g})",
+                *ctx.position("evaluation", "metrics", name),
             )

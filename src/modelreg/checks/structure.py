@@ -13,6 +13,7 @@ from typing import Any
 from modelreg.checks import VersionContext, check, missing_dependency
 from modelreg.checks._deep import deep_run, died, prestart
 from modelreg.checks.integrity import local_artifact
+from modelreg.evaluation import class_count
 from modelreg.findings import Finding
 from modelreg.rules import rule
 
@@ -252,14 +253,18 @@ def _labels(ctx: VersionContext, outputs: list[dict[str, Any]]) -> Iterator[Find
             *ctx.position("evaluation", "output"),
         )
         return
-    vt = by_name[scored]["type"]
-    shape = vt.get("shape") if isinstance(vt, dict) and "tensor" in vt else None
-    if not isinstance(labels, list) or not shape or not isinstance(shape[-1], int):
-        return  # a symbolic class dimension cannot be counted statically
-    if shape[-1] != len(labels):
+    # A label output's shape is its batch, not its classes: they are counted on the class
+    # scores beside it (evaluation.class_count); a symbolic class dimension is not counted.
+    counted = class_count(outputs, scored)
+    if not isinstance(labels, list) or counted is None:
+        return
+    name, classes = counted
+    if classes != len(labels):
+        shape = by_name[name]["type"].get("shape")
+        beside = "" if name == scored else f" (the class scores beside label output `{scored}`)"
         yield rule("MR310").finding(
             ctx.registry.rel(ctx.model.model_path),
-            f"{len(labels)} labels, but output `{scored}` of {ctx.version.name} has "
-            f"{shape[-1]} classes (shape {shape})",
+            f"{len(labels)} labels, but output `{name}`{beside} of {ctx.version.name} has "
+            f"{classes} classes (shape {shape})",
             *(ctx.registry.document(ctx.model.model_path).key_position(("labels",))),
         )

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from modelreg.errors import ModelregError, UsageError
+from modelreg.evaluation import REGRESSION_METRICS, class_count, one_column, one_column_output
 from modelreg.hashing import sha256_file
 from modelreg.isolate import ChildResult, run_child
 from modelreg.measure import LatencyTarget, golden_inputs, latency
@@ -49,14 +50,16 @@ HELP = "add a model version from an ONNX file, with measured facts"
 DESCRIPTION = """\
 Create models/MODEL/VERSION/ from an ONNX file: copy the artifact, read its signature
 (the same facts `modelreg inspect` prints), copy the evaluation data into the model's shared
-data/ directory, measure accuracy and F1 on it, write golden vectors from its first rows,
+data/ directory, measure accuracy and F1 on it (a regressor, whose evaluation `labels` are
+float targets: MAE, RMSE and R²), write golden vectors from its first rows,
 write metadata.yaml, and list the version as `candidate` in model.yaml's lifecycle.
 
 A new model (no models/MODEL/model.yaml yet) gets its model card too, from --title,
 --description, --task, --owner, --labels and --tag-prefix; a card field without its flag says
 TODO (`modelreg validate` reports it, MR508, until someone writes it), the labels default to
-one TODO per class of the scored output, the task to `other`, the tag prefix to MODEL, the
-promotion gates to no accuracy or F1 drop over 0.5 points. A model whose versions are all
+one TODO per class of the scored output, the task to `other` (`tabular-regression` for a
+regressor), the tag prefix to MODEL, the promotion gates to no accuracy or F1 drop over 0.5
+points (a regressor gets none). A model whose versions are all
 candidates needs no production version until one is promoted there.
 
 Latency is measured as `modelreg bench` does (pinned session, warm-up, --runs timed runs,
@@ -98,6 +101,8 @@ examples:
 MODEL_NAME_RE = re.compile(r"[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?")
 #: A new model's promotion gates: no drop in accuracy or F1 of more than 0.5 points.
 DEFAULT_GATES = {"max_accuracy_drop": 0.005, "max_f1_drop": 0.005}
+#: A new regressor's one label without --labels: what it predicts, for a human to name.
+REGRESSION_LABEL = "TODO: the predicted quantity"
 #: model.yaml's `task` vocabulary (the schema's enum).
 TASKS = (
     "text-classification", "token-classification", "image-classification", "object-detection",
@@ -167,7 +172,8 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.add_argument(
         "--eval",
         type=Path,
-        help=".npz with one array per model input and an int `labels` array "
+        help=".npz with one array per model input and a `labels` array: int class indices, "
+        "or float targets for a regressor "
         "(default with --from: PREV's evaluation file)",
     )
     p.add_argument(
@@ -257,15 +263,68 @@ def from_args(args: argparse.Namespace) -> int:
     )
 
 
-def _child(task: str, path: Path, spec: dict[str, Any] | None = None) -> dict[str, Any]:
+def _child(
+    task: str, path: Path, spec: dict[str, Any] | None = None, *, shown: Path | None = None
+) -> dict[str, Any]:
+    """Run ``task`` on ``path`` out of process; errors name ``shown`` (the user's file, not
+    the copy in the staging directory)."""
+    shown = shown or path
     result: ChildResult = run_child(task, path, spec=spec)
     if result.died:
-        raise ModelregError(f"{path}: {task} died: {result.died}")
-    if result.error is not None or result.data is None:
-        raise ModelregError(str(result.error))
-    if "error" in result.data:
-        raise ModelregError(str(result.data["error"]))
+        raise ModelregError(f"{shown}: {task} died: {result.died}")
+    error = result.error if result.data is None else result.data.get("error", result.error)
+    if error is not None or result.data is None:
+        from modelreg._child import LOAD_ERROR
+
+        message = str(error)
+        if message.startswith(LOAD_ERROR):
+            reason = message.removeprefix(LOAD_ERROR)
+            message = f"onnxruntime could not load {shown}: {reason}{_load_hint(reason)}"
+        raise ModelregError(message)
     return result.data
+
+
+def _load_hint(reason: str) -> str:
+    """The converter option that avoids a known load failure, if ``reason`` is one."""
+    if "StringNormalizer" in reason and "locale" in reason:
+        return (
+            "; the model's StringNormalizer names a locale this machine lacks (the serving "
+            "image likely too): convert with a locale every machine has, e.g. skl2onnx's "
+            "`options={TfidfVectorizer: {'locale': 'C.UTF-8'}}` (or CountVectorizer)"
+        )
+    return ""
+
+
+def _refuse_non_tensors(onnx_facts: dict[str, Any], onnx_file: Path, root: Path) -> None:
+    """In a registry that deploys with overlays (Triton), refuse inputs and outputs that are
+    not tensors, naming the converter option; before this, such an add failed while writing
+    the overlay, naming a staging path. A registry without overlays keeps them: golden
+    vectors and metrics handle sequences and maps."""
+    from modelreg.gitops import BASE_DIR, OVERLAYS_DIR
+
+    if not (root / OVERLAYS_DIR / BASE_DIR).is_dir():
+        return
+    for side in ("inputs", "outputs"):
+        for io in onnx_facts[side]:
+            kind = io["type"]
+            if "tensor" in kind:
+                continue
+            inner = kind.get("sequence")
+            if side == "outputs" and isinstance(inner, dict) and "map" in inner:
+                raise ModelregError(
+                    f"{onnx_file}: output `{io['name']}` is a sequence of maps (skl2onnx's "
+                    "ZipMap), which this registry cannot deploy: Triton's ONNX Runtime backend "
+                    "serves tensors only; convert without ZipMap so the probabilities are a "
+                    "[N, classes] tensor: "
+                    "`to_onnx(model, X, options={id(model): {'zipmap': False}})` (or "
+                    "`options={'zipmap': False}`; onnxmltools: `zipmap=False`)"
+                )
+            what = next(iter(kind))
+            raise ModelregError(
+                f"{onnx_file}: {side[:-1]} `{io['name']}` is a {what}, not a tensor, which "
+                "this registry cannot deploy: Triton's ONNX Runtime backend serves tensors "
+                "only; export it as a tensor"
+            )
 
 
 @dataclass(frozen=True)
@@ -369,16 +428,20 @@ def _new_model_entry(registry: Registry, request: Request) -> ModelEntry:
     return ModelEntry(registry, name, directory)
 
 
-def card_data(request: Request, labels: list[str]) -> dict[str, Any]:
-    """A new model's model.yaml content: flags, else TODO placeholders (MR508) or defaults."""
+def card_data(request: Request, labels: list[str], *, regression: bool = False) -> dict[str, Any]:
+    """A new model's model.yaml content: flags, else TODO placeholders (MR508) or defaults.
+
+    A regressor's default task is ``tabular-regression`` and it gets no default gates (the
+    gates judge accuracy and F1, which a regressor does not claim).
+    """
     card, name = request.card, request.model
-    return {
+    data = {
         "name": name,
         "title": f"TODO: a title for {name}" if card.title is None else card.title,
         "description": (
             "TODO: what the model does, for whom" if card.description is None else card.description
         ),
-        "task": card.task or "other",
+        "task": card.task or ("tabular-regression" if regression else "other"),
         "tag_prefix": name if card.tag_prefix is None else card.tag_prefix,
         "owners": list(card.owners) or ["@TODO"],
         "labels": labels,
@@ -387,6 +450,9 @@ def card_data(request: Request, labels: list[str]) -> dict[str, Any]:
         # later version against production (the first one has none to compare with).
         "gates": dict(DEFAULT_GATES),
     }
+    if regression:
+        del data["gates"]
+    return data
 
 
 def _check_card(data: dict[str, Any]) -> None:
@@ -413,18 +479,24 @@ def _execute(request: Request, plan: Plan) -> int:
         raise ModelregError(f"{registry.rel(target)} already exists")
     if plan.new and os.path.lexists(model.model_path):
         raise ModelregError(f"{registry.rel(model.model_path)} appeared meanwhile; add again")
-    facts = _child("inspect", request.onnx.resolve())
+    facts = _child("inspect", request.onnx.resolve(), shown=request.onnx)
     if facts.get("checker"):
         raise ModelregError(f"{request.onnx}: onnx.checker rejects it: {facts['checker']}")
     onnx_facts = facts["facts"]["onnx"]
     external: list[dict[str, Any]] = facts["facts"]["artifact"].get("external_data") or []
+    _refuse_non_tensors(onnx_facts, request.onnx, registry.root)
     output_names = [o["name"] for o in onnx_facts["outputs"]]
     prev_eval = (prev or {}).get("evaluation") or {}
     output = request.output or prev_eval.get("output") or output_names[0]
     if output not in output_names:
         raise UsageError(f"output `{output}` is not an output of {request.onnx} ({output_names})")
-    labels = plan.labels or _placeholder_labels(onnx_facts, output)
-    card = card_data(request, labels) if plan.new else None
+    regression = _is_regressor(plan.eval)
+    if not regression and one_column_output(onnx_facts["outputs"], output):
+        raise ModelregError(f"{request.onnx}: {one_column(output)}")
+    labels = plan.labels or (
+        [REGRESSION_LABEL] if regression else _placeholder_labels(onnx_facts, output)
+    )
+    card = card_data(request, labels, regression=regression) if plan.new else None
     if card is not None:
         _check_card(card)
     prev_f1 = (prev_eval.get("metrics") or {}).get("f1") or {}
@@ -440,16 +512,21 @@ def _execute(request: Request, plan: Plan) -> int:
             f"{registry.rel(shared)} exists with other content; evaluation files are "
             "content-addressed by name: rename yours"
         )
-    scores = _child(
-        "evaluate",
-        request.onnx.resolve(),
-        {
-            "data": str(plan.eval.resolve()),
-            "output": output,
+    task: dict[str, Any] = (
+        {"task": "regression"}
+        if regression
+        else {
+            "task": "classification",
             "classes": len(labels),
             "average": average,
             "positive": positive,
-        },
+        }
+    )
+    scores = _child(
+        "evaluate",
+        request.onnx.resolve(),
+        {"data": str(plan.eval.resolve()), "output": output, **task},
+        shown=request.onnx,
     )
     metadata = _metadata(
         request,
@@ -542,9 +619,12 @@ def _report(request: Request, plan: Plan, measured: Measured, regenerated: list[
     latency_note = ""
     if "latency" in metadata["evaluation"]:
         latency_note = f", p99 {metadata['evaluation']['latency']['p99_ms']} ms"
+    if "r2" in scores:
+        figures = f"MAE {scores['mae']:.6g}, RMSE {scores['rmse']:.6g}, R² {scores['r2']:.4f}"
+    else:
+        figures = f"accuracy {scores['accuracy']:.4f}, F1 ({measured.average}) {scores['f1']:.4f}"
     sys.stderr.write(
-        f"modelreg: added {registry.rel(plan.target)}/ as candidate: accuracy "
-        f"{scores['accuracy']:.4f}, F1 ({measured.average}) {scores['f1']:.4f} on "
+        f"modelreg: added {registry.rel(plan.target)}/ as candidate: {figures} on "
         f"{scores['samples']} samples{latency_note}\n"
     )
     if card is not None:
@@ -580,14 +660,13 @@ def _todo_fields(data: dict[str, Any]) -> list[str]:
 
 def _placeholder_labels(onnx_facts: dict[str, Any], output: str) -> list[str]:
     """One TODO label per class of the scored output (a new model without --labels)."""
-    kind = next(o["type"] for o in onnx_facts["outputs"] if o["name"] == output)
-    shape = kind.get("shape") if isinstance(kind, dict) and "tensor" in kind else None
-    if not shape or len(shape) < 2 or not isinstance(shape[-1], int) or shape[-1] < 1:
+    counted = class_count(onnx_facts["outputs"], output)
+    if counted is None or counted[1] < 1:
         raise UsageError(
             f"--labels is required: output `{output}` has no fixed class dimension to count "
             "the classes from; name them in index order, e.g. --labels negative,positive"
         )
-    return [f"TODO: class {i}" for i in range(shape[-1])]
+    return [f"TODO: class {i}" for i in range(counted[1])]
 
 
 def _card_text(card: dict[str, Any]) -> str:
@@ -761,13 +840,30 @@ def _metadata(
             "samples": scores["samples"],
         },
         "output": output,
-        "metrics": {
-            "accuracy": round(scores["accuracy"], 6),
-            "f1": {"value": round(scores["f1"], 6), "average": average},
-        },
+        "metrics": _metrics(scores, average),
     }
     metadata["test_vectors"] = [vectors]
     return metadata
+
+
+def _metrics(scores: dict[str, Any], average: str) -> dict[str, Any]:
+    """metadata's ``evaluation.metrics``: a regressor's MAE, RMSE and R² (6 significant
+    digits, well inside the check's tolerance), else accuracy and F1."""
+    if "r2" in scores:
+        return {name: float(f"{scores[name]:.6g}") for name in REGRESSION_METRICS}
+    return {
+        "accuracy": round(scores["accuracy"], 6),
+        "f1": {"value": round(scores["f1"], 6), "average": average},
+    }
+
+
+def _is_regressor(eval_file: Path) -> bool:
+    """Whether the evaluation file's ``labels`` are float targets (read from the array's
+    header, nothing loaded): then the model is scored as a regressor."""
+    from modelreg.evaluation import labels_kind
+
+    with eval_file.open("rb") as fh:
+        return labels_kind(fh) == "float"
 
 
 def _assemble(
@@ -790,6 +886,7 @@ def _assemble(
         "golden",
         (staging / "model.onnx").resolve(),
         {"data": str(plan.eval.resolve()), "out": str(staging), "rows": request.sample},
+        shown=request.onnx,
     )
     if request.runs:
         target = LatencyTarget(

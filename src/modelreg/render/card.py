@@ -186,9 +186,19 @@ def _version(v: VersionFacts, show_signature: bool) -> list[str]:
             f"{escape.code(str(ev['repo_path']))} ({samples(ev['samples'])} samples), "
             f"sha256 {escape.code(str(ev['sha256']))}",
         ),
-        ("Accuracy", text.percent(v.accuracy)),
-        ("F1", f"{text.percent(v.f1)} ({escape.inline(v.f1_average)})"),
     ]
+    if v.regression is not None:
+        r = v.regression
+        rows += [
+            ("MAE", text.trim(r["mae"])),
+            ("RMSE", text.trim(r["rmse"])),
+            ("R²", text.trim(r["r2"])),
+        ]
+    if v.accuracy is not None and v.f1 is not None:
+        rows += [
+            ("Accuracy", text.percent(v.accuracy)),
+            ("F1", f"{text.percent(v.f1)} ({escape.inline(str(v.f1_average))})"),
+        ]
     lat = v.latency
     if lat is None:
         rows.append(("Latency", NOT_MEASURED))

@@ -62,9 +62,10 @@ class VersionFacts:
     size: int
     dataset: dict[str, Any]
     eval_data: dict[str, Any]
-    accuracy: Decimal
-    f1: Decimal
-    f1_average: str
+    accuracy: Decimal | None  # None: a regressor (see ``regression``)
+    f1: Decimal | None
+    f1_average: str | None
+    regression: dict[str, Decimal] | None  # a regressor's mae, rmse, r2; None: a classifier
     latency: Latency | None
     overlay: str | None  # repository-relative overlay directory, when it exists
     environments: tuple[str, ...] | None  # None: no GitOps package to ask
@@ -264,9 +265,12 @@ def _version(
                 Path(os.path.normpath(entry.dir / str(evaluation["data"]["path"])))
             ),
         },
-        accuracy=decimal(metrics["accuracy"]),
-        f1=decimal(metrics["f1"]["value"]),
-        f1_average=str(metrics["f1"]["average"]),
+        accuracy=decimal(metrics["accuracy"]) if "accuracy" in metrics else None,
+        f1=decimal(metrics["f1"]["value"]) if "f1" in metrics else None,
+        f1_average=str(metrics["f1"]["average"]) if "f1" in metrics else None,
+        regression=(
+            {k: decimal(metrics[k]) for k in ("mae", "rmse", "r2")} if "r2" in metrics else None
+        ),
         latency=_latency(evaluation.get("latency")),
         overlay=overlay,
         environments=None if envs is None else envs.get((entry.model.name, entry.name), ()),

@@ -74,7 +74,7 @@ def delta_text(model: ModelFacts, v: VersionFacts) -> str | None:
     prev = model.previous(v)
     if prev is None:
         return None
-    parts = [f"{text.points(v.accuracy - prev.accuracy)} accuracy"]
+    parts = [_metric_delta(v, prev)]
     if v.latency is None or prev.latency is None:
         return f"{parts[0]}; latency {NOT_MEASURED}"
     if v.latency.fingerprint != prev.latency.fingerprint:
@@ -83,12 +83,29 @@ def delta_text(model: ModelFacts, v: VersionFacts) -> str | None:
     return ", ".join(parts)
 
 
+def _metric_delta(v: VersionFacts, prev: VersionFacts) -> str:
+    """``+1.3% accuracy`` (classifiers), ``+0.012 R²`` (regressors), or what is not comparable."""
+    if v.accuracy is not None and prev.accuracy is not None:
+        return f"{text.points(v.accuracy - prev.accuracy)} accuracy"
+    if v.regression is not None and prev.regression is not None:
+        delta = v.regression["r2"] - prev.regression["r2"]
+        return f"{'±0' if delta == 0 else f'{delta:+.4f}'} R²"
+    return "metrics not comparable (classifier and regressor)"
+
+
+def _score(v: VersionFacts) -> Decimal:
+    """What ranks versions of one model: accuracy, or a regressor's R²."""
+    if v.accuracy is not None:
+        return v.accuracy
+    return v.regression["r2"] if v.regression is not None else Decimal(0)
+
+
 def improved(model: ModelFacts, v: VersionFacts) -> bool:
     """No measured metric got worse against the previous version."""
     prev = model.previous(v)
     if prev is None:
         return True
-    if v.accuracy < prev.accuracy:
+    if (v.regression is None) == (prev.regression is None) and _score(v) < _score(prev):
         return False
     same_machine = v.latency and prev.latency and v.latency.fingerprint == prev.latency.fingerprint
     return not (
@@ -183,6 +200,7 @@ def _active(m: ModelFacts) -> list[str]:
         lines[-1] = lines[-1].rstrip()
         lines.append("")
     lines += ["#### Version History", ""]
+    regressor = _regressor(m)
     rows = []
     for v in reversed(m.versions):
         note = escape.inline(v.note or v.summary)
@@ -191,8 +209,7 @@ def _active(m: ModelFacts) -> list[str]:
         cells = [
             escape.inline(v.version),
             escape.inline(v.release_date),
-            text.percent(v.accuracy),
-            text.percent(v.f1),
+            *_metric_cells(v, regressor),
             latency_text(v),
             escape.inline(v.tag),
             status_text(v),
@@ -202,8 +219,9 @@ def _active(m: ModelFacts) -> list[str]:
             for i in (0, 2, 3, 4, 6):
                 cells[i] = f"**{cells[i]}**"
         rows.append(cells)
+    metric_heads = ("R²", "RMSE (MAE)") if regressor else ("Accuracy", "F1")
     lines += text.table(
-        ("Version", "Date", "Accuracy", "F1", "Latency (p99)", "Git Tag", "Status", "Notes"), rows
+        ("Version", "Date", *metric_heads, "Latency (p99)", "Git Tag", "Status", "Notes"), rows
     )
     lines += ["", "#### Quick Start", ""]
     if prod is None:
@@ -367,11 +385,48 @@ def _rollback(m: ModelFacts) -> list[str]:
     return lines
 
 
+def _regressor(m: ModelFacts) -> bool:
+    """A model whose newest version is a regressor: its tables show R², RMSE and MAE."""
+    return m.newest.regression is not None
+
+
+def _metric_cells(v: VersionFacts, regressor: bool) -> list[str]:
+    """The two metric cells of a version row; a version of the other kind shows a dash."""
+    if regressor:
+        if v.regression is None:
+            return ["-", "-"]
+        r = v.regression
+        return [_r2(r["r2"]), f"{text.trim(r['rmse'])} (MAE {text.trim(r['mae'])})"]
+    if v.accuracy is None or v.f1 is None:
+        return ["-", "-"]
+    return [text.percent(v.accuracy), text.percent(v.f1)]
+
+
+def _r2(value: Decimal) -> str:
+    return text.trim(value.quantize(Decimal("0.0001")))
+
+
 def _performance(m: ModelFacts) -> list[str]:
-    lines = [f"### {escape.inline(m.title)}", "", "#### Accuracy Trends", "", "```"]
-    lines += text.bars(
-        [(v.label, text.percent(v.accuracy), v.accuracy) for v in m.versions], NOT_MEASURED
-    )
+    if _regressor(m):
+        trend = [
+            (v.label, _r2(v.regression["r2"]), max(v.regression["r2"], Decimal(0)))
+            if v.regression is not None
+            else (v.label, "", None)
+            for v in m.versions
+        ]
+        lines = [f"### {escape.inline(m.title)}", "", "#### R² Trends", "", "```"]
+        lines += text.bars(trend, "not a regressor")
+    else:
+        lines = [f"### {escape.inline(m.title)}", "", "#### Accuracy Trends", "", "```"]
+        lines += text.bars(
+            [
+                (v.label, text.percent(v.accuracy), v.accuracy)
+                if v.accuracy is not None
+                else (v.label, "", None)
+                for v in m.versions
+            ],
+            "not a classifier",
+        )
     lines += ["```", "", "#### Latency Trends (p99)", "", "```"]
     lines += text.bars(
         [(v.label, latency_text(v), v.latency.p99_ms if v.latency else None) for v in m.versions],
@@ -397,20 +452,26 @@ def _axis(values: Sequence[Decimal], floor_at: Decimal, ceiling: Decimal | None)
 
 
 def _chart(m: ModelFacts) -> list[str]:
-    labels = ", ".join(escape.mermaid_label(v.label) for v in m.versions)
     title = escape.mermaid_text(m.title)
-    acc = [Decimal(text.percent_number(v.accuracy)) for v in m.versions]
-    f1 = [Decimal(text.percent_number(v.f1)) for v in m.versions]
-    lines = [
-        "```mermaid",
-        "xychart-beta",
-        f'    title "{title}: accuracy (bars) and F1 (line), %"',
-        f"    x-axis [{labels}]",
-        f'    y-axis "percent" {_axis(acc + f1, Decimal(0), Decimal(100))}',
-        f"    bar [{', '.join(text.trim(a) for a in acc)}]",
-        f"    line [{', '.join(text.trim(f) for f in f1)}]",
-        "```",
-    ]
+    scored = [v for v in m.versions if v.accuracy is not None and v.f1 is not None]
+    labels = ", ".join(escape.mermaid_label(v.label) for v in scored)
+    acc = [Decimal(text.percent_number(v.accuracy)) for v in scored if v.accuracy is not None]
+    f1 = [Decimal(text.percent_number(v.f1)) for v in scored if v.f1 is not None]
+    # A regressor's versions have no accuracy or F1 chart (their R² is in the trend above).
+    lines = (
+        []
+        if not scored
+        else [
+            "```mermaid",
+            "xychart-beta",
+            f'    title "{title}: accuracy (bars) and F1 (line), %"',
+            f"    x-axis [{labels}]",
+            f'    y-axis "percent" {_axis(acc + f1, Decimal(0), Decimal(100))}',
+            f"    bar [{', '.join(text.trim(a) for a in acc)}]",
+            f"    line [{', '.join(text.trim(f) for f in f1)}]",
+            "```",
+        ]
+    )
     measured = [v for v in m.versions if v.latency]
     if measured:
         p99 = [Decimal(text.ms_number(v.latency.p99_ms)) for v in measured if v.latency]
@@ -433,12 +494,14 @@ def _selection(m: ModelFacts) -> list[str]:
     rows: list[tuple[str, str, str]] = []
     deployable = [v for v in m.versions if v.deployable]
     if prod is not None:
-        best = max(deployable, key=lambda v: v.accuracy)
+        best = max(deployable, key=_score)
         reason = "Production version"
-        if best == prod and len(deployable) > 1:
+        if best == prod and len(deployable) > 1 and prod.accuracy is not None:
             reason += (
                 f"; highest accuracy of the deployable versions ({text.percent(prod.accuracy)})"
             )
+        elif best == prod and len(deployable) > 1 and prod.regression is not None:
+            reason += f"; highest R² of the deployable versions ({_r2(prod.regression['r2'])})"
         rows.append(("New deployments", label(prod), reason))
         update = prod.migration or "See the version details"
         rows.append(("Production updates", label(prod), escape.inline(update)))
