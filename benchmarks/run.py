@@ -26,6 +26,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import backend
+import bert_base
 import scenarios
 from timing import ROOT, Result, time_commands
 
@@ -425,7 +426,7 @@ def scaling_note(curve: Sequence[tuple[int, float]], sha_mib_s: float | None) ->
 
 
 SCENARIOS = ("fast", "p50", "hooks", "cache", "schema", "thisrepo", "deep", "scaling",
-             "changed", "overlays", "tags", "memory", "backend")  # fmt: skip
+             "changed", "overlays", "tags", "memory", "backend", "bert")  # fmt: skip
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -472,6 +473,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             ("p50", lambda: results.append(bench_p50_vs_plain_loop(runs))),
             ("hooks", lambda: results.append(bench_hooks_no_model_change(runs))),
             ("cache", lambda: results.append(bench_deep_cache_hit(heavy))),
+            ("bert", lambda: results.extend(bert_base.rows(tmp, heavy))),
         ]
         for name, step in plan:
             if name in only:
