@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -111,7 +112,7 @@ def test_failure_while_assembling_removes_the_staging_directory(
     real_child = add._child
 
     def failing_golden(
-        task: str, path: Path, spec: dict[str, object] | None = None, **kwargs: object
+        task: str, path: Path, spec: dict[str, object] | None = None, **kwargs: Any
     ) -> object:
         if task == "golden":
             assert path.parent.name.startswith(".add-1.2.0-")  # inside the staging directory

@@ -18,6 +18,10 @@ from typing import Any
 import numpy as np
 import onnx
 import pytest
+from onnxmltools import convert_lightgbm, convert_xgboost  # type: ignore[import-untyped]  # no stubs
+from onnxmltools.convert.common.data_types import (  # type: ignore[import-untyped]  # idem
+    FloatTensorType,
+)
 from sklearn.datasets import make_classification, make_regression
 
 from modelreg.cli import main
@@ -313,8 +317,6 @@ def test_lightgbm_through_onnxmltools(
     reg: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     import lightgbm
-    from onnxmltools import convert_lightgbm
-    from onnxmltools.convert.common.data_types import FloatTensorType
 
     x, y = _classification(classes=3)
     booster = lightgbm.LGBMClassifier(
@@ -355,8 +357,6 @@ def test_xgboost_through_onnxmltools(
     reg: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     import xgboost
-    from onnxmltools import convert_xgboost
-    from onnxmltools.convert.common.data_types import FloatTensorType
 
     x, y = _classification(classes=3)
     booster = xgboost.XGBClassifier(n_estimators=3, max_depth=2).fit(x, y)
