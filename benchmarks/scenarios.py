@@ -40,11 +40,12 @@ class Sizes:
     external_mb: int = 1024
     gto: bool = True
     gto_timeout: float = 60.0
+    pool_versions: tuple[int, int] = (100, 400)
 
 
 QUICK = Sizes(
     schema_files=200, fast_versions=(100, 200, 400), overlay_versions=20, big_model_mb=20,
-    external_mb=128, gto=False,
+    external_mb=128, gto=False, pool_versions=(50, 200),
 )  # fmt: skip
 
 FLOOR = textwrap.dedent(

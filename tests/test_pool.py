@@ -1,10 +1,18 @@
-"""The deep child starts before the other checks and is used once, or stopped when unused."""
+"""The warm worker pool: one deep task per version, queued ahead, each version isolated.
+
+Crash, hang and memory exhaustion are injected into the real workers through a
+``sitecustomize`` module on their PYTHONPATH that breaks onnxruntime's session for one version
+only (its directory name), so a broken version runs next to a good one in the same pool.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -16,53 +24,77 @@ from modelreg.checks import _deep
 from modelreg.cli import main
 
 META = "models/demo/1.1.0/metadata.yaml"
+OLD = "models/demo/1.0.0/model.onnx"
 
 
 class Spy:
-    """Counts child starts, finishes, cancels and plain runs (calling the real ones)."""
+    """Counts deep tasks queued, waited for and cancelled (calling the real pool)."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.started: list[isolate.Started] = []
-        self.finished = 0
+        self.jobs: list[isolate.Job] = []
+        self.waited = 0
         self.cancelled = 0
-        self.ran = 0
+        real_submit, real_result, real_cancel = (
+            isolate.Pool.submit,
+            isolate.Job.result,
+            isolate.Job.cancel,
+        )
 
-        def start(*args: Any, **kwargs: Any) -> isolate.Started:
-            started = isolate.start_child(*args, **kwargs)
-            self.started.append(started)
-            return started
+        def submit(pool: isolate.Pool, *args: Any, **kwargs: Any) -> isolate.Job:
+            job = real_submit(pool, *args, **kwargs)
+            self.jobs.append(job)
+            return job
 
-        def finish(*args: Any, **kwargs: Any) -> isolate.ChildResult:
-            self.finished += 1
-            return isolate.finish_child(*args, **kwargs)
+        def result(job: isolate.Job) -> isolate.ChildResult:
+            self.waited += 1
+            return real_result(job)
 
-        def cancel(started: isolate.Started) -> None:
+        def cancel(job: isolate.Job) -> None:
             self.cancelled += 1
-            isolate.cancel_child(started)
+            real_cancel(job)
 
-        def run(*args: Any, **kwargs: Any) -> isolate.ChildResult:
-            self.ran += 1
-            return isolate.run_child(*args, **kwargs)
-
-        monkeypatch.setattr(_deep, "start_child", start)
-        monkeypatch.setattr(_deep, "finish_child", finish)
-        monkeypatch.setattr(_deep, "cancel_child", cancel)
-        monkeypatch.setattr(_deep, "run_child", run)
+        monkeypatch.setattr(isolate.Pool, "submit", submit)
+        monkeypatch.setattr(isolate.Job, "result", result)
+        monkeypatch.setattr(isolate.Job, "cancel", cancel)
 
 
-def test_one_early_child_serves_every_deep_check(
+def break_workers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, version: str, action: str
+) -> Path:
+    """Every worker started from now on runs ``action`` instead of opening an onnxruntime
+    session on ``version``'s model, and appends its pid to the returned file when it starts."""
+    hook = tmp_path / "hook"
+    hook.mkdir(exist_ok=True)
+    starts = tmp_path / "starts"
+    (hook / "sitecustomize.py").write_text(
+        "import os, signal, sys, time\n"
+        "if sys.argv[1:2] == ['serve']:\n"
+        f"    with open({str(starts)!r}, 'a') as fh:\n"
+        "        fh.write(f'{os.getpid()}\\n')\n"
+        "    import onnxruntime\n"
+        "    real = onnxruntime.InferenceSession\n"
+        "    def session(path, *args, **kwargs):\n"
+        f"        if os.path.basename(os.path.dirname(str(path))) == {version!r}:\n"
+        f"            {action}\n"
+        "        return real(path, *args, **kwargs)\n"
+        "    onnxruntime.InferenceSession = session\n"
+    )
+    monkeypatch.setenv("PYTHONPATH", f"{hook}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
+    return starts
+
+
+def test_one_queued_task_serves_every_deep_check(
     registry: Registry, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     spy = Spy(monkeypatch)
     assert main(["validate", "--no-cache", META]) == 0, capsys.readouterr()
-    assert (len(spy.started), spy.finished, spy.cancelled, spy.ran) == (1, 1, 0, 0)
-    assert spy.started[0].proc.returncode == 0
+    assert (len(spy.jobs), spy.waited, spy.cancelled) == (1, 1, 0)
+    assert spy.jobs[0].task == "deep"
 
 
-def test_early_child_still_finds_a_perturbed_output(
+def test_queued_task_still_finds_a_perturbed_output(
     registry: Registry, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # The spec (with the golden vectors) reaches the early child on stdin, after it started.
     spy = Spy(monkeypatch)
     out = registry.path("models/demo/1.1.0/test_data_set_0/output_0.pb")
     data = bytearray(out.read_bytes())
@@ -70,59 +102,186 @@ def test_early_child_still_finds_a_perturbed_output(
     out.write_bytes(bytes(data))
     assert main(["validate", "--no-cache", META]) == 1
     assert "MR404" in capsys.readouterr().out
-    assert (len(spy.started), spy.finished) == (1, 1)
+    assert (len(spy.jobs), spy.waited) == (1, 1)
 
 
-def test_unused_early_child_is_stopped(
+def test_unused_queued_task_is_cancelled(
     registry: Registry, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # Only the metrics rule is selected and the evaluation file is gone: the metrics check
-    # never asks for the child it prepared, so the runner must stop it.
+    # never asks for the task it prepared, so the runner must cancel it.
     spy = Spy(monkeypatch)
     registry.path("models/demo/data/eval.npz").unlink()
     assert main(["validate", "--no-cache", "--select", "MR406", META]) == 1
     assert "MR406" in capsys.readouterr().out
-    assert (len(spy.started), spy.finished, spy.cancelled) == (1, 0, 1)
-    assert spy.started[0].proc.returncode is not None  # reaped, not left running
+    assert (len(spy.jobs), spy.waited, spy.cancelled) == (1, 0, 1)
+    assert not isolate._LIVE  # every worker reaped when the command ended
 
 
 def test_a_crash_while_preparing_is_a_finding_and_the_checks_still_run(
     registry: Registry, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    def broken(*_args: Any, **_kwargs: Any) -> isolate.Started:
+    def broken(*_args: Any, **_kwargs: Any) -> list[str]:
         raise RuntimeError("no process for you")
 
-    monkeypatch.setattr(_deep, "start_child", broken)
+    monkeypatch.setattr(_deep, "missing_modules", broken)  # only prestart calls it
     assert main(["validate", "--no-cache", META]) == 1
     out = capsys.readouterr().out
     assert "MR901 preparing `prestart` crashed (RuntimeError: no process for you)" in out
-    assert out.count("MR901") == 1  # the deep checks ran in a child of their own
+    assert out.count("MR901") == 1  # the deep checks then ran on a worker of their own
 
 
-def test_child_reads_its_spec_from_stdin(registry: Registry) -> None:
+@pytest.mark.parametrize(
+    ("action", "died"),
+    [
+        ("os.kill(os.getpid(), signal.SIGSEGV)", "signal 11 (SIGSEGV)"),
+        ("time.sleep(60)", "timed out after 3 s"),
+        ("bytearray(64 << 30)", "ran out of its memory limit"),
+    ],
+    ids=["crash", "hang", "memory"],
+)
+def test_a_broken_version_next_to_a_good_one(  # noqa: PLR0917 - fixtures and parameters
+    registry: Registry,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    action: str,
+    died: str,
+) -> None:
+    # One worker, two versions: 1.0.0 breaks its worker, 1.1.0 (checked after it) passes on
+    # the worker that replaced it, and the run reports exactly one finding.
+    starts = break_workers(tmp_path, monkeypatch, "1.0.0", action)
+    monkeypatch.setenv("MODELREG_CHILD_TIMEOUT", "3")
+    code = main(["validate", "--no-cache", "--jobs", "1", "models/demo"])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert out.splitlines() == [
+        f"{OLD}: MR902 deep checks died: {died}; finished before that: inspect; the rest is "
+        "unproven"
+    ]
+    assert len(starts.read_text().split()) == 2  # the broken worker was replaced once
+    assert not isolate._LIVE
+
+
+def test_the_report_is_the_same_for_any_number_of_workers(
+    registry: Registry,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    break_workers(tmp_path, monkeypatch, "1.0.0", "os.kill(os.getpid(), signal.SIGSEGV)")
+    registry.replace(META, 'version: "2.1"', 'version: "2.2"')
+    reports = []
+    for jobs in ("1", "2", "4"):
+        for output in ("text", "json"):
+            main(["validate", "--no-cache", "--jobs", jobs, "--output", output])
+            reports.append((output, capsys.readouterr().out))
+    assert " MR902 " in reports[0][1] and " MR306 " in reports[0][1]
+    assert reports[0::2] == [reports[0]] * 3
+    assert reports[1::2] == [reports[1]] * 3
+
+
+def test_large_models_run_fewer_at_a_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The pool admits a task only while the memory limits of the running ones fit what the
+    # machine had available: two tasks of 800 MB on 1,000 MB run one after the other.
+    running = 0
+    most = 0
+    lock = threading.Lock()
+
+    def run(worker: Any, job: isolate.Job) -> tuple[isolate.ChildResult, bool]:
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+        time.sleep(0.3)
+        with lock:
+            running -= 1
+        return isolate.ChildResult(data={"ok": job.memory_mb}), True
+
+    monkeypatch.setattr(isolate._Worker, "run", run)
+
+    def init(self: Any) -> None:
+        self.busy = False
+
+    monkeypatch.setattr(isolate._Worker, "__init__", init)
+    monkeypatch.setattr(isolate._Worker, "close", lambda self: None)
+    monkeypatch.setattr(isolate, "available_mb", lambda: 1000)
+    for size, expected in ((800, 1), (400, 2)):
+        most = 0
+        with isolate.Pool(2) as pool:
+            jobs = [pool.submit("inspect", tmp_path, memory_mb=size) for _ in range(4)]
+            assert [j.result().data for j in jobs] == [{"ok": size}] * 4
+        assert most == expected, size
+    # A latency measurement (exclusive) runs alone; the jobs around it still run two at a time.
+    alone: list[int] = []
+    real_run = run
+
+    def watch(worker: Any, job: isolate.Job) -> tuple[isolate.ChildResult, bool]:
+        if job.exclusive:
+            with lock:
+                alone.append(running)
+        return real_run(worker, job)
+
+    monkeypatch.setattr(isolate._Worker, "run", watch)
+    most = 0
+    with isolate.Pool(2) as pool:
+        jobs = [
+            pool.submit("inspect", tmp_path, memory_mb=100, exclusive=i == 2) for i in range(5)
+        ]
+        assert all(j.result().data == {"ok": 100} for j in jobs)
+    assert (alone, most) == ([0], 2)
+
+
+def test_bad_jobs_is_a_usage_error(registry: Registry, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", "--jobs", "0"]) == 2
+    assert "'0' is not a whole number of workers >= 1" in capsys.readouterr().err
+
+
+def test_output_of_libraries_cannot_corrupt_a_reply(registry: Registry) -> None:
+    # A worker's stdout is the protocol; what a library prints (to fd 1) goes to stderr.
     model = registry.path("models/demo/1.1.0/model.onnx")
-    spec = json.dumps({"version_dir": str(model.parent), "sets": [], "evaluate": None})
+    script = (
+        "import os, sys\n"
+        "from modelreg import _child\n"
+        "def noisy(path, spec):\n"
+        "    print('hello from a library'); os.write(1, b'{\"facts\": 1}\\n')\n"
+        "    return {'quiet': True}\n"
+        "_child.TASKS['inspect'] = noisy\n"
+        "sys.argv = ['x', 'serve']\n"
+        "raise SystemExit(_child.main())\n"
+    )
+    request = {"task": "inspect", "path": str(model), "spec": None, "memory_mb": 4096}
     proc = subprocess.run(
-        [sys.executable, "-m", "modelreg._child", "deep", str(model), "-"],
-        input=spec.encode(),
+        [sys.executable, "-c", script],
+        input=(json.dumps(request) + "\n").encode(),
         capture_output=True,
         check=True,
     )
-    lines = proc.stdout.decode().splitlines()
-    assert '"inspect"' in lines[0] and '"run"' in lines[1], proc.stdout
+    lines = [json.loads(line) for line in proc.stdout.decode().splitlines()]
+    assert lines[0] == {"quiet": True}
+    assert list(lines[1]) == ["~end"] and len(lines) == 2
+    assert b"hello from a library" in proc.stderr
 
 
-def test_finish_child_times_out(tmp_path: Path) -> None:
-    # A child that never finishes is killed at the timeout, counted from the hand-over.
-    started = isolate.Started(
-        subprocess.Popen(
-            [sys.executable, "-c", "import sys, time; sys.stdin.read(); time.sleep(60)"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        ),
-        64,
-    )
-    result = isolate.finish_child(started, {}, timeout=0.5)
+def test_a_worker_serves_tasks_in_order(registry: Registry) -> None:
+    model = registry.path("models/demo/1.1.0/model.onnx")
+    spec: dict[str, Any] = {"version_dir": str(model.parent), "sets": [], "evaluate": None}
+    with isolate.Pool(1) as pool:
+        jobs = [pool.submit("deep", model, spec) for _ in range(3)]
+        results = [j.result() for j in jobs]
+    assert all(r.died is None and r.error is None for r in results), results
+    assert all(r.data is not None and "inspect" in r.data for r in results)
+    assert not isolate._LIVE
+
+
+def test_timeout_counts_from_the_hand_over(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A worker that never answers is killed at the timeout and replaced for the next task.
+    fake = tmp_path / "fake-python"
+    fake.write_text("#!/bin/sh\nexec sleep 60\n")
+    fake.chmod(0o755)
+    monkeypatch.setattr("modelreg.isolate.sys.executable", str(fake))
+    started = time.monotonic()
+    result = isolate.run_child("inspect", tmp_path / "x.onnx", timeout=0.5)
     assert result.died == "timed out after 0.5 s"
-    assert started.proc.returncode is not None
+    assert time.monotonic() - started < 30
+    assert not isolate._LIVE

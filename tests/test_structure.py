@@ -196,12 +196,12 @@ def test_a_crash_in_onnxruntime_keeps_what_the_child_finished(
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
 ) -> None:
-    # Every child process starts with onnxruntime's session replaced by a segfault.
+    # Every worker process starts with onnxruntime's session replaced by a segfault.
     hook = tmp_path / "hook"
     hook.mkdir()
     (hook / "sitecustomize.py").write_text(
         "import os, signal, sys\n"
-        "if sys.argv[1:2] == ['deep']:\n"
+        "if sys.argv[1:2] == ['serve']:\n"
         "    import onnxruntime\n"
         "    def crash(*args, **kwargs):\n"
         "        os.kill(os.getpid(), signal.SIGSEGV)\n"

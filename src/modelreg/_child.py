@@ -1,17 +1,22 @@
-"""Child-process entry for :mod:`modelreg.isolate`: one task, JSON on stdout.
+"""Worker-process entry for :mod:`modelreg.isolate`: tasks in, JSON lines out.
 
-``python -m modelreg._child inspect FILE`` prints ``{"facts": ..., "checker": null|str}`` or
-``{"error": "..."}``. Anything else (a signal, a timeout) is judged by the parent.
+``python -m modelreg._child serve`` imports numpy, onnx and onnxruntime once, then runs the
+tasks its pool sends (:func:`serve`). A task's result is ``{"error": "..."}`` for a known
+failure or its data (``inspect``: ``{"facts": ..., "checker": null|str}``); anything else (a
+signal, a timeout, the memory limit) is judged by the parent, which then replaces the worker.
 """
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import importlib.util
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, TextIO
 
 from modelreg.errors import ModelregError
 
@@ -99,10 +104,14 @@ def golden_task(path: Path, spec: Mapping[str, Any]) -> dict[str, Any]:
         return {"error": f"onnxruntime failed: {first_line(exc)}"}
 
 
+#: Where results go: the worker's private copy of its stdout (:func:`main`).
+_REPLIES: list[TextIO] = [sys.stdout]
+
+
 def emit(part: dict[str, Any]) -> None:
     """Report part of a result now, so that it survives if the process dies later."""
-    sys.stdout.write(json.dumps(part) + "\n")
-    sys.stdout.flush()
+    _REPLIES[0].write(json.dumps(part) + "\n")
+    _REPLIES[0].flush()
 
 
 def deep_task(path: Path, spec: Mapping[str, Any]) -> dict[str, Any]:
@@ -135,6 +144,8 @@ def deep_task(path: Path, spec: Mapping[str, Any]) -> dict[str, Any]:
         session = cpu_session(path, judged=True)
     except ModelregError as exc:
         return {"run": {"session_error": str(exc)}}
+    except MemoryError:
+        raise  # the worker ran out of its limit: MR902, not a verdict on the model
     except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own untyped errors
         return {"run": {"session_error": first_line(exc)}}
     emit({"run": run_sets(path, Path(spec["version_dir"]), spec["sets"], session=session)})
@@ -145,6 +156,8 @@ def deep_task(path: Path, spec: Mapping[str, Any]) -> dict[str, Any]:
         return {"evaluate": evaluate(path, data, spec["evaluate"], session=session)}
     except ValueError as exc:
         return {"evaluate": {"error": str(exc)}}
+    except MemoryError:
+        raise  # the worker ran out of its limit: MR902, not a verdict on the model
     except Exception as exc:  # noqa: BLE001 - onnxruntime's run errors are untyped
         return {"evaluate": {"error": f"onnxruntime failed: {first_line(exc)}"}}
 
@@ -158,64 +171,123 @@ def bench_task(_path: Path, spec: Mapping[str, Any]) -> dict[str, Any]:
     )
 
 
-#: Task name -> (function, whether it takes a SPEC argument).
-TASKS: dict[str, tuple[Callable[[Path, Mapping[str, Any]], dict[str, Any]], bool]] = {
-    "inspect": (inspect_task, False),
-    "evaluate": (evaluate_task, True),
-    "golden": (golden_task, True),
-    "bench": (bench_task, True),
-    "deep": (deep_task, True),
+#: Task name -> function of the model's path and the task's spec.
+TASKS: dict[str, Callable[[Path, Mapping[str, Any]], dict[str, Any]]] = {
+    "inspect": inspect_task,
+    "evaluate": evaluate_task,
+    "golden": golden_task,
+    "bench": bench_task,
+    "deep": deep_task,
 }
 
 
-class _StdinSpec(Mapping[str, Any]):
-    """The spec as JSON on stdin (SPEC ``-``), read when a task first looks at it: a child
-    started ahead of time does its spec-free work (parsing, the session) before that."""
+def serve(requests: BinaryIO, replies: TextIO) -> int:
+    """Run task after task: one JSON request per line in, result lines then an end line out.
 
-    def __init__(self) -> None:
-        self._data: dict[str, Any] | None = None
+    A request is ``{"task", "path", "spec", "memory_mb"}``. The task runs under an
+    address-space limit of ``memory_mb`` (lifted after it), so a model that needs more gets a
+    ``MemoryError`` here or is killed, as a one-off child was; the parent replaces a worker
+    that died or grew. After each task comes ``{"~end": {"vm_mb": N}}`` with this process's
+    address space, which the parent uses to decide whether to keep it.
+    """
+    _REPLIES[0] = replies
+    _preload()
+    for line in requests:
+        try:
+            request = json.loads(line)
+            task = TASKS[request["task"]]
+            path = Path(request["path"])
+            spec = request.get("spec") or {}
+            memory_mb = int(request["memory_mb"])
+        except (ValueError, KeyError, TypeError):
+            sys.stderr.write("modelreg worker: malformed request\n")
+            return 2
+        with _memory_limit(memory_mb):
+            result = run_task(task, path, spec)
+        emit(result)
+        gc.collect()  # the task's session and arrays go now, before the size is measured
+        replies.write(json.dumps({"~end": {"vm_mb": _vm_mb()}}) + "\n")
+        replies.flush()
+    return 0
 
-    def _load(self) -> dict[str, Any]:
-        if self._data is None:
-            loaded = json.loads(sys.stdin.buffer.read() or b"{}")
-            self._data = loaded if isinstance(loaded, dict) else {}
-        return self._data
 
-    def __getitem__(self, key: str) -> Any:
-        return self._load()[key]
+def run_task(
+    task: Callable[[Path, Mapping[str, Any]], dict[str, Any]], path: Path, spec: Mapping[str, Any]
+) -> dict[str, Any]:
+    """One task's result; the failures a task may meet become a result, never a traceback."""
+    try:
+        return task(path, spec)
+    except ModelregError as exc:
+        return {"error": str(exc)}
+    except MemoryError:
+        return {"died": "ran out of its memory limit"}
+    except ImportError as exc:
+        if importlib.util.find_spec("onnx") is None:
+            return {"error": "onnx is not installed: pip install 'modelreg[onnx]'"}
+        # Installed but not loadable here: under RLIMIT_AS this is the memory limit.
+        detail = str(exc).strip().splitlines()[-1][:200]
+        return {"died": f"could not load onnx within its memory limit ({detail})"}
 
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._load())
 
-    def __len__(self) -> int:
-        return len(self._load())
+@contextlib.contextmanager
+def _memory_limit(memory_mb: int) -> Iterator[None]:
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    wanted = memory_mb * 1024 * 1024
+    if hard != resource.RLIM_INFINITY:
+        wanted = min(wanted, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (wanted, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+
+
+def _vm_mb() -> int:
+    """This process's address space (``VmSize``), in MB; 0 where /proc is absent."""
+    try:
+        with Path("/proc/self/status").open(encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmSize:"):
+                    return int(line.split()[1]) // 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
+def _preload() -> None:
+    """Import the libraries every task needs once, before the first task (the point of a
+    warm worker). A failure here is left for the task that needs the library to report."""
+    try:
+        import numpy  # noqa: F401 - imported for its side effect: loaded once per worker
+        import onnx  # noqa: F401 - idem
+
+        from modelreg.session import onnxruntime_module
+
+        onnxruntime_module()
+        import modelreg.evaluation
+        import modelreg.onnxfacts
+        import modelreg.vectors  # noqa: F401 - idem
+    except Exception:  # noqa: BLE001 - the task that needs the library reports it
+        pass
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run one task and print its JSON result."""
+    """``python -m modelreg._child serve``: a worker of :class:`modelreg.isolate.Pool`."""
     args = list(sys.argv[1:] if argv is None else argv)
-    task = TASKS.get(args[0]) if args else None
-    if task is None or len(args) != (3 if task[1] else 2):
-        sys.stderr.write("usage: python -m modelreg._child inspect FILE | TASK FILE SPEC|-\n")
+    if args != ["serve"]:
+        sys.stderr.write("usage: python -m modelreg._child serve (started by modelreg.isolate)\n")
         return 2
-    try:
-        spec: Mapping[str, Any] = {}
-        if task[1]:
-            spec = _StdinSpec() if args[2] == "-" else json.loads(args[2])
-        result = task[0](Path(args[1]), spec)
-    except ModelregError as exc:
-        result = {"error": str(exc)}
-    except MemoryError:
-        result = {"died": "ran out of its memory limit"}
-    except ImportError as exc:
-        if importlib.util.find_spec("onnx") is None:
-            result = {"error": "onnx is not installed: pip install 'modelreg[onnx]'"}
-        else:
-            # Installed but not loadable here: under RLIMIT_AS this is the memory limit.
-            detail = str(exc).strip().splitlines()[-1][:200]
-            result = {"died": f"could not load onnx within its memory limit ({detail})"}
-    sys.stdout.write(json.dumps(result))
-    return 0
+    # The protocol gets private copies of stdin and stdout; the standard descriptors point
+    # elsewhere, so a library that prints cannot corrupt a reply or read a request.
+    requests = os.fdopen(os.dup(0), "rb")
+    replies = os.fdopen(os.dup(1), "w", encoding="utf-8")
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+    os.dup2(2, 1)
+    return serve(requests, replies)
 
 
 if __name__ == "__main__":

@@ -110,7 +110,12 @@ def _main(argv: Sequence[str] | None) -> int:
         parser.print_help(sys.stderr)
         return 2
     try:
-        return int(handler(args))
+        # Every isolated ONNX task of the command (add's inspect, evaluate and golden tasks,
+        # bench, the gate) shares the warm workers of one pool; none start unless asked for.
+        from modelreg import isolate
+
+        with isolate.workers(1):
+            return int(handler(args))
     except ModelregError as exc:
         # Messages quote file names and values from the tree: no line may become a GitHub
         # workflow command in a CI log (reporters.log_line), intended line breaks stay.

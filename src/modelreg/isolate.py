@@ -31,12 +31,19 @@ the limit itself, for a model the rule underestimates or a machine that must sta
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import json
 import math
 import os
+import selectors
 import signal
 import subprocess
 import sys
+import threading
+import time
+import weakref
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -135,103 +142,425 @@ def available_mb() -> int | None:
 
 @dataclass(frozen=True)
 class ChildResult:
-    """What came back: data, a known error, or how the child died."""
+    """What came back: data, a known error, or how the worker died on this task."""
 
-    data: dict[str, Any] | None = None  # with ``died``: what the child reported before dying
+    data: dict[str, Any] | None = None  # with ``died``: what the task reported before dying
     error: str | None = None
     died: str | None = None
 
 
-def _limit_memory(memory_mb: int) -> None:
-    import resource
-
-    limit = memory_mb * 1024 * 1024
-    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-
-
-#: Children started and not yet finished or cancelled (:func:`stop_all`).
-_LIVE: set[subprocess.Popen[bytes]] = set()
-
-
-@dataclass
-class Started:
-    """A child already running its task; it reads its spec from stdin when it needs it."""
-
-    proc: subprocess.Popen[bytes]
-    memory_mb: int
-
-
-def start_child(
-    task: str,
-    path: Path,
-    memory_mb: int | None = None,
-    *,
-    stream_stderr: bool = False,
-    spec_on_stdin: bool = True,
-) -> Started:
-    """Start ``task`` on ``path`` now and hand it its spec later (:func:`finish_child`).
-
-    The child imports its libraries and does the work that needs no spec (parsing, onnx's
-    checker, the session) while the parent goes on with its own checks: on two cores the
-    parent's hashing then costs no wall time. ``spec_on_stdin=False`` is for tasks that take
-    no spec (``inspect``). ``memory_mb`` defaults to :func:`memory_limit_mb` of ``path``.
-    """
-    limit = memory_limit_mb(path) if memory_mb is None else memory_mb
-    cmd = [sys.executable, "-m", "modelreg._child", task, str(path)]
-    if spec_on_stdin:
-        cmd.append("-")
-    proc = subprocess.Popen(
-        cmd,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=None if stream_stderr else subprocess.PIPE,
-        env={**SINGLE_THREADED, **os.environ},
-        # modelreg starts children from its main thread only, so preexec_fn is safe here.
-        preexec_fn=(lambda: _limit_memory(limit)) if os.name == "posix" else None,  # noqa: PLW1509
-    )
-    _LIVE.add(proc)
-    return Started(proc, limit)
-
-
-def finish_child(
-    started: Started, spec: dict[str, Any] | None, timeout: float | None = None
-) -> ChildResult:
-    """Give a started child its spec (if it takes one) and wait for its result (``timeout``
-    from now; default :func:`timeout_s`)."""
-    proc = started.proc
+def default_jobs() -> int:
+    """One worker per core this process may run on."""
     try:
-        timeout = timeout_s() if timeout is None else timeout
-        spec_bytes = json.dumps(spec).encode() if spec is not None else None
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+#: Last bytes of a worker's stderr kept per task (its last line names why it died).
+STDERR_TAIL = 64 * 1024
+#: A worker whose address space grew this much past its size when it became ready is
+#: replaced after the task: the next task's memory limit must not be spent on the last one's
+#: leftovers (allocator arenas, cached kernels).
+GROWTH_MB = 256
+#: A worker is replaced after this many tasks, whatever its size (a bound on slow leaks).
+TASKS_PER_WORKER = 200
+#: The line a worker writes after each task's result (never a key a task writes).
+END_KEY = "~end"
+
+
+class Job:
+    """One task handed to a :class:`Pool`; :meth:`result` waits for it."""
+
+    def __init__(  # noqa: PLR0917 - built in one place (Pool.submit), each argument named
+        self,
+        task: str,
+        path: Path,
+        spec: dict[str, Any] | None,
+        memory_mb: int,
+        timeout: float,
+        stream_stderr: bool,
+        exclusive: bool = False,
+    ) -> None:
+        self.task = task
+        self.path = path
+        self.spec = spec
+        self.memory_mb = memory_mb
+        self.timeout = timeout
+        self.stream_stderr = stream_stderr
+        self.exclusive = exclusive
+        self.cancelled = False
+        self._done = threading.Event()
+        self._result: ChildResult | None = None
+        self._worker: _Worker | None = None
+
+    def result(self) -> ChildResult:
+        """Wait for the task's result (Ctrl-C stays deliverable while waiting)."""
+        while not self._done.wait(0.1):
+            pass
+        assert self._result is not None
+        return self._result
+
+    def cancel(self) -> None:
+        """Drop the task: not started yet, it never runs; running, its worker is killed."""
+        self.cancelled = True
+        worker = self._worker
+        if worker is not None and not self._done.is_set():
+            worker.kill()
+
+    def _finish(self, result: ChildResult) -> None:
+        self._result = result
+        self._done.set()
+
+
+class _Worker:
+    """One long-lived ``python -m modelreg._child serve`` process."""
+
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "modelreg._child", "serve"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env={**SINGLE_THREADED, **os.environ},
+        )
+        _LIVE.add(self.proc)
+        self.ready_mb: int | None = None  # address space after its first task
+        self.tasks = 0
+        self.busy = False
+        self._out = b""  # stdout bytes after the last complete line
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+
+    def close(self) -> None:
+        """Let the worker exit (end of input), killing it if it does not."""
         try:
-            stdout, stderr = proc.communicate(spec_bytes, timeout=timeout)
+            if self.proc.stdin is not None:
+                self.proc.stdin.close()
+        except OSError:
+            pass
+        try:
+            self.proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
-            proc.kill()
-            stdout, _ = proc.communicate()
-            return ChildResult(data=_parse(stdout or b""), died=f"timed out after {timeout:g} s")
-    except BaseException:
-        # Ctrl-C (KeyboardInterrupt) or a bad setting: no child outlives the run.
-        cancel_child(started)
-        raise
-    finally:
-        _LIVE.discard(proc)
-    return _judge(proc.returncode, stdout or b"", stderr or b"", started.memory_mb)
+            self.proc.kill()
+            self.proc.wait()
+        for stream in (self.proc.stdout, self.proc.stderr):
+            if stream is not None:
+                stream.close()
+        _LIVE.discard(self.proc)
+
+    def run(self, job: Job) -> tuple[ChildResult, bool]:
+        """Run ``job``; the result and whether this worker may take another task."""
+        message: dict[str, Any] = {"task": job.task, "path": str(job.path), "spec": job.spec}
+        message["memory_mb"] = job.memory_mb
+        lines: list[bytes] = []
+        err = bytearray()
+        self._out = b""
+        self.busy = True
+        try:
+            return self._run(job, message, lines, err)
+        finally:
+            self.busy = False
+
+    def _run(
+        self, job: Job, message: dict[str, Any], lines: list[bytes], err: bytearray
+    ) -> tuple[ChildResult, bool]:
+        try:
+            assert self.proc.stdin is not None
+            self.proc.stdin.write(json.dumps(message).encode() + b"\n")
+            self.proc.stdin.flush()
+        except OSError:
+            pass  # the worker is gone; its exit status below says how
+        end, timed_out = self._read(job, lines, err)
+        if end is None and self._out:
+            lines.append(self._out)  # a line cut off by the worker's death
+        stdout = b"\n".join(lines)
+        if timed_out:
+            self.kill()
+            died = f"timed out after {job.timeout:g} s"
+            return ChildResult(data=_parse(stdout), died=died), False
+        if end is None:  # the worker died on this task: its exit status and last words say how
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.kill()
+                self.proc.wait()
+            assert self.proc.stderr is not None
+            err.extend(self.proc.stderr.read())
+            del err[:-STDERR_TAIL]
+            return _judge(self.proc.returncode, stdout, bytes(err), job.memory_mb), False
+        self.tasks += 1
+        result = _judge(0, stdout, bytes(err), job.memory_mb)
+        size = end.get("vm_mb") if isinstance(end, dict) else None
+        if self.ready_mb is None and isinstance(size, int):
+            self.ready_mb = size
+        grown = isinstance(size, int) and self.ready_mb is not None
+        reusable = (
+            result.died is None
+            and self.tasks < TASKS_PER_WORKER
+            and not (grown and size - self.ready_mb > GROWTH_MB)  # type: ignore[operator]  # both int when grown
+        )
+        return result, reusable
+
+    def _read(
+        self, job: Job, lines: list[bytes], err: bytearray
+    ) -> tuple[dict[str, Any] | None, bool]:
+        """Read the task's output lines until its end line (returned), EOF or the timeout."""
+        assert self.proc.stdout is not None and self.proc.stderr is not None
+        out_fd, err_fd = self.proc.stdout.fileno(), self.proc.stderr.fileno()
+        deadline = time.monotonic() + job.timeout
+        with selectors.DefaultSelector() as selector:
+            selector.register(out_fd, selectors.EVENT_READ)
+            selector.register(err_fd, selectors.EVENT_READ)
+            open_fds = 2
+            while open_fds:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None, True
+                for key, _ in selector.select(left):
+                    chunk = os.read(key.fd, 65536)
+                    if not chunk:
+                        selector.unregister(key.fd)
+                        open_fds -= 1
+                        if key.fd == out_fd:
+                            return None, False  # stdout closed: the worker is gone
+                        continue
+                    if key.fd == err_fd:
+                        if job.stream_stderr:
+                            sys.stderr.buffer.write(chunk)
+                            sys.stderr.buffer.flush()
+                        err.extend(chunk)
+                        del err[:-STDERR_TAIL]
+                        continue
+                    self._out += chunk
+                    *complete, self._out = self._out.split(b"\n")
+                    for line in complete:
+                        end = _end_of_task(line)
+                        if end is not None:
+                            return end, False
+                        lines.append(line)
+        return None, False
 
 
-def cancel_child(started: Started) -> None:
-    """Stop a started child whose result is no longer wanted."""
-    if started.proc.poll() is None:
-        started.proc.kill()
-    started.proc.communicate()
-    _LIVE.discard(started.proc)
+def _end_of_task(line: bytes) -> dict[str, Any] | None:
+    if not line.startswith(b'{"' + END_KEY.encode()):
+        return None
+    try:
+        parsed = json.loads(line)
+    except ValueError:
+        return None
+    end = parsed.get(END_KEY) if isinstance(parsed, dict) else None
+    return end if isinstance(end, dict) else None
 
 
-def stop_all() -> None:
-    """Kill and reap every child still running (on Ctrl-C, before modelreg exits)."""
-    for proc in list(_LIVE):
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait()
-        _LIVE.discard(proc)
+class Pool:
+    """Warm worker processes that run ONNX tasks in isolation, ``jobs`` at a time.
+
+    Workers start when work arrives (:meth:`warm` starts them ahead), each imports numpy,
+    onnx and onnxruntime once and then runs task after task. A worker that crashes, hangs
+    past the timeout or runs out of its memory limit on a task is killed; the task gets the
+    same :class:`ChildResult` a one-off child gave, and the next task gets a fresh worker.
+
+    Memory: each task runs under its own address-space limit (:func:`memory_limit_mb` of its
+    model), set by the worker before the task and lifted after. The pool admits a task only
+    while the limits of the tasks running fit the memory available when it started, so large
+    models run fewer at a time (one always runs).
+    """
+
+    def __init__(self, jobs: int | None = None) -> None:
+        if jobs is not None and jobs < 1:
+            raise UsageError(f"--jobs {jobs}: give at least 1")
+        self.jobs = jobs or default_jobs()
+        self._queue: collections.deque[Job] = collections.deque()
+        self._cv = threading.Condition()
+        self._threads: list[threading.Thread] = []
+        self._idle = 0
+        self._closed = False
+        self._budget_mb = available_mb()
+        self._in_use_mb = 0
+        self._running = 0
+        self._exclusive = False  # an exclusive job is running: nothing else may start
+        self._workers: set[_Worker] = set()
+        _POOLS.add(self)
+
+    def submit(
+        self,
+        task: str,
+        path: Path,
+        spec: dict[str, Any] | None = None,
+        *,
+        memory_mb: int | None = None,
+        timeout: float | None = None,
+        stream_stderr: bool = False,
+        exclusive: bool = False,
+    ) -> Job:
+        """Queue ``task`` on ``path``; settings are read now (a bad value raises here).
+
+        An ``exclusive`` job runs with no other task in flight (latency measurements: a deep
+        check on the other core would slow the timed calls); jobs queued after it wait.
+        """
+        job = Job(
+            task,
+            path,
+            spec,
+            memory_limit_mb(path) if memory_mb is None else memory_mb,
+            timeout_s() if timeout is None else timeout,
+            stream_stderr,
+            exclusive,
+        )
+        with self._cv:
+            if self._closed:
+                raise RuntimeError("the worker pool is closed")
+            self._queue.append(job)
+            if self._idle == 0 and len(self._threads) < self.jobs:
+                self._start_slot(spawn=False)
+            self._cv.notify()
+        return job
+
+    def warm(self, count: int) -> None:
+        """Start up to ``count`` workers now, so their imports overlap the caller's work."""
+        with self._cv:
+            while len(self._threads) < min(count, self.jobs) and not self._closed:
+                self._start_slot(spawn=True)
+
+    def close(self) -> None:
+        """End the pool: queued jobs are dropped, a task still running is no longer wanted
+        (its worker is killed), idle workers are told to exit; returns when all are gone."""
+        with self._cv:
+            self._closed = True
+            for job in self._queue:
+                job.cancelled = True
+                job._finish(ChildResult(died="cancelled"))
+            self._queue.clear()
+            for worker in self._workers:
+                if worker.busy:
+                    worker.kill()
+            self._cv.notify_all()
+        for thread in self._threads:
+            thread.join()
+        _POOLS.discard(self)
+
+    def kill(self) -> None:
+        """Kill every worker now (Ctrl-C)."""
+        with self._cv:
+            self._closed = True
+            self._cv.notify_all()
+            workers = list(self._workers)
+        for worker in workers:
+            worker.kill()
+
+    def __enter__(self) -> Pool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if exc[0] is not None and not isinstance(exc[1], Exception):
+            self.kill()  # KeyboardInterrupt, SystemExit: no worker outlives the run
+        self.close()
+
+    def _start_slot(self, *, spawn: bool) -> None:
+        thread = threading.Thread(target=self._slot, args=(spawn,), daemon=True)
+        self._threads.append(thread)
+        thread.start()
+
+    def _slot(self, spawn: bool) -> None:
+        worker: _Worker | None = self._spawn() if spawn else None
+        try:
+            while True:
+                job = self._take()
+                if job is None:
+                    return
+                try:
+                    if job.cancelled:
+                        result, reusable = ChildResult(died="cancelled"), True
+                    else:
+                        if worker is None:
+                            worker = self._spawn()
+                        job._worker = worker
+                        result, reusable = worker.run(job)
+                except OSError as exc:  # the worker could not even start
+                    result, reusable = ChildResult(died=f"could not start: {exc}"), False
+                finally:
+                    with self._cv:
+                        self._in_use_mb -= job.memory_mb
+                        self._running -= 1
+                        self._exclusive = False if job.exclusive else self._exclusive
+                        self._cv.notify_all()
+                job._finish(result)
+                if not reusable and worker is not None:
+                    self._retire(worker)
+                    worker = None
+        finally:
+            if worker is not None:
+                self._retire(worker)
+
+    def _take(self) -> Job | None:
+        """The next job this slot may run (memory admitted), None when the pool closes."""
+        with self._cv:
+            self._idle += 1
+            try:
+                while True:
+                    if self._closed:
+                        return None
+                    if self._queue and not self._exclusive:
+                        head = self._queue[0]
+                        need = head.memory_mb
+                        fits = self._budget_mb is None or self._in_use_mb + need <= self._budget_mb
+                        alone = self._running == 0
+                        if (fits or alone) and (alone or not head.exclusive):
+                            self._in_use_mb += need
+                            self._running += 1
+                            self._exclusive = head.exclusive
+                            return self._queue.popleft()
+                    self._cv.wait()
+            finally:
+                self._idle -= 1
+
+    def _spawn(self) -> _Worker:
+        worker = _Worker()
+        with self._cv:
+            self._workers.add(worker)
+        return worker
+
+    def _retire(self, worker: _Worker) -> None:
+        worker.close()
+        with self._cv:
+            self._workers.discard(worker)
+
+
+#: Processes started and not yet reaped, and pools not yet closed (:func:`stop_all`).
+_LIVE: set[subprocess.Popen[bytes]] = set()
+_POOLS: weakref.WeakSet[Pool] = weakref.WeakSet()
+#: The pool :func:`run_child` and the deep checks use (:func:`workers`).
+_CURRENT: list[Pool] = []
+
+
+@contextlib.contextmanager
+def workers(jobs: int | None = None) -> Iterator[Pool]:
+    """A pool for the work inside the ``with`` block: every :func:`run_child` and
+    :func:`submit` in it shares warm workers; they all exit when the block ends."""
+    with Pool(jobs) as pool:
+        _CURRENT.append(pool)
+        try:
+            yield pool
+        finally:
+            _CURRENT.remove(pool)
+
+
+def current() -> Pool | None:
+    """The innermost pool opened by :func:`workers`, if any."""
+    return _CURRENT[-1] if _CURRENT else None
+
+
+def submit(
+    task: str, path: Path, spec: dict[str, Any] | None = None, *, memory_mb: int | None = None
+) -> Job:
+    """Queue ``task`` on the current pool (see :func:`workers`); call inside one."""
+    pool = current()
+    if pool is None:
+        raise RuntimeError("modelreg.isolate.submit needs a pool: use `with workers():`")
+    return pool.submit(task, path, spec, memory_mb=memory_mb)
 
 
 def run_child(
@@ -242,16 +571,49 @@ def run_child(
     spec: dict[str, Any] | None = None,
     *,
     stream_stderr: bool = False,
+    exclusive: bool = False,
 ) -> ChildResult:
-    """Run ``task`` on ``path`` in a child process; never raises for what the child does.
+    """Run ``task`` on ``path`` in a worker; never raises for what the worker does.
 
-    ``stream_stderr`` lets the child draw a progress bar on the user's terminal; the parent
-    then cannot quote the child's last error line, so use it only for long, trusted work.
+    Uses the current pool (:func:`workers`) or, outside one, a worker of its own.
+    ``exclusive``: no other task of the pool runs meanwhile (see :meth:`Pool.submit`).
+    ``stream_stderr`` passes the worker's stderr through to the user's terminal as it comes
+    (a progress bar); the parent still keeps its tail for the error message.
     """
-    started = start_child(
-        task, path, memory_mb, stream_stderr=stream_stderr, spec_on_stdin=spec is not None
-    )
-    return finish_child(started, spec, timeout)
+    pool = current()
+    if pool is not None:
+        job = pool.submit(
+            task,
+            path,
+            spec,
+            memory_mb=memory_mb,
+            timeout=timeout,
+            stream_stderr=stream_stderr,
+            exclusive=exclusive,
+        )
+        return job.result()
+    with Pool(1) as own:
+        job = own.submit(
+            task,
+            path,
+            spec,
+            memory_mb=memory_mb,
+            timeout=timeout,
+            stream_stderr=stream_stderr,
+            exclusive=exclusive,
+        )
+        return job.result()
+
+
+def stop_all() -> None:
+    """Kill and reap every worker still running (on Ctrl-C, before modelreg exits)."""
+    for pool in list(_POOLS):
+        pool.kill()
+    for proc in list(_LIVE):
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        _LIVE.discard(proc)
 
 
 def _judge(returncode: int, stdout: bytes, stderr: bytes, memory_mb: int) -> ChildResult:

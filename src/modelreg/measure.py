@@ -77,7 +77,8 @@ def timings(targets: list[LatencyTarget], runs: int, warmup: int = WARMUP) -> Ti
         "warmup": warmup,
         "progress": progress,
     }
-    result = run_child("bench", targets[0].model, spec=spec, stream_stderr=progress)
+    # Alone in the pool: a deep check on the other core would slow the timed calls.
+    result = run_child("bench", targets[0].model, spec=spec, stream_stderr=progress, exclusive=True)
     if result.died or result.data is None:
         names = ", ".join(t.label for t in targets)
         raise ModelregError(f"latency of {names} not measured: {result.died or result.error}")

@@ -7,12 +7,13 @@ unless ``--fast``) → registry-wide checks when the whole registry was asked fo
 
 from __future__ import annotations
 
+import collections
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from modelreg import schemas
+from modelreg import isolate, schemas
 from modelreg.cache import DeepCache
 from modelreg.cache import salt as cache_salt
 from modelreg.checks import (
@@ -142,15 +143,29 @@ def run(
     if not deep:
         cache = None
     salt = cache_salt(deep, select_rules, ignore_rules, options) if cache else ""
-    for model_name, version_name in sorted(version_keys):
-        model = registry.model(model_name)
-        assert model is not None  # selected from what exists
-        version = model.versions[version_name]
-        findings.extend(
-            _run_version(
-                registry, model, version, options, by_scope["version"], cache=cache, salt=salt
+    # Versions are prepared (their deep tasks queued on the worker pool) a window ahead of
+    # the version whose checks run, so every worker has work while the parent checks; the
+    # findings are the same whatever the window, since each version's are its own.
+    pool = isolate.current() if deep else None
+    window = 2 * pool.jobs if pool is not None else 1
+    pending: collections.deque[_Started] = collections.deque()
+    try:
+        for model_name, version_name in sorted(version_keys):
+            model = registry.model(model_name)
+            assert model is not None  # selected from what exists
+            version = model.versions[version_name]
+            pending.append(
+                _begin_version(
+                    registry, model, version, options, by_scope["version"], cache=cache, salt=salt
+                )
             )
-        )
+            if len(pending) >= window:
+                findings.extend(_finish_version(pending.popleft(), cache))
+        while pending:
+            findings.extend(_finish_version(pending.popleft(), cache))
+    finally:
+        for started in pending:  # an error stopped the run: no queued task is wanted
+            _cleanup(started.ctx)
     kept = {
         f for f in findings if f.rule in UNFILTERED or wanted(f.rule, select_rules, ignore_rules)
     }
@@ -183,7 +198,20 @@ def _run_model(
     return findings
 
 
-def _run_version(
+@dataclass
+class _Started:
+    """A version whose files are loaded and whose checks are prepared, not yet run."""
+
+    ctx: VersionContext
+    findings: list[Finding]
+    runnable: list[Check]
+    where: str
+    key: str | None
+    cached: bool
+    salt: str
+
+
+def _begin_version(
     registry: Registry,
     model: ModelEntry,
     version: VersionEntry,
@@ -192,7 +220,8 @@ def _run_version(
     *,
     cache: DeepCache | None = None,
     salt: str = "",
-) -> list[Finding]:
+) -> _Started:
+    """Load the version, validate its schema and run its checks' preparations."""
     findings: list[Finding] = []
     meta = None
     valid = False
@@ -206,30 +235,47 @@ def _run_version(
     ctx = VersionContext(registry, model, version, options, meta, registry.model_data(model), valid)
     key = cache.key(model, version, salt, meta) if cache is not None and valid else None
     cached = key is not None and cache is not None and cache.hit(key)
-    deep_findings: list[Finding] = []
     runnable = [c for c in checks if not ((c.needs_valid and not valid) or (c.deep and cached))]
     where = registry.rel(version.dir / METADATA_FILE)
+    started = _Started(ctx, findings, runnable, where, key, cached, salt)
     try:
         for prepare in dict.fromkeys(c.prepare for c in runnable if c.prepare is not None):
             findings.extend(_guard_prepare(prepare, ctx, where))
-        for c in runnable:
-            found = _guard(c, ctx, where)
+    except BaseException:
+        _cleanup(ctx)
+        raise
+    return started
+
+
+def _finish_version(started: _Started, cache: DeepCache | None) -> list[Finding]:
+    """Run a prepared version's checks; record a clean deep pass in the cache."""
+    ctx, findings = started.ctx, started.findings
+    deep_findings: list[Finding] = []
+    try:
+        for c in started.runnable:
+            found = _guard(c, ctx, started.where)
             findings.extend(found)
             if c.deep:
                 deep_findings.extend(found)
     finally:
-        for cleanup in ctx.cleanups:
-            cleanup()
+        _cleanup(ctx)
     # Only a clean pass is recorded, and only if no input changed while the checks ran.
+    key = started.key
     if (
         cache is not None
         and key is not None
-        and not cached
+        and not started.cached
         and not deep_findings
-        and cache.key(model, version, salt, meta) == key
+        and cache.key(ctx.model, ctx.version, started.salt, ctx.meta) == key
     ):
-        cache.store(key, f"{model.name}@{version.name}")
+        cache.store(key, f"{ctx.model.name}@{ctx.version.name}")
     return findings
+
+
+def _cleanup(ctx: VersionContext) -> None:
+    cleanups, ctx.cleanups = ctx.cleanups, []
+    for cleanup in cleanups:
+        cleanup()
 
 
 def _errors(findings: Iterable[Finding]) -> bool:

@@ -1,9 +1,9 @@
-"""One isolated child per version for every deep fact the checks compare.
+"""One isolated task per version for every deep fact the checks compare.
 
 Parsing, onnx's checker, the onnxruntime session, the golden vectors and the evaluation all
-happen in a single ``python -m modelreg._child deep`` process: the model is parsed once and
-one session serves both the vectors and the evaluation, so a large model costs one load, not
-three. The parent has already hashed every file (integrity), so the child hashes nothing.
+happen in a single ``deep`` task on a worker of :mod:`modelreg.isolate`: the model is parsed
+once and one session serves both the vectors and the evaluation, so a large model costs one
+load, not three. The parent has already hashed every file (integrity), so the child hashes nothing.
 The structure, runtime and metrics checks each read their part; the first to ask runs it.
 """
 
@@ -14,12 +14,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from modelreg import isolate
 from modelreg.checks import VersionContext, missing_modules
 from modelreg.evaluation import metric_args
 from modelreg.evaluation import signature as eval_signature
 from modelreg.findings import Finding
 from modelreg.hashing import sha256_file
-from modelreg.isolate import ChildResult, cancel_child, finish_child, run_child, start_child
+from modelreg.isolate import ChildResult
 from modelreg.lfs import looks_like_pointer, read_head
 from modelreg.rules import rule
 
@@ -83,23 +84,36 @@ def evaluation_spec(ctx: VersionContext) -> dict[str, Any] | None:
     }
 
 
+def deep_spec(ctx: VersionContext) -> dict[str, Any]:
+    """What the version's deep task needs besides the model: the golden vectors and, when the
+    evaluation file is the declared one, what to score on it."""
+    assert ctx.meta is not None
+    return {
+        "version_dir": str(ctx.version.dir),
+        "sets": ctx.meta["test_vectors"],
+        "evaluate": evaluation_spec(ctx),
+    }
+
+
 def prestart(ctx: VersionContext) -> None:
-    """Start the version's deep child before the other checks run (the ``prepare`` of every
-    check that reads :func:`deep_run`): it parses the model, runs onnx's checker and opens
-    the session while the parent hashes files; it is handed its spec when first asked."""
+    """Queue the version's deep task on the worker pool before the other checks run (the
+    ``prepare`` of every check that reads :func:`deep_run`): a warm worker parses the model,
+    runs onnx's checker, opens the session and runs the vectors while the parent hashes files
+    and the runner prepares the next versions. Outside a pool, :func:`deep_run` runs it."""
     from modelreg.checks.integrity import local_artifact  # integrity imports this module
 
-    if "deep" in ctx.memo or "deep-child" in ctx.memo or ctx.meta is None:
+    pool = isolate.current()
+    if pool is None or "deep" in ctx.memo or "deep-job" in ctx.memo or ctx.meta is None:
         return
     path = local_artifact(ctx)
     if path is None or missing_modules("onnx", "onnxruntime", "numpy"):
         return  # the checks report why; nothing to start
-    started = start_child("deep", path)
-    ctx.memo["deep-child"] = (path, started)
+    job = pool.submit("deep", path, deep_spec(ctx))
+    ctx.memo["deep-job"] = (path, job)
 
     def stop_unused() -> None:
-        if ctx.memo.get("deep-child") is not None:
-            cancel_child(started)
+        if ctx.memo.get("deep-job") is not None:
+            job.cancel()
 
     ctx.cleanups.append(stop_unused)
 
@@ -107,20 +121,14 @@ def prestart(ctx: VersionContext) -> None:
 def deep_run(ctx: VersionContext, model_path: Path) -> ChildResult:
     """The version's deep facts (run once, shared by the deep checks)."""
     if "deep" not in ctx.memo:
-        assert ctx.meta is not None
-        spec = {
-            "version_dir": str(ctx.version.dir),
-            "sets": ctx.meta["test_vectors"],
-            "evaluate": evaluation_spec(ctx),
-        }
-        early = ctx.memo.get("deep-child")
-        ctx.memo["deep-child"] = None
+        early = ctx.memo.get("deep-job")
+        ctx.memo["deep-job"] = None
         if early is not None and early[0] == model_path:
-            ctx.memo["deep"] = finish_child(early[1], spec)
+            ctx.memo["deep"] = early[1].result()
         else:
             if early is not None:
-                cancel_child(early[1])
-            ctx.memo["deep"] = run_child("deep", model_path, spec=spec)
+                early[1].cancel()
+            ctx.memo["deep"] = isolate.run_child("deep", model_path, spec=deep_spec(ctx))
     result: ChildResult = ctx.memo["deep"]
     return result
 

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from modelreg import reporters
+from modelreg import isolate, reporters
 from modelreg.cache import DeepCache
 from modelreg.checks import Options
 from modelreg.errors import UsageError
@@ -46,6 +46,8 @@ examples:
 
 Deep checks that passed are remembered by content in .git/modelreg-cache/ (docs/hooks.md):
 an unchanged version is not re-run; --no-cache (or MODELREG_NO_CACHE=1) runs everything.
+Deep checks run in warm, isolated worker processes, one per core (--jobs N); a worker that
+crashes, hangs or runs out of memory on a version is replaced and that version gets MR902.
 
 rules: docs/rules.md lists every rule id, what it checks and how to fix it.
 """
@@ -64,6 +66,7 @@ class Request:
     shard: str | None = None
     summary: Path | None = None
     cache: bool = True
+    jobs: int | None = None
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -122,7 +125,22 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         action="store_false",
         help="re-run deep checks even where a pass on the same bytes is cached",
     )
+    p.add_argument(
+        "-j",
+        "--jobs",
+        type=_jobs,
+        metavar="N",
+        help="deep-check N versions at a time in warm worker processes (default: one per "
+        "core; fewer run when their models are large for the machine's memory). The report "
+        "is the same for every N",
+    )
     p.set_defaults(handler=from_args)
+
+
+def _jobs(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of workers >= 1")
+    return int(text)
 
 
 def _split(values: list[str]) -> tuple[str, ...]:
@@ -143,6 +161,7 @@ def from_args(args: argparse.Namespace) -> int:
             shard=args.shard,
             summary=args.summary,
             cache=args.cache,
+            jobs=args.jobs,
         )
     )
 
@@ -198,9 +217,15 @@ def execute(request: Request) -> int:
                 "models/<model>/model.yaml, or no PATH for the whole registry)"
             )
     cache = DeepCache.for_registry(registry.root) if request.cache and not request.fast else None
-    findings = run_checks(
-        registry, selection, Options(fast=request.fast), request.select, request.ignore, cache=cache
-    )
+    with isolate.workers(request.jobs):
+        findings = run_checks(
+            registry,
+            selection,
+            Options(fast=request.fast),
+            request.select,
+            request.ignore,
+            cache=cache,
+        )
     if links:
         # Never filtered by --select: a named path that is a link was not checked at all.
         findings = sorted(set(findings) | set(links), key=Finding.sort_key)
