@@ -200,7 +200,7 @@ def test_large_models_run_fewer_at_a_time(tmp_path: Path, monkeypatch: pytest.Mo
 
     monkeypatch.setattr(isolate._Worker, "run", run)
 
-    def init(self: Any) -> None:
+    def init(self: Any, _max_tasks: int = 0) -> None:
         self.busy = False
 
     monkeypatch.setattr(isolate._Worker, "__init__", init)
@@ -225,9 +225,7 @@ def test_large_models_run_fewer_at_a_time(tmp_path: Path, monkeypatch: pytest.Mo
     monkeypatch.setattr(isolate._Worker, "run", watch)
     most = 0
     with isolate.Pool(2) as pool:
-        jobs = [
-            pool.submit("inspect", tmp_path, memory_mb=100, exclusive=i == 2) for i in range(5)
-        ]
+        jobs = [pool.submit("inspect", tmp_path, memory_mb=100, exclusive=i == 2) for i in range(5)]
         assert all(j.result().data == {"ok": 100} for j in jobs)
     assert (alone, most) == ([0], 2)
 
@@ -285,3 +283,18 @@ def test_timeout_counts_from_the_hand_over(tmp_path: Path, monkeypatch: pytest.M
     assert result.died == "timed out after 0.5 s"
     assert time.monotonic() - started < 30
     assert not isolate._LIVE
+
+
+def test_strict_isolation_gives_every_task_a_fresh_worker(
+    registry: Registry,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    starts = break_workers(tmp_path, monkeypatch, "none", "pass")
+    monkeypatch.setenv("MODELREG_WORKER_TASKS", "1")
+    assert main(["validate", "--no-cache", "--jobs", "1", "models/demo"]) == 0, capsys.readouterr()
+    assert len(starts.read_text().split()) == 2  # two versions, two workers
+    monkeypatch.setenv("MODELREG_WORKER_TASKS", "0")
+    assert main(["validate", "--no-cache", "models/demo"]) == 2
+    assert "MODELREG_WORKER_TASKS='0'" in capsys.readouterr().err

@@ -1,9 +1,14 @@
-"""Run ONNX parsing in a child process with a timeout and a memory limit.
+"""Run ONNX work in warm, isolated worker processes, each task under a timeout and a memory limit.
 
 A crafted ONNX file can crash (protobuf or onnx C++ code), hang or allocate without bound.
-Every library call on artifact bytes therefore happens in ``python -m modelreg._child``;
-the parent turns a signal, a timeout or an exhausted memory limit into a finding and goes
-on with the other versions.
+Every library call on artifact bytes therefore happens in a worker, ``python -m
+modelreg._child serve``, started by a :class:`Pool`; the parent turns a signal, a timeout or
+an exhausted memory limit into a finding, replaces the worker and goes on with the other
+versions. Workers import numpy, onnx and onnxruntime once and then run task after task (one
+version's deep checks is one task), ``--jobs`` of them at a time; a worker is replaced after
+any task it did not survive cleanly, when its address space grew, and after
+``MODELREG_WORKER_TASKS`` tasks (default 200; ``1`` gives every task a fresh process, the
+strictest isolation, at about a second per task).
 
 The memory limit (``RLIMIT_AS``: address space, not resident memory) scales with the model::
 
@@ -163,8 +168,22 @@ STDERR_TAIL = 64 * 1024
 #: replaced after the task: the next task's memory limit must not be spent on the last one's
 #: leftovers (allocator arenas, cached kernels).
 GROWTH_MB = 256
-#: A worker is replaced after this many tasks, whatever its size (a bound on slow leaks).
+#: A worker is replaced after this many tasks, whatever its size (a bound on slow leaks);
+#: ``MODELREG_WORKER_TASKS`` overrides it (read when a pool starts).
 TASKS_PER_WORKER = 200
+TASKS_ENV = "MODELREG_WORKER_TASKS"
+
+
+def tasks_per_worker() -> int:
+    """How many tasks a worker runs before it is replaced (``MODELREG_WORKER_TASKS``)."""
+    raw = os.environ.get(TASKS_ENV, "").strip()
+    if not raw:
+        return TASKS_PER_WORKER
+    if not raw.isdigit() or int(raw) < 1:
+        raise UsageError(f"{TASKS_ENV}={raw!r}: give a whole number of tasks >= 1")
+    return int(raw)
+
+
 #: The line a worker writes after each task's result (never a key a task writes).
 END_KEY = "~end"
 
@@ -216,7 +235,8 @@ class Job:
 class _Worker:
     """One long-lived ``python -m modelreg._child serve`` process."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_tasks: int = TASKS_PER_WORKER) -> None:
+        self.max_tasks = max_tasks
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "modelreg._child", "serve"],
             stdin=subprocess.PIPE,
@@ -299,7 +319,7 @@ class _Worker:
         grown = isinstance(size, int) and self.ready_mb is not None
         reusable = (
             result.died is None
-            and self.tasks < TASKS_PER_WORKER
+            and self.tasks < self.max_tasks
             and not (grown and size - self.ready_mb > GROWTH_MB)  # type: ignore[operator]  # both int when grown
         )
         return result, reusable
@@ -383,6 +403,7 @@ class Pool:
         self._running = 0
         self._exclusive = False  # an exclusive job is running: nothing else may start
         self._workers: set[_Worker] = set()
+        self._max_tasks = tasks_per_worker()
         _POOLS.add(self)
 
     def submit(
@@ -518,7 +539,7 @@ class Pool:
                 self._idle -= 1
 
     def _spawn(self) -> _Worker:
-        worker = _Worker()
+        worker = _Worker(self._max_tasks)
         with self._cv:
             self._workers.add(worker)
         return worker
