@@ -32,7 +32,7 @@ directory; never commit these files, a registry keeps them in Git LFS):
 Deterministic: the same seed gives byte-identical files on the same machine and package
 versions (torch single-threaded with deterministic algorithms, the exporter's per-node debug
 metadata, which holds absolute source paths, stripped, the npz written with fixed
-timestamps). It takes about a minute and 2 GB of memory on 2 cores.
+timestamps). It takes about 30 s and 1.5 GB of memory on 2 cores.
 
 Needs ``torch==2.13.0`` (CPU), ``onnxscript``, ``onnx``, ``onnxruntime`` and ``numpy``
 (``pip install -e '.[converters]'``); transformers is not used: the model is written below in
