@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from modelreg.errors import ModelregError, UsageError
-from modelreg.evaluation import score_args as scoring
+from modelreg.evaluation import is_regression, metric_args
 from modelreg.hashing import sha256_file
 from modelreg.lfs import looks_like_pointer, read_head
 from modelreg.measure import LatencyTarget, golden_inputs, latency, scores
@@ -28,10 +28,18 @@ GATE_ORDER = (
     "min_f1",
     "max_accuracy_drop",
     "max_f1_drop",
+    "min_r2",
+    "max_mae",
+    "max_rmse",
+    "max_r2_drop",
+    "max_rmse_increase",
     "p99_latency_budget_ms",
     "max_p99_regression",
 )
 _LATENCY_GATES = ("p99_latency_budget_ms", "max_p99_regression")
+#: Gates that judge a classifier's scores, and a regressor's.
+_CLASSIFIER_GATES = ("min_accuracy", "min_f1", "max_accuracy_drop", "max_f1_drop")
+_REGRESSOR_GATES = ("min_r2", "max_mae", "max_rmse", "max_r2_drop", "max_rmse_increase")
 
 
 @dataclass(frozen=True)
@@ -88,6 +96,32 @@ class GateReport:
             "gates": [row.__dict__ for row in self.rows],
             "measured": self.measured,
         }
+
+
+def _regression_row(
+    gate: str, limit: float, cand: dict[str, Any], prod: dict[str, Any] | None
+) -> GateRow:
+    """A regressor's gate: a floor for R², a ceiling for MAE/RMSE, or a change against
+    production (R² drop in absolute terms, RMSE increase relative)."""
+    key = gate.removeprefix("min_").removeprefix("max_").removesuffix("_drop")
+    key = key.removesuffix("_increase")
+    shown = f"{prod[key]:.6g}" if prod else "-"
+    if gate == "min_r2":
+        return GateRow(gate, f">= {limit:g}", f"{cand[key]:.6g}", shown, cand[key] >= limit)
+    if gate in ("max_mae", "max_rmse"):
+        return GateRow(gate, f"<= {limit:g}", f"{cand[key]:.6g}", shown, cand[key] <= limit)
+    if prod is None:
+        rule = "drop" if gate == "max_r2_drop" else "increase"
+        return GateRow(gate, f"{rule} <= {limit:g}", f"{cand[key]:.6g}", "-", None,
+                       "no production version")  # fmt: skip
+    if gate == "max_r2_drop":
+        drop = prod[key] - cand[key]
+        return GateRow(gate, f"drop <= {limit:g}", f"{cand[key]:.6g} ({-drop:+.4g})", shown,
+                       drop <= limit + 1e-12)  # fmt: skip
+    base = prod[key]
+    change = cand[key] / base - 1 if base else (0.0 if cand[key] == 0 else float("inf"))
+    return GateRow(gate, f"increase <= {_pct(limit)}", f"{cand[key]:.6g} ({change * 100:+.1f}%)",
+                   shown, change <= limit + 1e-12)  # fmt: skip
 
 
 def _pct(value: float) -> str:
@@ -177,7 +211,8 @@ def evaluate(
     digest, _ = sha256_file(data, tree=registry.tree)
     if digest != evaluation["data"]["sha256"]:
         raise ModelregError(f"{registry.rel(data)}: sha256 differs from the candidate's metadata")
-    score_args = scoring(model_data.get("labels") or [], evaluation["metrics"]["f1"])
+    _refuse_other_kind(model, gates, is_regression(evaluation["metrics"]))
+    score_args = metric_args(model_data.get("labels") or [], evaluation["metrics"])
     report = GateReport(model, version, prod_name)
     measured: dict[str, dict[str, Any]] = {}
     cand_path = _verified_artifact(registry, candidate, cand_meta)
@@ -200,6 +235,21 @@ def evaluate(
     report.measured.update(measured)
     report.rows = _judge(gates, measured)
     return report
+
+
+def _refuse_other_kind(model: str, gates: dict[str, Any], regression: bool) -> None:
+    """A classifier's gate on a regressor (or the reverse) cannot be judged: say so."""
+    wrong = [g for g in (_CLASSIFIER_GATES if regression else _REGRESSOR_GATES) if g in gates]
+    if wrong:
+        kind, other = ("a regressor", "MAE/RMSE/R²") if regression else ("a classifier", "")
+        fix = (
+            f"use min_r2, max_mae, max_rmse, max_r2_drop or max_rmse_increase ({other})"
+            if regression
+            else "use min_accuracy, min_f1, max_accuracy_drop or max_f1_drop"
+        )
+        raise ModelregError(
+            f"models/{model}/model.yaml: gates {', '.join(wrong)} cannot judge {kind}; {fix}"
+        )
 
 
 def _target(
@@ -249,6 +299,8 @@ def _judge(gates: dict[str, Any], measured: dict[str, dict[str, Any]]) -> list[G
                     drop <= limit + 1e-12,
                 )
             )
+        elif gate in _REGRESSOR_GATES:
+            rows.append(_regression_row(gate, limit, cand, prod))
         elif gate == "p99_latency_budget_ms":
             p99 = cand["latency"]["p99_ms"]
             prod_p99 = f"{prod['latency']['p99_ms']:.3f} ms" if prod else "-"

@@ -87,17 +87,10 @@ def timings(targets: list[LatencyTarget], runs: int, warmup: int = WARMUP) -> Ti
     return Timings(data["environment"], list(data["results"]), list(cpu))
 
 
-def scores(
-    model: Path, data: Path, *, output: str, classes: int, average: str, positive: int
-) -> dict[str, Any]:
-    """Accuracy and F1 of ``model`` on the evaluation file ``data``, in the child."""
-    spec = {
-        "data": str(data),
-        "output": output,
-        "classes": classes,
-        "average": average,
-        "positive": positive,
-    }
+def scores(model: Path, data: Path, *, output: str, **how: Any) -> dict[str, Any]:
+    """The metrics of ``model`` on the evaluation file ``data``, in a worker: accuracy and F1,
+    or MAE, RMSE and R² (``how`` is :func:`modelreg.evaluation.metric_args`' answer)."""
+    spec = {"data": str(data), "output": output, **how}
     result = run_child("evaluate", model, spec=spec)
     if result.died:
         raise ModelregError(f"{model}: evaluation died: {result.died}")

@@ -368,3 +368,45 @@ def test_xgboost_through_onnxmltools(
     accuracy = float(np.mean(booster.predict(x) == y))
     assert f"accuracy: {round(accuracy, 6)}\n" in _metadata(reg, "xgb")
     _validated(reg, capsys, "xgb")
+
+
+def test_regressor_gates(reg: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # A regressor is gated by R², MAE and RMSE, scored in this run on the candidate's data;
+    # a classifier's gate on it is a clear refusal, not a crash.
+    from sklearn.ensemble import GradientBoostingRegressor
+
+    x, y = make_regression(n_samples=60, n_features=4, noise=5.0, random_state=0)
+    x, y = x.astype(np.float32), y.astype(np.float32)
+    eval_file = _eval(tmp_path / "eval.npz", X=x, labels=y)
+    for version, trees in (("1.0.0", 2), ("1.1.0", 20)):
+        gbr = GradientBoostingRegressor(n_estimators=trees, max_depth=2, random_state=0).fit(x, y)
+        onnx_file = _save(tmp_path / f"gbr-{trees}.onnx", _skl(gbr, x))
+        first = ("--labels", "y") if version == "1.0.0" else ()
+        code, err = _add(reg, capsys, f"gbr@{version}", (onnx_file, eval_file), *first)
+        assert code == 0, err
+    card = reg / "models/gbr/model.yaml"
+    text = card.read_text(encoding="utf-8")
+    gate = ["gate", "gbr", "1.1.0", "--against", "1.0.0", "--root", str(reg)]
+
+    card.write_text(text + "gates:\n  min_accuracy: 0.9\n", encoding="utf-8")
+    assert main(gate) == 1
+    assert capsys.readouterr().err == (
+        "modelreg: error: models/gbr/model.yaml: gates min_accuracy cannot judge a regressor; "
+        "use min_r2, max_mae, max_rmse, max_r2_drop or max_rmse_increase (MAE/RMSE/R²)\n"
+    )
+    # More trees fit better: R² rises and RMSE falls against 1.0.0, so these hold...
+    card.write_text(
+        text + "gates:\n  min_r2: 0.5\n  max_r2_drop: 0\n  max_rmse_increase: 0\n",
+        encoding="utf-8",
+    )
+    assert main([*gate, "--output", "json"]) == 0, capsys.readouterr()
+    report = capsys.readouterr().out
+    assert '"min_r2"' in report and '"max_rmse_increase"' in report
+    # ...and judged the other way round (1.0.0 as the candidate) they fail.
+    back = ["gate", "gbr", "1.0.0", "--against", "1.1.0", "--root", str(reg)]
+    assert main(back) == 1
+    out = capsys.readouterr().out
+    assert "max_r2_drop" in out and "max_rmse_increase" in out
+    card.write_text(text + "gates:\n  max_mae: 0.001\n", encoding="utf-8")
+    assert main(gate) == 1
+    assert "max_mae" in capsys.readouterr().out

@@ -23,7 +23,8 @@ against their metadata, both are scored on the candidate's evaluation file, and,
 gate is declared, both are timed interleaved with pinned sessions.
 
 Gates (model.yaml `gates:`): min_accuracy, min_f1 (floors); max_accuracy_drop, max_f1_drop
-(absolute drop against production); p99_latency_budget_ms; max_p99_regression (relative p99
+(absolute drop against production); for a regressor min_r2, max_mae, max_rmse, max_r2_drop and
+max_rmse_increase (relative); p99_latency_budget_ms; max_p99_regression (relative p99
 slowdown against production). Exit 0 when every gate holds, 1 with the table when one fails.
 `modelreg promote ... --env production` runs this first.
 
