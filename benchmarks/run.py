@@ -27,6 +27,7 @@ from pathlib import Path
 
 import backend
 import bert_base
+import pool
 import scenarios
 from timing import ROOT, Result, time_commands
 
@@ -426,7 +427,7 @@ def scaling_note(curve: Sequence[tuple[int, float]], sha_mib_s: float | None) ->
 
 
 SCENARIOS = ("fast", "p50", "hooks", "cache", "schema", "thisrepo", "deep", "scaling",
-             "changed", "overlays", "tags", "memory", "backend", "bert")  # fmt: skip
+             "changed", "overlays", "tags", "memory", "backend", "bert", "pool")  # fmt: skip
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -474,6 +475,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             ("hooks", lambda: results.append(bench_hooks_no_model_change(runs))),
             ("cache", lambda: results.append(bench_deep_cache_hit(heavy))),
             ("bert", lambda: results.extend(bert_base.rows(tmp, heavy))),
+            ("pool", lambda: results.extend(pool.rows(tmp, heavy, sizes))),
         ]
         for name, step in plan:
             if name in only:
