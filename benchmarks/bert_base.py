@@ -177,9 +177,9 @@ def deep_check(tmp: Path, runs: int) -> list[Result]:
             raise SystemExit(f"the primitives failed: {done.stderr}")
         t_prims.append(seconds)
         outputs.append(done.stdout)
+    # For scale only: the registry-wide rules (overlays, pages) are no part of the ratio.
     whole, done = _run([*MODELREG, "validate", "--no-cache"], root)
-    if done.returncode != 0:
-        raise SystemExit(f"the BERT-base registry does not validate: {done.stdout}{done.stderr}")
+    whole_status = "passed" if done.returncode == 0 else f"exit {done.returncode}"
     bare = [PY, "-c", BARE_SESSION, f"{rel}/model.onnx", str(eval_file), str(SAMPLE)]
     # The same bare session running the evaluation rows in one call, as the deep check's
     # evaluation does (up to 256 rows per call): what the activations add.
@@ -204,8 +204,8 @@ def deep_check(tmp: Path, runs: int) -> list[Result]:
             baseline_median_s=prims_s, target="ratio <= 1.2", met=ours_s / prims_s <= 1.2,
             note=f"median of {runs} interleaved runs; primitives (median): {_steps(outputs)}; "
             f"the whole registry (`modelreg validate --no-cache`, overlays and GitOps rules "
-            f"included) took {whole:.2f} s once; {EVAL_ROWS} evaluation rows of 64 tokens, "
-            f"{SAMPLE} golden rows, no stored latency (see benchmarks/bert_base.py)",
+            f"included) took {whole:.2f} s once ({whole_status}); {EVAL_ROWS} evaluation rows "
+            f"of 64 tokens, {SAMPLE} golden rows, no stored latency (see benchmarks/bert_base.py)",
         ),
         Result(
             name="peak RSS of the deep check of the BERT-base-shaped model",
