@@ -35,8 +35,8 @@ metadata, which holds absolute source paths, stripped, the npz written with fixe
 timestamps). It takes about 30 s and 1.5 GB of memory on 2 cores.
 
 Needs ``torch==2.13.0`` (CPU), ``onnxscript``, ``onnx``, ``onnxruntime`` and ``numpy``
-(``pip install -e '.[converters]'``); transformers is not used: the model is written below in
-plain torch.
+(``pip install -e '.[converters]'``); transformers is not used: this script writes the model
+in plain torch.
 """
 
 from __future__ import annotations
@@ -334,9 +334,8 @@ def add_command(out: Path, sample: int) -> str:
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    doc = __doc__ or ""
     parser = argparse.ArgumentParser(
-        description=doc.split("\n\nExport:")[0],
+        description=__doc__,
         epilog="examples:\n"
         "  python scripts/build_bert_base.py                  # BERT-base into "
         f"{DEFAULT_OUT}\n"
@@ -399,11 +398,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     log(f"{args.size}: {parameter_count(model):,} parameters, seed {args.seed}")
     log(f"exporting to ONNX (opset {OPSET}, dynamic batch and sequence)")
     proto = to_onnx(model, config)
-    files = save(proto, out / "model.onnx", external=True)
-    del proto
     arrays = evaluation_arrays(config, args.rows, args.seq_len, args.seed)
-    (out / "eval.npz").write_bytes(npz_bytes(arrays))
+    try:
+        files = save(proto, out / "model.onnx", external=True)
+        (out / "eval.npz").write_bytes(npz_bytes(arrays))
+    except OSError as exc:
+        print(f"build_bert_base: cannot write to {out}: {exc}", file=sys.stderr)
+        return 1
     files.append(out / "eval.npz")
+    del proto
 
     log(f"checking onnxruntime against torch on {args.rows} rows of {args.seq_len} tokens")
     with torch.no_grad():
