@@ -304,3 +304,22 @@ def test_in_a_registry_with_overlays_add_writes_the_version_overlay(
     assert "1.2.0" in registry.read("overlays/demo/v1.2.0/kustomization.yaml")
     # The overlay is exactly what the generator makes: no stale-overlay finding.
     assert main(["validate", "--fast", "--select", "MR6"]) == 0, capsys.readouterr().out
+
+
+def test_metadata_the_schema_refuses_is_refused_before_anything_is_written(
+    registry: Registry, onnx_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Found by a user: --dataset-samples 0 was measured, written, and failed only at the page
+    # render, leaving the version behind. Now the assembled metadata is checked first.
+    def tree() -> dict[Path, bytes]:  # the work tree (the lock file in .git/ stays, by design)
+        files = sorted(registry.root.rglob("*"))
+        return {p: p.read_bytes() for p in files if p.is_file() and ".git" not in p.parts}
+
+    before = tree()
+    args = [a if a != "100" else "0" for a in ARGS]
+    assert main(_add(registry, onnx_file, *args, "--runs", "0")) == 2
+    assert capsys.readouterr().err == (
+        "modelreg: error: --dataset-samples: 0 is less than the minimum of 1; "
+        "nothing was written\n"
+    )
+    assert tree() == before

@@ -466,6 +466,19 @@ def _check_card(data: dict[str, Any]) -> None:
         raise UsageError(f"{flags.get(key, key or 'model card')}: {error.message}")
 
 
+def _check_metadata(metadata: dict[str, Any]) -> None:
+    """Refuse metadata the schema would refuse before anything is written (a value from a
+    flag, e.g. ``--dataset-samples 0``, would otherwise fail only at the page render)."""
+    from modelreg.schemas import validator
+
+    for error in validator("metadata").iter_errors(metadata):
+        where = ".".join(str(p) for p in error.absolute_path) or "metadata"
+        flag = {"training.dataset.samples": "--dataset-samples",
+                "training.dataset.name": "--dataset-name",
+                "training.dataset.version": "--dataset-version"}.get(where)  # fmt: skip
+        raise UsageError(f"{flag or where}: {error.message}; nothing was written")
+
+
 def execute(request: Request) -> int:
     """Measure, assemble in a staging directory, rename into place, update model.yaml."""
     plan = _preflight(request)
@@ -538,6 +551,7 @@ def _execute(request: Request, plan: Plan) -> int:
         average=average,
         eval_sha=eval_sha,
     )
+    _check_metadata(metadata)
     measured = Measured(metadata, scores, average, card, external)
     if request.dry_run:
         return _dry_run(request, plan, measured)
