@@ -118,15 +118,37 @@ def _valid_date(text: str) -> bool:
     return True
 
 
-def _compile(root: dict[str, Any], schema: Any, env: _Env) -> Check:  # noqa: PLR0915 - one branch per keyword reads best as one function
+def _compile(root: dict[str, Any], schema: Any, env: _Env) -> Check:
     if schema is True:
         return lambda _x: True
     if schema is False:
         return lambda _x: False
     if not isinstance(schema, dict):
         raise Unsupported(repr(schema))
-    checks: list[Check] = []
     keys = {k for k in schema if k not in _ANNOTATIONS and not k.startswith(env.ignore_prefixes)}
+    checks: list[Check] = []
+    for group in _KEYWORD_GROUPS:
+        checks.extend(group(root, schema, keys, env))
+    # Unknown keywords are refused after the known ones compiled, as before the split: a
+    # schema that is both unsupported and malformed raises what the malformed part raises.
+    if keys - _HANDLED:
+        raise Unsupported(", ".join(sorted(keys - _HANDLED)))
+    if len(checks) == 1:
+        return checks[0]
+    return lambda x: all(c(x) for c in checks)
+
+
+# One function per group of keywords, grouped by the instance type they constrain as the
+# JSON Schema validation spec groups them; the groups run in this order, so the compiled
+# checks keep the order they always had.
+_KeywordGroup = Callable[[dict[str, Any], dict[str, Any], set[str], _Env], list[Check]]
+
+
+def _any_type_checks(
+    root: dict[str, Any], schema: dict[str, Any], keys: set[str], env: _Env
+) -> list[Check]:
+    """``$ref``, ``type``, ``enum``, ``const``: keywords that apply to every instance."""
+    checks: list[Check] = []
     if "$ref" in keys:
         checks.append(_ref(root, schema["$ref"], env))
     if "type" in keys:
@@ -139,6 +161,14 @@ def _compile(root: dict[str, Any], schema: Any, env: _Env) -> Check:  # noqa: PL
     if "const" in keys:
         value = schema["const"]
         checks.append(lambda x: _equal(x, value))
+    return checks
+
+
+def _string_checks(
+    root: dict[str, Any], schema: dict[str, Any], keys: set[str], env: _Env
+) -> list[Check]:
+    """``pattern``, ``minLength``, ``maxLength``, ``format``: other types pass."""
+    checks: list[Check] = []
     if "pattern" in keys:
         search = re.compile(schema["pattern"]).search
         checks.append(lambda x: not isinstance(x, str) or search(x) is not None)
@@ -150,6 +180,14 @@ def _compile(root: dict[str, Any], schema: Any, env: _Env) -> Check:  # noqa: PL
         checks.append(lambda x: not isinstance(x, str) or len(x) <= hi)
     if "format" in keys and env.formats:
         checks.append(_format(schema["format"]))
+    return checks
+
+
+def _number_checks(
+    root: dict[str, Any], schema: dict[str, Any], keys: set[str], env: _Env
+) -> list[Check]:
+    """``minimum``, ``maximum`` and their exclusive forms: other types pass."""
+    checks: list[Check] = []
     if "minimum" in keys:
         lo_n = schema["minimum"]
         checks.append(lambda x: not _is_number(x) or x >= lo_n)
@@ -162,6 +200,14 @@ def _compile(root: dict[str, Any], schema: Any, env: _Env) -> Check:  # noqa: PL
     if "exclusiveMaximum" in keys:
         ex_hi = schema["exclusiveMaximum"]
         checks.append(lambda x: not _is_number(x) or x < ex_hi)
+    return checks
+
+
+def _object_checks(
+    root: dict[str, Any], schema: dict[str, Any], keys: set[str], env: _Env
+) -> list[Check]:
+    """``required``, property counts, ``propertyNames``, properties: other types pass."""
+    checks: list[Check] = []
     if "required" in keys:
         required = list(schema["required"])
         checks.append(lambda x: not isinstance(x, dict) or all(k in x for k in required))
@@ -176,6 +222,14 @@ def _compile(root: dict[str, Any], schema: Any, env: _Env) -> Check:  # noqa: PL
         checks.append(lambda x: not isinstance(x, dict) or all(name_check(k) for k in x))
     if keys & {"properties", "patternProperties", "additionalProperties"}:
         checks.append(_object(root, schema, env))
+    return checks
+
+
+def _array_checks(
+    root: dict[str, Any], schema: dict[str, Any], keys: set[str], env: _Env
+) -> list[Check]:
+    """``items``, ``minItems``, ``maxItems``, ``uniqueItems``: other types pass."""
+    checks: list[Check] = []
     if "items" in keys:
         item = _compile(root, schema["items"], env)
         checks.append(lambda x: not isinstance(x, list) or all(item(i) for i in x))
@@ -187,6 +241,14 @@ def _compile(root: dict[str, Any], schema: Any, env: _Env) -> Check:  # noqa: PL
         checks.append(lambda x: not isinstance(x, list) or len(x) <= max_i)
     if "uniqueItems" in keys and schema["uniqueItems"]:
         checks.append(_unique)
+    return checks
+
+
+def _combinator_checks(
+    root: dict[str, Any], schema: dict[str, Any], keys: set[str], env: _Env
+) -> list[Check]:
+    """``allOf``, ``anyOf``, ``oneOf``, ``not``: subschemas applied to the same instance."""
+    checks: list[Check] = []
     if "allOf" in keys:
         every = [_compile(root, s, env) for s in schema["allOf"]]
         checks.append(lambda x: all(s(x) for s in every))
@@ -199,18 +261,26 @@ def _compile(root: dict[str, Any], schema: Any, env: _Env) -> Check:  # noqa: PL
     if "not" in keys:
         negated = _compile(root, schema["not"], env)
         checks.append(lambda x: not negated(x))
-    handled = {
-        "$ref", "type", "enum", "const", "pattern", "minLength", "maxLength", "format",
-        "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "required",
-        "minProperties", "maxProperties", "propertyNames", "properties", "patternProperties",
-        "additionalProperties", "items", "minItems", "maxItems", "uniqueItems", "allOf",
-        "anyOf", "oneOf", "not",
-    }  # fmt: skip
-    if keys - handled:
-        raise Unsupported(", ".join(sorted(keys - handled)))
-    if len(checks) == 1:
-        return checks[0]
-    return lambda x: all(c(x) for c in checks)
+    return checks
+
+
+_KEYWORD_GROUPS: tuple[_KeywordGroup, ...] = (
+    _any_type_checks,
+    _string_checks,
+    _number_checks,
+    _object_checks,
+    _array_checks,
+    _combinator_checks,
+)
+
+#: Every keyword one of the groups above compiles; any other makes the schema unsupported.
+_HANDLED = frozenset({
+    "$ref", "type", "enum", "const", "pattern", "minLength", "maxLength", "format",
+    "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "required",
+    "minProperties", "maxProperties", "propertyNames", "properties", "patternProperties",
+    "additionalProperties", "items", "minItems", "maxItems", "uniqueItems", "allOf",
+    "anyOf", "oneOf", "not",
+})  # fmt: skip
 
 
 def _object(root: dict[str, Any], schema: dict[str, Any], env: _Env) -> Check:
