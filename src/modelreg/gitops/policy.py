@@ -181,8 +181,22 @@ def object_problems(obj: RenderedObject) -> list[Problem]:
     """Policy findings for one rendered object."""
     data = obj.data
     kind = data.get("kind")
-    problems: list[Problem] = []
     spec = data.get("spec") or {}
+    problems = _selector_problems(obj, kind, spec)
+    if kind not in WORKLOAD_KINDS:
+        return problems
+    template = spec.get("template") or {}
+    problems += _pod_label_problems(obj, template)
+    pod = template.get("spec") or {}
+    problems += _host_access_problems(obj, pod)
+    pod_security = pod.get("securityContext") or {}
+    for where, container in _containers(pod):
+        problems += _container_problems(obj, where, container, pod_security)
+    return problems
+
+
+def _selector_problems(obj: RenderedObject, kind: Any, spec: dict[str, Any]) -> list[Problem]:
+    """MR616 when a workload's or Service's selector uses the version label."""
     selector = spec.get("selector") or {}
     labels_selector = selector.get("matchLabels", selector) if isinstance(selector, dict) else {}
     if (
@@ -190,60 +204,82 @@ def object_problems(obj: RenderedObject) -> list[Problem]:
         and VERSION_LABEL in labels_selector
         and (kind in WORKLOAD_KINDS or kind == "Service")
     ):
-        problems.append(
+        return [
             ("MR616", f"{obj.label}: selector uses the `{VERSION_LABEL}` label; selectors are "
              "immutable on workloads and a version in them breaks the next version's rollout "
              "(select the per-version instance label instead)")
-        )  # fmt: skip
-    if kind not in WORKLOAD_KINDS:
-        return problems
-    template = spec.get("template") or {}
+        ]  # fmt: skip
+    return []
+
+
+def _pod_label_problems(obj: RenderedObject, template: dict[str, Any]) -> list[Problem]:
+    """MR616 for each of the model and version labels the pod template lacks."""
     pod_labels = (template.get("metadata") or {}).get("labels") or {}
-    for label in (MODEL_LABEL, VERSION_LABEL):
-        if label not in pod_labels:
-            problems.append(
-                ("MR616", f"{obj.label}: pod template has no `{label}` label "
-                 f"(`kubectl get pods -l {label}=...` would not find its pods)")
-            )  # fmt: skip
-    pod = template.get("spec") or {}
-    pod_security = pod.get("securityContext") or {}
-    for field in ("hostNetwork", "hostPID", "hostIPC"):
-        if pod.get(field) is True:
-            problems.append(("MR620", f"{obj.label}: {field} is true"))
+    return [
+        ("MR616", f"{obj.label}: pod template has no `{label}` label "
+         f"(`kubectl get pods -l {label}=...` would not find its pods)")
+        for label in (MODEL_LABEL, VERSION_LABEL)
+        if label not in pod_labels
+    ]  # fmt: skip
+
+
+def _host_access_problems(obj: RenderedObject, pod: dict[str, Any]) -> list[Problem]:
+    """MR620 for host namespaces and hostPath volumes in the pod spec."""
+    problems: list[Problem] = [
+        ("MR620", f"{obj.label}: {field} is true")
+        for field in ("hostNetwork", "hostPID", "hostIPC")
+        if pod.get(field) is True
+    ]
     for volume in pod.get("volumes") or []:
         if isinstance(volume, dict) and "hostPath" in volume:
             problems.append(
                 ("MR620", f"{obj.label}: volume {volume.get('name', '?')} is a hostPath "
                  f"({(volume['hostPath'] or {}).get('path', '?')})")
             )  # fmt: skip
-    for where, container in _containers(pod):
-        cname = f"{obj.label} {where[:-1]} {container.get('name', '?')}"
-        image = container.get("image")
-        if not image:
-            problems.append(("MR611", f"{cname}: no image"))
-        else:
-            problems += [(r, f"{cname}: {m}") for r, m in image_problems(str(image))]
-        limits = (container.get("resources") or {}).get("limits") or {}
-        missing = [k for k in ("cpu", "memory") if k not in limits]
-        if missing:
-            problems.append(("MR613", f"{cname}: no {' and no '.join(missing)} limit"))
-        security = container.get("securityContext") or {}
-        non_root = security.get("runAsNonRoot", pod_security.get("runAsNonRoot"))
-        if non_root is not True:
-            problems.append(("MR614", f"{cname}: runAsNonRoot is not true"))
-        if security.get("readOnlyRootFilesystem") is not True:
-            problems.append(("MR614", f"{cname}: readOnlyRootFilesystem is not true"))
-        if security.get("allowPrivilegeEscalation") is not False:
-            problems.append(("MR614", f"{cname}: allowPrivilegeEscalation is not false"))
-        if security.get("privileged") is True:
-            problems.append(("MR614", f"{cname}: privileged"))
-        added = (security.get("capabilities") or {}).get("add") or []
-        if added:
-            problems.append(("MR621", f"{cname}: adds capabilities {', '.join(map(str, added))}"))
-        if where == "containers":
-            for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
-                if not container.get(probe):
-                    problems.append(("MR615", f"{cname}: no {probe}"))
+    return problems
+
+
+def _container_problems(
+    obj: RenderedObject, where: str, container: dict[str, Any], pod_security: dict[str, Any]
+) -> list[Problem]:
+    """Image (MR611/MR612), limits (MR613), security (MR614/MR621), probes (MR615)."""
+    cname = f"{obj.label} {where[:-1]} {container.get('name', '?')}"
+    problems: list[Problem] = []
+    image = container.get("image")
+    if not image:
+        problems.append(("MR611", f"{cname}: no image"))
+    else:
+        problems += [(r, f"{cname}: {m}") for r, m in image_problems(str(image))]
+    limits = (container.get("resources") or {}).get("limits") or {}
+    missing = [k for k in ("cpu", "memory") if k not in limits]
+    if missing:
+        problems.append(("MR613", f"{cname}: no {' and no '.join(missing)} limit"))
+    problems += _security_context_problems(cname, container, pod_security)
+    if where == "containers":
+        for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
+            if not container.get(probe):
+                problems.append(("MR615", f"{cname}: no {probe}"))
+    return problems
+
+
+def _security_context_problems(
+    cname: str, container: dict[str, Any], pod_security: dict[str, Any]
+) -> list[Problem]:
+    """MR614 for a permissive securityContext, MR621 for added capabilities."""
+    problems: list[Problem] = []
+    security = container.get("securityContext") or {}
+    non_root = security.get("runAsNonRoot", pod_security.get("runAsNonRoot"))
+    if non_root is not True:
+        problems.append(("MR614", f"{cname}: runAsNonRoot is not true"))
+    if security.get("readOnlyRootFilesystem") is not True:
+        problems.append(("MR614", f"{cname}: readOnlyRootFilesystem is not true"))
+    if security.get("allowPrivilegeEscalation") is not False:
+        problems.append(("MR614", f"{cname}: allowPrivilegeEscalation is not false"))
+    if security.get("privileged") is True:
+        problems.append(("MR614", f"{cname}: privileged"))
+    added = (security.get("capabilities") or {}).get("add") or []
+    if added:
+        problems.append(("MR621", f"{cname}: adds capabilities {', '.join(map(str, added))}"))
     return problems
 
 
