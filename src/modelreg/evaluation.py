@@ -303,7 +303,14 @@ def one_column_output(outputs: Sequence[Mapping[str, Any]], scored: str) -> bool
 def f1_score(
     predictions: Sequence[int], labels: Sequence[int], n_classes: int, average: str, positive: int
 ) -> float:
-    """F1 with scikit-learn's averaging modes (zero where precision and recall are zero)."""
+    """F1 as ``sklearn.metrics.f1_score`` computes it with ``zero_division=0``.
+
+    ``binary`` is the F1 of class ``positive``. ``macro`` averages over the classes present in
+    the truth or the predictions (scikit-learn's default ``labels``), not over all
+    ``n_classes``: a declared class the evaluation set neither holds nor predicts has no F1
+    a model could earn, and scikit-learn leaves it out. ``micro`` and ``weighted`` do not
+    depend on such a class. tests/test_f1_sklearn.py compares every mode with scikit-learn.
+    """
     tp = [0] * n_classes
     fp = [0] * n_classes
     fn = [0] * n_classes
@@ -324,7 +331,8 @@ def f1_score(
         total = sum(tp) + (sum(fp) + sum(fn)) / 2
         return sum(tp) / total if total else 0.0
     if average == "macro":
-        return sum(f1(c) for c in range(n_classes)) / n_classes
+        present = [c for c in range(n_classes) if tp[c] or fp[c] or fn[c]]
+        return sum(f1(c) for c in present) / len(present) if present else 0.0
     if average == "weighted":
         support = [tp[c] + fn[c] for c in range(n_classes)]
         n = sum(support)
