@@ -181,7 +181,6 @@ class DeepCache:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         self.hits = 0
-        self.stores = 0
 
     @classmethod
     def for_registry(cls, root: Path) -> DeepCache | None:
@@ -247,7 +246,6 @@ class DeepCache:
             # A read-only .git (CI caches, containers) must not fail a run that passed.
             sys.stderr.write(f"modelreg: note: cache not written ({exc.strerror})\n")
             return
-        self.stores += 1
 
 
 def salt(

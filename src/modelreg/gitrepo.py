@@ -238,13 +238,6 @@ class Repo:
             entries[name] = TreeEntry(mode, otype, oid)
         return entries
 
-    def hash_objects(self, paths: Sequence[str]) -> dict[str, str]:
-        """Blob ids the work-tree files would get if added (clean filters such as LFS apply)."""
-        if not paths:
-            return {}
-        out = self.run("hash-object", "--stdin-paths", stdin="".join(p + "\n" for p in paths))
-        return dict(zip(paths, out.split(), strict=True))
-
     # -- work tree ---------------------------------------------------------------------
 
     def changed_paths(self, *pathspecs: str) -> set[str]:
@@ -296,11 +289,3 @@ def open_repo(path: Path) -> Repo:
     if len(lines) < 2 or not lines[0]:
         raise GitError(f"{probe} is inside a git directory but not in a work tree")
     return Repo(Path(lines[0]).resolve(), lines[1] == "true")
-
-
-def find_repo(path: Path) -> Repo | None:
-    """Like :func:`open_repo`, but None when ``path`` is not in a git work tree."""
-    try:
-        return open_repo(path)
-    except GitError:
-        return None

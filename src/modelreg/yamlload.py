@@ -16,7 +16,6 @@ where present, then builds plain JSON-like values itself so that:
 
 from __future__ import annotations
 
-import math
 import os
 import re
 from collections.abc import Iterator
@@ -314,12 +313,3 @@ class _Builder:
             self.doc.coercions[path] = Coercion("date", text, text)
             return text
         raise _Stop("MR001", f"unsupported tag {tag} (only plain YAML is allowed)", node.start_mark)
-
-
-def is_finite_number(value: Any) -> bool:
-    """True for ints and finite floats (YAML's `.nan` and `.inf` are not metrics)."""
-    if isinstance(value, bool):
-        return False
-    if isinstance(value, int):
-        return True
-    return isinstance(value, float) and math.isfinite(value)

@@ -22,9 +22,6 @@ from modelreg.errors import ModelregError
 from modelreg.registry import ModelEntry, Registry, VersionEntry
 from modelreg.tags import tag_name
 
-#: Lifecycle statuses in the order the schema lists them.
-STATUSES = ("candidate", "production", "supported", "deprecated", "retired")
-
 
 @dataclass(frozen=True)
 class Latency:
