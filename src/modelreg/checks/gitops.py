@@ -460,43 +460,61 @@ def rendered_policy(ctx: RegistryContext) -> Iterator[Finding]:
         yield note
     built: list[tuple[Path, str, list[RenderedObject]]] = []
     yield from _build_all(ctx, built)
-
-    def kind_of(directory: Path) -> str:
-        if directory.parent.name == OVERLAYS_DIR and directory.name == BASE_DIR:
-            return "base"
-        if directory.parent.name == OVERLAYS_DIR and directory.name in envs:
-            return "env"
-        return "version"
-
     # Base first, then versions, then environments: each object is judged where it is made.
     order = {"base": 0, "version": 1, "env": 2}
-    for directory, where, objects in sorted(built, key=lambda b: order[kind_of(b[0])]):
-        kind = kind_of(directory)
-        seen: set[tuple[str, str]] = set()
-        for obj in objects:
-            if kind == "version":
-                schema.from_versions[(obj.key[0], obj.key[1], "", obj.key[3])] = obj.data
-            if kind == "env":
-                included = schema.from_versions.get((obj.key[0], obj.key[1], "", obj.key[3]))
-                if included is not None and included == _without_namespace(obj.data):
-                    continue
-            problems = [("MR618", m) for m in schema.judge(obj.data)]
-            # The policy: a version overlay judges its workload (before any promotion), an
-            # environment only what it adds itself (the alias Services). The base alone
-            # carries no model labels.
-            if kind == "version" or (kind == "env" and obj.key[1] == "Service"):
-                problems += object_problems(obj)
-                if allowed is not None:
-                    problems += allowlist_problems(obj, allowed)
-            for rule_id, message in problems:
-                if (rule_id, message) not in seen:
-                    seen.add((rule_id, message))
-                    yield rule(rule_id).finding(where, message)
+    for directory, where, objects in sorted(built, key=lambda b: order[_overlay_kind(b[0], envs)]):
+        kind = _overlay_kind(directory, envs)
+        yield from _judge_overlay(kind, where, objects, schema, allowed)
     # What each environment serves, from its rendered objects (not annotations or names).
     for directory, where, objects in built:
-        if kind_of(directory) == "env":
+        if _overlay_kind(directory, envs) == "env":
             yield from _serving(ctx, directory.name, where, objects)
-    # clusters/: the built-in objects applied beside the Flux objects (the Namespace).
+    yield from _cluster_schema_findings(ctx, schema)
+
+
+def _overlay_kind(directory: Path, envs: set[str]) -> str:
+    """``base``, ``env`` (an environment's overlay) or ``version`` (a version's overlay)."""
+    if directory.parent.name == OVERLAYS_DIR and directory.name == BASE_DIR:
+        return "base"
+    if directory.parent.name == OVERLAYS_DIR and directory.name in envs:
+        return "env"
+    return "version"
+
+
+def _judge_overlay(
+    kind: str,
+    where: str,
+    objects: list[RenderedObject],
+    schema: _SchemaJudge,
+    allowed: list[str] | None,
+) -> Iterator[Finding]:
+    """MR618 and the policy findings for the objects one overlay renders, each once."""
+    seen: set[tuple[str, str]] = set()
+    for obj in objects:
+        if kind == "version":
+            schema.from_versions[(obj.key[0], obj.key[1], "", obj.key[3])] = obj.data
+        if kind == "env":
+            included = schema.from_versions.get((obj.key[0], obj.key[1], "", obj.key[3]))
+            if included is not None and included == _without_namespace(obj.data):
+                continue
+        problems = [("MR618", m) for m in schema.judge(obj.data)]
+        # The policy: a version overlay judges its workload (before any promotion), an
+        # environment only what it adds itself (the alias Services). The base alone
+        # carries no model labels.
+        if kind == "version" or (kind == "env" and obj.key[1] == "Service"):
+            problems += object_problems(obj)
+            if allowed is not None:
+                problems += allowlist_problems(obj, allowed)
+        for rule_id, message in problems:
+            if (rule_id, message) not in seen:
+                seen.add((rule_id, message))
+                yield rule(rule_id).finding(where, message)
+
+
+def _cluster_schema_findings(ctx: RegistryContext, schema: _SchemaJudge) -> Iterator[Finding]:
+    """MR618 for the built-in objects in clusters/ applied beside the Flux objects (the
+    Namespace)."""
+    root = ctx.registry.root
     for path in _cluster_files(root):
         if path.name == KUSTOMIZATION:
             continue
