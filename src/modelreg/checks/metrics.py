@@ -15,6 +15,7 @@ and bounded from its zip directory and array headers before anything is decompre
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from modelreg.checks import VersionContext, check, missing_dependency
@@ -70,26 +71,8 @@ def evaluation_metrics(ctx: VersionContext) -> Iterator[Finding]:
         )
         return
     rel = ctx.registry.rel(target)
-    tree = ctx.registry.tree
-    if link := tree.symlink_on(target):
-        yield symlink_finding(*link)
-        return
-    if not tree.is_file(target):
-        yield rule("MR406").finding(rel, f"evaluation file named in {ctx.metadata_rel}:{line} "
-                                    "does not exist")  # fmt: skip
-        return
-    if looks_like_pointer(read_head(target, tree=tree)):
-        yield rule("MR204").finding(
-            rel, f'is a Git LFS pointer; run: git lfs pull --include="{rel}"'
-        )
-        return
-    actual = file_sha256(ctx, target)
-    if actual != data["sha256"]:
-        yield rule("MR406").finding(
-            rel,
-            f"sha256 is {actual}; {ctx.metadata_rel} says {data['sha256']}: the metrics were "
-            "measured on other data",
-        )
+    if (unusable := _unusable_data_file(ctx, target, rel, data["sha256"], line)) is not None:
+        yield unusable
         return
     model_path = local_artifact(ctx)
     if model_path is None:
@@ -124,7 +107,39 @@ def evaluation_metrics(ctx: VersionContext) -> Iterator[Finding]:
     metrics = evaluation["metrics"]
     if regression:
         yield from _compare_regression(ctx, metrics, scored, n)
-        return
+    else:
+        yield from _compare_classifier(ctx, rel, metrics, scored, n)
+
+
+def _unusable_data_file(
+    ctx: VersionContext, target: Path, rel: str, sha256: str, line: int | None
+) -> Finding | None:
+    """Why the evaluation file at ``target`` cannot be scored (a symlink on its path, no such
+    file, a Git LFS pointer, other bytes than the metadata's hash), or None."""
+    tree = ctx.registry.tree
+    if link := tree.symlink_on(target):
+        return symlink_finding(*link)
+    if not tree.is_file(target):
+        return rule("MR406").finding(rel, f"evaluation file named in {ctx.metadata_rel}:{line} "
+                                     "does not exist")  # fmt: skip
+    if looks_like_pointer(read_head(target, tree=tree)):
+        return rule("MR204").finding(
+            rel, f'is a Git LFS pointer; run: git lfs pull --include="{rel}"'
+        )
+    actual = file_sha256(ctx, target)
+    if actual != sha256:
+        return rule("MR406").finding(
+            rel,
+            f"sha256 is {actual}; {ctx.metadata_rel} says {sha256}: the metrics were "
+            "measured on other data",
+        )
+    return None
+
+
+def _compare_classifier(
+    ctx: VersionContext, rel: str, metrics: dict[str, Any], scored: dict[str, Any], n: int
+) -> Iterator[Finding]:
+    """Accuracy and F1 claims against the recomputation, within one sample (MR405)."""
     if "accuracy" not in scored:
         yield rule("MR406").finding(rel, "cannot evaluate: the child scored no classifier")
         return
