@@ -29,7 +29,7 @@ import os
 import posixpath
 import re
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -270,6 +270,10 @@ class _File:
     lines: list[str]
 
 
+#: Reports one entry's problem: (rule id, field, value, why).
+_Report = Callable[[str, str, object, str], None]
+
+
 class Fence:
     """Checks build directories of one registry root; each closure is walked once."""
 
@@ -362,67 +366,61 @@ class Fence:
     def _fields(
         self, data: dict[str, Any], where: _File, stack: set[str], out: list[Problem]
     ) -> None:
-        rel_dir, file_rel, area, lines = where.rel_dir, where.file_rel, where.area, where.lines
+        file_rel, lines = where.file_rel, where.lines
 
         def problem(rule_id: str, field: str, value: object, why: str) -> None:
             line = _line_of(lines, str(value)) if isinstance(value, str) else None
             line = line or _line_of(lines, field + ":")
             out.append(Problem(rule_id, file_rel, f"`{field}` entry {shown(value)}: {why}", line))
 
-        for field in HELM_FIELDS:
-            if data.get(field):
-                out.append(
-                    Problem(
-                        PLUGIN_RULE,
-                        file_rel,
-                        f"`{field}` makes kustomize run Helm (and fetch charts); commit the "
-                        "rendered manifests instead",
-                        _line_of(lines, field + ":"),
-                    )
-                )
-        if _has_function_annotation(data):
-            out.append(
-                Problem(
-                    PLUGIN_RULE,
-                    file_rel,
-                    "carries a `config.kubernetes.io/function` annotation: kustomize would "
-                    "run a program or a container",
-                )
-            )
+        out += _program_problems(data, file_rel, lines)
         for field, value, kind in _entries(data):
-            if not isinstance(value, str):
-                continue
-            if kind == "plugin" and "\n" in value:
-                self._plugin_docs(value.encode(), file_rel, field, out, problem)
-                continue
-            target, why = self._resolve(rel_dir, value, area)
-            if why is not None:
-                problem(INPUT_RULE, field, value, why)
-                continue
-            assert target is not None
-            is_dir = (self.root / target).is_dir()  # lstat_chain proved: no symlink on the way
-            if kind == "plugin":
-                if is_dir:
-                    problem(
-                        PLUGIN_RULE, field, value, "is a directory; plugin configs must be plain "
-                        "local files of builtin kinds",
-                    )  # fmt: skip
-                    continue
-                try:
-                    raw = read_no_follow(self.root, target)
-                except ModelregError as exc:
-                    problem(INPUT_RULE, field, value, str(exc).split(": ", 1)[-1])
-                    continue
-                self._plugin_docs(raw, target, field, out, problem)
-            elif is_dir:
-                if kind == "file":
-                    problem(INPUT_RULE, field, value, "is a directory, not a file")
-                else:
-                    self._visit(target, area, stack, out)
-            elif field not in ("configMapGenerator", "secretGenerator"):  # those are data
-                why_not = self._manifest(target)
-                if why_not is not None:
-                    problem(INPUT_RULE, field, value, why_not)
+            if isinstance(value, str):
+                self._entry(field, value, kind, where=where, stack=stack, out=out, problem=problem)
+
+    def _entry(
+        self,
+        field: str,
+        value: str,
+        kind: str,
+        *,
+        where: _File,
+        stack: set[str],
+        out: list[Problem],
+        problem: _Report,
+    ) -> None:
+        """Fence one entry of ``field``: resolve it, then visit, read or refuse what it names."""
+        if kind == "plugin" and "\n" in value:
+            self._plugin_docs(value.encode(), where.file_rel, field, out, problem)
+            return
+        target, why = self._resolve(where.rel_dir, value, where.area)
+        if why is not None:
+            problem(INPUT_RULE, field, value, why)
+            return
+        assert target is not None
+        is_dir = (self.root / target).is_dir()  # lstat_chain proved: no symlink on the way
+        if kind == "plugin":
+            if is_dir:
+                problem(
+                    PLUGIN_RULE, field, value, "is a directory; plugin configs must be plain "
+                    "local files of builtin kinds",
+                )  # fmt: skip
+                return
+            try:
+                raw = read_no_follow(self.root, target)
+            except ModelregError as exc:
+                problem(INPUT_RULE, field, value, str(exc).split(": ", 1)[-1])
+                return
+            self._plugin_docs(raw, target, field, out, problem)
+        elif is_dir:
+            if kind == "file":
+                problem(INPUT_RULE, field, value, "is a directory, not a file")
+            else:
+                self._visit(target, where.area, stack, out)
+        elif field not in ("configMapGenerator", "secretGenerator"):  # those are data
+            why_not = self._manifest(target)
+            if why_not is not None:
+                problem(INPUT_RULE, field, value, why_not)
 
     def _manifest(self, target: str) -> str | None:
         """Why the manifest file ``target`` may not reach kustomize (None: it may)."""
@@ -576,15 +574,7 @@ def _entries(data: dict[str, Any]) -> Iterator[tuple[str, object, str]]:
     for field in ("crds", "configurations"):
         for item in _list(data.get(field)):
             yield field, item, "file"
-    for field in ("configMapGenerator", "secretGenerator"):
-        for gen in _list(data.get(field)):
-            if not isinstance(gen, dict):
-                continue
-            for item in [*_list(gen.get("files")), *_list(gen.get("envs"))]:
-                # `key=path` names the key; the file is after the `=`.
-                yield field, item.split("=", 1)[-1] if isinstance(item, str) else item, "file"
-            if gen.get("env") is not None:
-                yield field, gen.get("env"), "file"
+    yield from _generator_entries(data)
     for field in ("patches", "patchesJson6902", "replacements"):
         for item in _list(data.get(field)):
             if isinstance(item, dict) and item.get("path") is not None:
@@ -600,8 +590,46 @@ def _entries(data: dict[str, Any]) -> Iterator[tuple[str, object, str]]:
             yield field, item, "plugin"
 
 
+def _generator_entries(data: dict[str, Any]) -> Iterator[tuple[str, object, str]]:
+    """The files (``files``, ``envs``, ``env``) of ConfigMap and Secret generators."""
+    for field in ("configMapGenerator", "secretGenerator"):
+        for gen in _list(data.get(field)):
+            if not isinstance(gen, dict):
+                continue
+            for item in [*_list(gen.get("files")), *_list(gen.get("envs"))]:
+                # `key=path` names the key; the file is after the `=`.
+                yield field, item.split("=", 1)[-1] if isinstance(item, str) else item, "file"
+            if gen.get("env") is not None:
+                yield field, gen.get("env"), "file"
+
+
 def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
+
+
+def _program_problems(data: dict[str, Any], file_rel: str, lines: list[str]) -> list[Problem]:
+    """MR627 for Helm fields and a function annotation on the kustomization itself."""
+    problems = [
+        Problem(
+            PLUGIN_RULE,
+            file_rel,
+            f"`{field}` makes kustomize run Helm (and fetch charts); commit the "
+            "rendered manifests instead",
+            _line_of(lines, field + ":"),
+        )
+        for field in HELM_FIELDS
+        if data.get(field)
+    ]
+    if _has_function_annotation(data):
+        problems.append(
+            Problem(
+                PLUGIN_RULE,
+                file_rel,
+                "carries a `config.kubernetes.io/function` annotation: kustomize would "
+                "run a program or a container",
+            )
+        )
+    return problems
 
 
 def _has_function_annotation(data: dict[str, Any]) -> bool:
