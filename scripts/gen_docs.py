@@ -234,21 +234,11 @@ class SchemaDoc:
 
     def type_text(self, eff: Node, path: str) -> str:
         """Type, vocabulary and constraints of a resolved node, as ``; ``-separated parts."""
-        parts: list[str] = []
         declared = eff.get("type")
         types = declared if isinstance(declared, list) else [declared] if declared else []
         extra = eff.get("additionalProperties")
-        if "const" in eff:
-            parts.append(f"constant {literal(eff['const'])}")
-        elif types == ["object"] and isinstance(extra, dict) and not eff.get("properties"):
-            parts.append(
-                f"mapping of {code('<' + self.key_name(path) + '>')} to {self.short_type(extra)}"
-            )
-        elif types == ["array"] and isinstance(eff.get("items"), dict):
-            item = self.short_type(eff["items"])
-            parts.append(f"array of ({item})" if " or " in item else f"array of {item}")
-        elif types:
-            parts.append(" or ".join(str(t) for t in types))
+        shape = self._shape_text(eff, types, path)
+        parts: list[str] = [] if shape is None else [shape]
         for keyword in ("oneOf", "anyOf"):
             alts = [a for a in eff.get(keyword, []) if isinstance(a, dict)]
             if alts:
@@ -265,20 +255,36 @@ class SchemaDoc:
             parts.append(f"format {code(eff['format'])}")
         names = eff.get("propertyNames")
         if isinstance(names, dict):
-            keys, _ = self.resolve(names)
-            key_title = keys.get("title")
-            if isinstance(key_title, str):
-                parts.append(f"keys: {prose(key_title)}")
-            elif isinstance(keys.get("pattern"), str):
-                parts.append(f"keys match {code(keys['pattern'])}")
-            else:
-                parts.append("keys: " + self.type_text(keys, path))
+            parts.append(self._keys_text(names, path))
         parts.extend(_bounds(eff))
         if types == ["object"] and extra is not False and not isinstance(extra, dict):
             parts.append("other fields allowed")
         if "default" in eff:
             parts.append(f"default {literal(eff['default'])}")
         return "; ".join(parts) or "any value"
+
+    def _shape_text(self, eff: Node, types: list[Any], path: str) -> str | None:
+        """The leading part of :meth:`type_text`: a constant, a mapping of keys to a type, an
+        array of a type, or the declared types (None when there are none)."""
+        extra = eff.get("additionalProperties")
+        if "const" in eff:
+            return f"constant {literal(eff['const'])}"
+        if types == ["object"] and isinstance(extra, dict) and not eff.get("properties"):
+            return f"mapping of {code('<' + self.key_name(path) + '>')} to {self.short_type(extra)}"
+        if types == ["array"] and isinstance(eff.get("items"), dict):
+            item = self.short_type(eff["items"])
+            return f"array of ({item})" if " or " in item else f"array of {item}"
+        return " or ".join(str(t) for t in types) if types else None
+
+    def _keys_text(self, names: Node, path: str) -> str:
+        """What the keys of a mapping with ``propertyNames`` may be."""
+        keys, _ = self.resolve(names)
+        key_title = keys.get("title")
+        if isinstance(key_title, str):
+            return f"keys: {prose(key_title)}"
+        if isinstance(keys.get("pattern"), str):
+            return f"keys match {code(keys['pattern'])}"
+        return "keys: " + self.type_text(keys, path)
 
     # .. output ..................................................................................
 
