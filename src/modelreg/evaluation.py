@@ -402,7 +402,11 @@ def _evaluate(
         return _regression(labels, [_values(b, spec["output"]) for b in batches])
     n_classes = int(spec["classes"])
     if labels.min() < 0 or labels.max() >= n_classes:
-        raise ValueError(f"labels must be class indices 0..{n_classes - 1}")
+        wrong = labels.min() if labels.min() < 0 else labels.max()
+        raise ValueError(
+            f"{data_path.name}: `labels` holds {wrong}, but the model card names {n_classes} "
+            f"labels (class indices 0..{n_classes - 1}); name one label per class, in index order"
+        )
     predictions: list[int] = []
     for scores in batches:
         predictions.extend(int(p) for p in _classes(scores, spec["output"]))

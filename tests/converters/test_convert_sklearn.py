@@ -305,8 +305,9 @@ def test_a_model_onnxruntime_cannot_load_is_refused_with_the_reason(
     ), err
     assert "Failed to construct locale with name:xx_YY" in err
     assert err.endswith(
-        "; the model's StringNormalizer names a locale this machine lacks (the serving image "
-        "likely too): convert with a locale every machine has, e.g. skl2onnx's "
+        "; the model's StringNormalizer names a locale this machine lacks (without a "
+        "`locale` attribute, onnxruntime uses en_US.UTF-8; the serving image may lack it too): "
+        "convert with a locale every machine has, e.g. skl2onnx's "
         "`options={TfidfVectorizer: {'locale': 'C.UTF-8'}}` (or CountVectorizer)\n"
     )
     assert err.count("\n") == 1 and "\x1b[" not in err and "died" not in err
@@ -328,6 +329,15 @@ def test_lightgbm_through_onnxmltools(
     assert [d.dim_value for d in label.type.tensor_type.shape.dim] == [1]  # the case at hand
     onnx_file = _save(tmp_path / "lgbm.onnx", model)
     eval_file = _eval(tmp_path / "eval.npz", X=x, labels=y)
+    # Labels that validate would count as MR310 are refused by add, counted the same way.
+    before = _tree(reg)
+    code, err = _add(reg, capsys, "lgbm@1.0.0", (onnx_file, eval_file), "--labels", "a,b")
+    assert (code, err) == (1, (
+        f"modelreg: error: {onnx_file}: --labels names 2 labels, but output `probabilities` "
+        "(the class scores beside label output `label`) has 3 classes; name one label per "
+        "class, in index order\n"
+    ))  # fmt: skip
+    assert _tree(reg) == before
     code, err = _add(reg, capsys, "lgbm@1.0.0", (onnx_file, eval_file), "--labels", "a,b,c")
     assert code == 0, err
     accuracy = float(np.mean(booster.predict(x) == y))
@@ -351,6 +361,27 @@ def test_lightgbm_through_onnxmltools(
         "models/lgbm/model.yaml:11:1: MR310 2 labels, but output `probabilities` (the class "
         "scores beside label output `label`) of 1.0.0 has 3 classes (shape [None, 3])\n"
     )
+    # The evaluation says which label is out of range, in which file (MR406).
+    assert main([*argv[:-1], "MR406"]) == 1
+    assert capsys.readouterr().out == (
+        f"models/lgbm/data/{eval_file.name}: MR406 cannot evaluate: {eval_file.name}: `labels` "
+        "holds 2, but the model card names 2 labels (class indices 0..1); name one label per "
+        "class, in index order\n"
+    )
+    # A later version of the same model is held to the card's labels at add.
+    card.write_text(card.read_text(encoding="utf-8").replace("  - b\n", "  - b\n  - c\n"),
+                    encoding="utf-8")  # fmt: skip
+    two = _save(tmp_path / "lgbm2.onnx", convert_lightgbm(
+        lightgbm.LGBMClassifier(n_estimators=3, num_leaves=4, min_child_samples=2, verbose=-1)
+        .fit(x[y < 2], y[y < 2]),
+        initial_types=[("X", FloatTensorType([None, 4]))], zipmap=False,
+    ))  # fmt: skip
+    code, err = _add(reg, capsys, "lgbm@1.1.0", (two, eval_file))
+    assert (code, err) == (1, (
+        f"modelreg: error: {two}: models/lgbm/model.yaml lists 3 labels, but output "
+        "`probabilities` (the class scores beside label output `label`) has 2 classes; a "
+        "model's versions share its labels: a model with other classes is a new model\n"
+    ))  # fmt: skip
 
 
 def test_xgboost_through_onnxmltools(

@@ -288,8 +288,9 @@ def _load_hint(reason: str) -> str:
     """The converter option that avoids a known load failure, if ``reason`` is one."""
     if "StringNormalizer" in reason and "locale" in reason:
         return (
-            "; the model's StringNormalizer names a locale this machine lacks (the serving "
-            "image likely too): convert with a locale every machine has, e.g. skl2onnx's "
+            "; the model's StringNormalizer names a locale this machine lacks (without a "
+            "`locale` attribute, onnxruntime uses en_US.UTF-8; the serving image may lack it "
+            "too): convert with a locale every machine has, e.g. skl2onnx's "
             "`options={TfidfVectorizer: {'locale': 'C.UTF-8'}}` (or CountVectorizer)"
         )
     return ""
@@ -324,6 +325,25 @@ def _refuse_non_tensors(onnx_facts: dict[str, Any], onnx_file: Path, root: Path)
                 f"{onnx_file}: {side[:-1]} `{io['name']}` is a {what}, not a tensor, which "
                 "this registry cannot deploy: Triton's ONNX Runtime backend serves tensors "
                 "only; export it as a tensor"
+            )
+
+
+def _refuse_beyond_serving(onnx_facts: dict[str, Any], onnx_file: Path, root: Path) -> None:
+    """Refuse a model the serving image of overlays/base cannot load (what validate reports
+    as MR629, same messages), before anything is written: accepted, it was a version that
+    validate and the pre-commit hook refused at once, with no command to take it back. An
+    image of unknown onnxruntime is MR630's to report, not a reason to refuse here."""
+    from modelreg.checks.serving import base_serving
+    from modelreg.gitops.runtimes import excesses
+
+    for serving in base_serving(root):
+        if serving.runtime is None:
+            continue
+        found = excesses(onnx_facts, serving.runtime)
+        if found:
+            raise ModelregError(
+                f"{onnx_file}: {serving.name} in {serving.path}, which serves every version, "
+                f"cannot load it (MR629): {'; '.join(e.message for e in found)}"
             )
 
 
@@ -498,6 +518,7 @@ def _execute(request: Request, plan: Plan) -> int:
     onnx_facts = facts["facts"]["onnx"]
     external: list[dict[str, Any]] = facts["facts"]["artifact"].get("external_data") or []
     _refuse_non_tensors(onnx_facts, request.onnx, registry.root)
+    _refuse_beyond_serving(onnx_facts, request.onnx, registry.root)
     output_names = [o["name"] for o in onnx_facts["outputs"]]
     prev_eval = (prev or {}).get("evaluation") or {}
     output = request.output or prev_eval.get("output") or output_names[0]
@@ -509,6 +530,8 @@ def _execute(request: Request, plan: Plan) -> int:
     labels = plan.labels or (
         [REGRESSION_LABEL] if regression else _placeholder_labels(onnx_facts, output)
     )
+    if not regression:
+        _refuse_label_count(request, plan, onnx_facts, output, labels)
     card = card_data(request, labels, regression=regression) if plan.new else None
     if card is not None:
         _check_card(card)
@@ -672,6 +695,27 @@ def _todo_fields(data: dict[str, Any]) -> list[str]:
     return found
 
 
+def _refuse_label_count(
+    request: Request, plan: Plan, onnx_facts: dict[str, Any], output: str, labels: list[str]
+) -> None:
+    """Refuse labels that validate would report as MR310 (counted the same way), naming
+    where they come from; before this, `add` wrote the version and validate failed it."""
+    counted = class_count(onnx_facts["outputs"], output)
+    if counted is None or counted[1] == len(labels):
+        return
+    name, classes = counted
+    beside = "" if name == output else f" (the class scores beside label output `{output}`)"
+    if plan.new:
+        source, fix = "--labels names", "name one label per class, in index order"
+    else:
+        source = f"{plan.registry.rel(plan.model.model_path)} lists"
+        fix = "a model's versions share its labels: a model with other classes is a new model"
+    raise ModelregError(
+        f"{request.onnx}: {source} {len(labels)} labels, but output `{name}`{beside} has "
+        f"{classes} classes; {fix}"
+    )
+
+
 def _placeholder_labels(onnx_facts: dict[str, Any], output: str) -> list[str]:
     """One TODO label per class of the scored output (a new model without --labels)."""
     counted = class_count(onnx_facts["outputs"], output)
@@ -686,12 +730,20 @@ def _placeholder_labels(onnx_facts: dict[str, Any], output: str) -> list[str]:
 def _card_text(card: dict[str, Any]) -> str:
     from modelreg.onnxfacts import dump_yaml
 
-    return (
-        "# yaml-language-server: $schema=../../schemas/model.schema.json\n"
-        "# Written by `modelreg add` for a new model. Edit the card and the gates (add floors\n"
-        "# such as min_accuracy); the lifecycle changes by `modelreg promote` and `rollback`.\n"
-        + dump_yaml(card)
-    )
+    # Three comment lines either way (findings in a new card keep their line numbers).
+    if "gates" in card:
+        about = (
+            "# Written by `modelreg add` for a new model. Edit the card and the gates (add floors\n"
+            "# such as min_accuracy); the lifecycle changes by `modelreg promote` and `rollback`.\n"
+        )
+    else:  # a regressor gets none (card_data): name its own, which promotion needs
+        about = (
+            "# Written by `modelreg add` for a new regressor: add `gates:` (min_r2, max_mae,\n"
+            "# max_rmse, max_r2_drop, max_rmse_increase) before promoting it to production;\n"
+        )
+        about += "# the lifecycle changes by `modelreg promote` and `rollback`.\n"
+    schema = "# yaml-language-server: $schema=../../schemas/model.schema.json\n"
+    return schema + about + dump_yaml(card)
 
 
 def _journal_committed(root: Path) -> bool:
