@@ -362,16 +362,7 @@ class Plan:
 
 def _preflight(request: Request) -> Plan:
     """Refuse bad requests before measuring anything."""
-    if not SEMVER_RE.match(request.version):
-        raise UsageError(f"version `{request.version}` is not a semantic version (e.g. 1.2.0)")
-    try:
-        dt.date.fromisoformat(request.date)
-    except ValueError:
-        raise UsageError(f"--date `{request.date}` is not YYYY-MM-DD") from None
-    if request.sample < 1 or request.runs < 0:
-        raise UsageError("--sample must be at least 1 and --runs at least 0")
-    if not request.onnx.is_file():
-        raise UsageError(f"{request.onnx}: no such file")
+    _check_flags(request)
     registry = discover(find_root(request.root or Path.cwd()))
     model = registry.models.get(request.model)
     new = model is None or not os.path.lexists(model.model_path)
@@ -384,18 +375,7 @@ def _preflight(request: Request) -> Plan:
             f"{registry.rel(target)} already exists; released versions are immutable, "
             "add a new version instead"
         )
-    if new:
-        labels = list(request.card.labels)
-    else:
-        if request.card.flags():
-            raise UsageError(
-                f"{', '.join(request.card.flags())}: only for a new model; "
-                f"{registry.rel(model.model_path)} exists, edit it instead"
-            )
-        model_data = registry.model_data(model)
-        if model_data is None or not isinstance(model_data.get("labels"), list):
-            raise ModelregError(f"{registry.rel(model.model_path)} is not valid; run validate")
-        labels = list(model_data["labels"])
+    labels = list(request.card.labels) if new else _existing_labels(registry, model, request)
     previous = None
     if request.previous is not None:
         entry = registry.version_at(f"{request.model}@{request.previous}")
@@ -423,6 +403,33 @@ def _preflight(request: Request) -> Plan:
     if missing:
         raise UsageError(f"{', '.join(missing)} required (or --from PREV to reuse PREV's)")
     return Plan(registry, model, target, labels, previous, eval_path, new=new)
+
+
+def _check_flags(request: Request) -> None:
+    """Refuse a version, date, sample or run count that is malformed, or no ONNX file."""
+    if not SEMVER_RE.match(request.version):
+        raise UsageError(f"version `{request.version}` is not a semantic version (e.g. 1.2.0)")
+    try:
+        dt.date.fromisoformat(request.date)
+    except ValueError:
+        raise UsageError(f"--date `{request.date}` is not YYYY-MM-DD") from None
+    if request.sample < 1 or request.runs < 0:
+        raise UsageError("--sample must be at least 1 and --runs at least 0")
+    if not request.onnx.is_file():
+        raise UsageError(f"{request.onnx}: no such file")
+
+
+def _existing_labels(registry: Registry, model: ModelEntry, request: Request) -> list[str]:
+    """The labels of an existing model's card; its card flags are refused (edit the card)."""
+    if request.card.flags():
+        raise UsageError(
+            f"{', '.join(request.card.flags())}: only for a new model; "
+            f"{registry.rel(model.model_path)} exists, edit it instead"
+        )
+    model_data = registry.model_data(model)
+    if model_data is None or not isinstance(model_data.get("labels"), list):
+        raise ModelregError(f"{registry.rel(model.model_path)} is not valid; run validate")
+    return list(model_data["labels"])
 
 
 def _new_model_entry(registry: Registry, request: Request) -> ModelEntry:
