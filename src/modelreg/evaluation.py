@@ -149,7 +149,10 @@ def _member_problems(
     except (ValueError, OSError, EOFError, zipfile.BadZipFile, SyntaxError) as exc:
         return [f"member `{name}` has no readable .npy header ({exc})"]
     if dtype.hasobject:
-        return [f"array `{printable(array)}` holds Python objects (it would need pickle)"]
+        return [
+            f"array `{printable(array)}` holds Python objects (it would need pickle); store "
+            "strings as a unicode array, e.g. `np.array(texts, dtype=str)`"
+        ]
     declared = math.prod(shape) * dtype.itemsize
     if header + declared != info.file_size:
         return [

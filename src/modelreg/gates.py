@@ -111,8 +111,9 @@ def _regression_row(
     if gate in ("max_mae", "max_rmse"):
         return GateRow(gate, f"<= {limit:g}", f"{cand[key]:.6g}", shown, cand[key] <= limit)
     if prod is None:
-        rule = "drop" if gate == "max_r2_drop" else "increase"
-        return GateRow(gate, f"{rule} <= {limit:g}", f"{cand[key]:.6g}", "-", None,
+        # The same rule text as with a production version (the increase is relative: a %).
+        rule = f"drop <= {limit:g}" if gate == "max_r2_drop" else f"increase <= {_pct(limit)}"
+        return GateRow(gate, rule, f"{cand[key]:.6g}", "-", None,
                        "no production version")  # fmt: skip
     if gate == "max_r2_drop":
         drop = prod[key] - cand[key]

@@ -80,6 +80,13 @@ at all: it is assembled in a temporary directory beside it and renamed into plac
 or Ctrl-C at any step leaves no file behind. Then, under the same registry lock, the pages
 (`modelreg render`) and the version overlay (`modelreg overlays`) are brought up to date, so
 the registry passes its own hooks: commit everything `git status` lists.
+
+What validate would fail at once is refused, naming the fix, before anything is written: in a
+registry that deploys with overlays, an input or output that is not a tensor (skl2onnx's
+ZipMap: convert with `zipmap=False`) and a model whose IR version or opset the serving image
+of overlays/base cannot load (MR629: export with the opset it names); labels that do not
+count the scored output's classes (MR310); integer labels scored on a one-column output. What
+each converter (skl2onnx, onnxmltools, torch.onnx) needs: docs/converters.md.
 """
 EPILOG = """\
 examples:
@@ -91,9 +98,12 @@ examples:
   modelreg add bert-classifier 1.2.0 --onnx build/model.onnx --eval build/eval.npz \\
       --dataset-name sentiment-analysis --dataset-version 1.2 --dataset-samples 9000 \\
       --summary "Longer context" --change "Sequence length 64"
-  modelreg add bert-classifier 1.2.0 --onnx build/model.onnx --from 1.1.0 \
+  modelreg add bert-classifier 1.2.0 --onnx build/model.onnx --from 1.1.0 \\
       --summary "Longer context" --change "Sequence length 64"
   modelreg add bert-classifier 1.2.0 --onnx model.onnx --from 1.1.0 -n   # dry run
+  modelreg add price 1.0.0 --onnx gbr.onnx --eval eval.npz --labels price \\
+      --dataset-name sales --dataset-version 3 --dataset-samples 8000   # a regressor:
+      # eval.npz's `labels` are float targets; add min_r2 or max_rmse_increase gates after
 """
 
 
@@ -217,7 +227,8 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     card.add_argument(
         "--labels",
-        help="class labels in output index order, comma-separated (e.g. negative,positive)",
+        help="class labels in output index order, comma-separated (e.g. negative,positive); "
+        "for a regressor, the quantity it predicts (e.g. price)",
     )
     card.add_argument("--tag-prefix", help="release tags are TAG_PREFIX-vVERSION (default MODEL)")
     p.add_argument("-n", "--dry-run", action="store_true", help="print, write nothing")
