@@ -69,10 +69,27 @@ def test_regressor_card_and_gates_as_the_page_says(
     x, y = x.astype(np.float32), y.astype(np.float32)
     gbr = GradientBoostingRegressor(n_estimators=5, max_depth=2, random_state=0).fit(x, y)
     onnx_file = tmp_path / "gbr.onnx"
-    onnx.save_model(to_onnx(gbr, x[:1], target_opset=OPSET), str(onnx_file))
     eval_file = tmp_path / "eval.npz"
     np.savez(eval_file, X=x, labels=y)
     add = ["add", "price", "1.0.0", "--onnx", str(onnx_file), "--eval", str(eval_file)]
+
+    # skl2onnx's default opset (22 for this model) is past the serving image's: refused at
+    # add with MR629's message and skl2onnx's own option, nothing written.
+    default = to_onnx(gbr, x[:1])
+    assert next(o.version for o in default.opset_import if o.domain == "") == 22
+    onnx.save_model(default, str(onnx_file))
+    capsys.readouterr()
+    assert main([*add, *ARGS, "--root", str(reg)]) == 1
+    assert capsys.readouterr().err == (
+        f"modelreg: error: {onnx_file}: Deployment/triton in overlays/base/deployment.yaml, "
+        "which serves every version, cannot load it (MR629): onnx opset 22 exceeds what "
+        "nvcr.io/nvidia/tritonserver:25.02-py3 loads (onnxruntime 1.20.1: opset ≤ 21, IR ≤ 10); "
+        "export with opset_version=21 or deploy a newer image (skl2onnx: "
+        "`to_onnx(..., target_opset=21)`)\n"
+    )
+    assert not (reg / "models/price").exists()
+
+    onnx.save_model(to_onnx(gbr, x[:1], target_opset=OPSET), str(onnx_file))
     assert main([*add, *ARGS, "--root", str(reg)]) == 0, capsys.readouterr().err
     capsys.readouterr()
 

@@ -346,15 +346,21 @@ def _refuse_beyond_serving(onnx_facts: dict[str, Any], onnx_file: Path, root: Pa
     image of unknown onnxruntime is MR630's to report, not a reason to refuse here."""
     from modelreg.checks.serving import base_serving
     from modelreg.gitops.runtimes import excesses
+    from modelreg.onnxfacts import DEFAULT_DOMAIN
 
     for serving in base_serving(root):
         if serving.runtime is None:
             continue
         found = excesses(onnx_facts, serving.runtime)
         if found:
+            hint = ""
+            producer = str((onnx_facts.get("producer") or {}).get("name", ""))
+            if producer == "skl2onnx" and any(e.field[-1] == DEFAULT_DOMAIN for e in found):
+                # MR629 names torch's parameter; skl2onnx's default is its newest opset.
+                hint = f" (skl2onnx: `to_onnx(..., target_opset={serving.runtime.limits.opset})`)"
             raise ModelregError(
                 f"{onnx_file}: {serving.name} in {serving.path}, which serves every version, "
-                f"cannot load it (MR629): {'; '.join(e.message for e in found)}"
+                f"cannot load it (MR629): {'; '.join(e.message for e in found)}{hint}"
             )
 
 
