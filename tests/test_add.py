@@ -319,7 +319,6 @@ def test_metadata_the_schema_refuses_is_refused_before_anything_is_written(
     args = [a if a != "100" else "0" for a in ARGS]
     assert main(_add(registry, onnx_file, *args, "--runs", "0")) == 2
     assert capsys.readouterr().err == (
-        "modelreg: error: --dataset-samples: 0 is less than the minimum of 1; "
-        "nothing was written\n"
+        "modelreg: error: --dataset-samples: 0 is less than the minimum of 1; nothing was written\n"
     )
     assert tree() == before

@@ -692,7 +692,7 @@ RULES: tuple[Rule, ...] = (
         "promoted), and in a deep run each environment's rendered workloads.",
         "Export the model with the opset (and an onnx release writing the IR version) the "
         "message names, or deploy a newer serving image and update its "
-        "`modelreg.dev/onnxruntime-version` annotation (docs/gitops.md, \"The serving runtime\").",
+        '`modelreg.dev/onnxruntime-version` annotation (docs/gitops.md, "The serving runtime").',
     ),
     Rule(
         "MR630",
