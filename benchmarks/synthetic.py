@@ -315,6 +315,10 @@ def build(
     if overlays:
         shutil.copytree(Path(__file__).resolve().parents[1] / "overlays" / "base",
                         root / "overlays" / "base")  # fmt: skip
+        # modelreg writes a registry only inside a git repository (its lock and journal live
+        # in the git directory), so the repository exists before the overlays are written.
+        if not (root / ".git").exists():
+            subprocess.run(["git", "init", "-q", "-b", "main", str(root)], check=True)
         subprocess.run([sys.executable, "-m", "modelreg", "overlays", "--root", str(root)],
                        check=True, capture_output=True)  # fmt: skip
     if git:

@@ -81,3 +81,15 @@ def test_runner_writes_a_well_formed_table(tmp_path: Path) -> None:
     assert cells[6] in ("yes", "**no**")
     assert re.search(r"^Targets met: [01] of 1\.$", text, re.MULTILINE)
     assert "## Scaling" in text
+
+
+def test_synthetic_registry_with_overlays_builds(tmp_path: Path) -> None:
+    # modelreg writes overlays only inside a git repository (its lock and journal live in the
+    # git directory): the builder must create the repository first (the overlays benchmark
+    # scenario failed on this).
+    built = synthetic.build(tmp_path / "reg", 1, 2, lfs=True, overlays=True)
+    assert (built.root / ".git").is_dir()
+    assert sorted(p.name for p in (built.root / "overlays" / "model-0000").iterdir()) == [
+        "v1.0.0",
+        "v1.1.0",
+    ]
