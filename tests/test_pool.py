@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import selectors
 import subprocess
 import sys
 import threading
@@ -22,6 +23,7 @@ from conftest import Registry
 from modelreg import isolate
 from modelreg.checks import _deep
 from modelreg.cli import main
+from modelreg.errors import UsageError
 
 META = "models/demo/1.1.0/metadata.yaml"
 OLD = "models/demo/1.0.0/model.onnx"
@@ -201,10 +203,12 @@ def test_large_models_run_fewer_at_a_time(tmp_path: Path, monkeypatch: pytest.Mo
     monkeypatch.setattr(isolate._Worker, "run", run)
 
     def init(self: Any, _max_tasks: int = 0) -> None:
-        self.busy = False
+        self.job = None
+        self._lock = threading.Lock()
 
     monkeypatch.setattr(isolate._Worker, "__init__", init)
     monkeypatch.setattr(isolate._Worker, "close", lambda self: None)
+    monkeypatch.setattr(isolate._Worker, "kill", lambda self: None)
     monkeypatch.setattr(isolate, "available_mb", lambda: 1000)
     for size, expected in ((800, 1), (400, 2)):
         most = 0
@@ -298,3 +302,187 @@ def test_strict_isolation_gives_every_task_a_fresh_worker(
     monkeypatch.setenv("MODELREG_WORKER_TASKS", "0")
     assert main(["validate", "--no-cache", "models/demo"]) == 2
     assert "MODELREG_WORKER_TASKS='0'" in capsys.readouterr().err
+
+
+# -- the pool under stress: a fake worker that speaks the protocol, driven by each job's spec --
+
+FAKE_WORKER = """\
+import json, os, sys, time
+replies = os.fdopen(os.dup(1), "w")
+for line in sys.stdin:
+    request = json.loads(line)
+    spec = request["spec"] or {}
+    sys.stderr.write(spec.get("stderr", ""))
+    sys.stderr.flush()
+    time.sleep(spec.get("sleep", 0))
+    if "exit" in spec:
+        sys.exit(spec["exit"])
+    replies.write(json.dumps({"done": request["path"]}) + "\\n")
+    replies.write(json.dumps({"~end": {"vm_mb": 1}}) + "\\n")
+    replies.flush()
+"""
+
+
+@pytest.fixture
+def fake_worker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Workers started from now on run FAKE_WORKER (no onnx import: fast, deterministic);
+    returns the file each start appends a line to."""
+    script = tmp_path / "fake_worker.py"
+    script.write_text(FAKE_WORKER)
+    starts = tmp_path / "fake-starts"
+    fake = tmp_path / "fake-python"
+    fake.write_text(f'#!/bin/sh\necho $$ >> "{starts}"\nexec "{sys.executable}" "{script}"\n')
+    fake.chmod(0o755)
+    monkeypatch.setattr("modelreg.isolate.sys.executable", str(fake))
+    return starts
+
+
+def test_a_bug_in_a_slot_is_raised_to_the_caller_and_the_pool_goes_on(
+    tmp_path: Path, fake_worker: Path
+) -> None:
+    # Anything _Worker.run raises besides OSError (here: a spec JSON cannot encode) used to
+    # end the slot thread with the job unfinished: the caller waited forever, and with one
+    # slot so did every later job.
+    with isolate.Pool(1) as pool:
+        bad = pool.submit("inspect", tmp_path / "bad", {"x": {1}}, memory_mb=1, timeout=30)
+        good = pool.submit("inspect", tmp_path / "good", {}, memory_mb=1, timeout=30)
+        assert bad._done.wait(60) and good._done.wait(60), "the pool hung"
+        with pytest.raises(TypeError, match="not JSON serializable"):
+            bad.result()
+        assert good.result() == isolate.ChildResult(data={"done": str(tmp_path / "good")})
+    assert not isolate._LIVE
+
+
+def test_a_bug_in_the_pool_is_mr901_not_a_hang(
+    registry: Registry, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    calls = 0
+
+    def broken(self: Any, job: isolate.Job) -> Any:
+        nonlocal calls
+        calls += 1
+        raise ValueError("a bug in the pool")
+
+    monkeypatch.setattr(isolate._Worker, "run", broken)
+    done: list[int] = []
+    thread = threading.Thread(
+        target=lambda: done.append(main(["validate", "--no-cache", "--jobs", "1", "models/demo"])),
+        daemon=True,
+    )
+    thread.start()
+    thread.join(120)
+    assert done == [1], "validate hung"
+    lines = capsys.readouterr().out.splitlines()
+    # Every deep check of both versions says it proved nothing; the task ran once per version.
+    assert len(lines) == 6, lines
+    assert all(" MR901 " in line and "(ValueError: a bug in the pool)" in line for line in lines)
+    assert calls == 2
+    assert not isolate._LIVE
+
+
+def test_a_timeout_beyond_what_select_takes(
+    tmp_path: Path, fake_worker: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # select() raises OverflowError past ~24 days: the wait is cut into hours, and the
+    # setting refuses more than a week.
+    with isolate.Pool(1) as pool:
+        job = pool.submit("inspect", tmp_path / "m", {}, memory_mb=1, timeout=1e300)
+        assert job._done.wait(60), "the pool hung"
+        assert job.result().data == {"done": str(tmp_path / "m")}
+    monkeypatch.setenv("MODELREG_CHILD_TIMEOUT", "1e300")
+    with pytest.raises(UsageError, match="up to 604800"):
+        isolate.timeout_s()
+
+
+def test_cancelling_a_finished_job_never_kills_the_next_task(
+    tmp_path: Path, fake_worker: Path
+) -> None:
+    # Job.cancel read "not done" and then killed the job's worker: if the job finished in
+    # between and the worker took another version's task, that version died (signal 9) in
+    # place of the cancelled one. Simulated: the cancel sees the first job as not done while
+    # the worker runs the second.
+    with isolate.Pool(1) as pool:
+        first = pool.submit("inspect", tmp_path / "first", {}, memory_mb=1, timeout=30)
+        assert first.result().died is None
+        second = pool.submit("inspect", tmp_path / "second", {"sleep": 1}, memory_mb=1, timeout=30)
+        while second._worker is None:
+            time.sleep(0.01)
+        first._done = threading.Event()  # the cancelling thread's stale view
+        first.cancel()
+        assert second.result() == isolate.ChildResult(data={"done": str(tmp_path / "second")})
+    assert not isolate._LIVE
+
+
+def test_close_while_a_slot_starts_its_worker(
+    tmp_path: Path, fake_worker: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # close() (or Ctrl-C's kill()) between a slot taking a job and the job's worker being
+    # marked busy saw no busy worker to kill: the job then ran to its end (up to the timeout)
+    # while close() waited for it.
+    real_spawn = isolate.Pool._spawn
+    spawning = threading.Event()
+
+    def slow_spawn(pool: isolate.Pool) -> Any:
+        spawning.set()
+        while not pool._closed:
+            time.sleep(0.01)
+        return real_spawn(pool)
+
+    monkeypatch.setattr(isolate.Pool, "_spawn", slow_spawn)
+    pool = isolate.Pool(1)
+    job = pool.submit("inspect", tmp_path / "m", {"sleep": 30}, memory_mb=1, timeout=60)
+    assert spawning.wait(30)
+    pool.close()
+    assert job.result().died == "cancelled"
+    assert not isolate._LIVE
+
+
+class _PollFirstStdout(selectors.PollSelector):
+    """poll() reports ready descriptors in registration order (stdout first); waiting a
+    moment first lets a task's stderr and end line both be ready at one select."""
+
+    def select(self, timeout: float | None = None) -> Any:
+        if timeout:
+            time.sleep(0.3)
+        return super().select(timeout)
+
+
+def test_a_tasks_stderr_is_never_read_as_the_next_tasks(
+    tmp_path: Path, fake_worker: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What a task wrote on stderr and the parent had not read by its end line stayed in the
+    # pipe and became the next task's last words: another version's "MemoryError" turned
+    # this version's crash into "ran out of its memory limit".
+    monkeypatch.setattr(selectors, "DefaultSelector", _PollFirstStdout)
+    with isolate.Pool(1) as pool:
+        noisy = pool.submit(
+            "inspect", tmp_path / "a", {"stderr": "warning: MemoryError in a name\n"}, memory_mb=1
+        )
+        assert noisy.result().died is None
+        dying = pool.submit("inspect", tmp_path / "b", {"stderr": "boom\n", "exit": 1}, memory_mb=1)
+        assert dying.result().died == "exit status 1: boom"
+    assert not isolate._LIVE
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("MODELREG_WORKER_TASKS", "²", "MODELREG_WORKER_TASKS='²': give a whole number"),
+        ("MODELREG_CHILD_MEMORY_MB", "²", "MODELREG_CHILD_MEMORY_MB='²': give a whole number"),
+        ("MODELREG_CHILD_MEMORY_MB", "9" * 20, "megabytes from 1 to 1073741824"),
+        ("MODELREG_CHILD_TIMEOUT", "1e300", "seconds up to 604800"),
+    ],
+)
+def test_bad_settings_are_usage_errors(  # noqa: PLR0917 - fixtures and parameters
+    registry: Registry,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    name: str,
+    value: str,
+    message: str,
+) -> None:
+    monkeypatch.setenv(name, value)
+    assert main(["validate", "--no-cache", "models/demo"]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1, err
+    assert not isolate._LIVE

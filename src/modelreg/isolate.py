@@ -58,6 +58,11 @@ from modelreg.errors import UsageError
 TIMEOUT_ENV = "MODELREG_CHILD_TIMEOUT"
 MEMORY_ENV = "MODELREG_CHILD_MEMORY_MB"
 DEFAULT_TIMEOUT_S = 300.0
+#: The largest timeout accepted (a week): a wait beyond what ``select`` takes (about 24 days
+#: on Linux) would raise inside the pool instead of timing anything.
+MAX_TIMEOUT_S = 7 * 24 * 3600.0
+#: The largest memory limit accepted, in MB (a petabyte): ``RLIMIT_AS`` is a 64-bit byte count.
+MAX_MEMORY_MB = 2**30
 #: The child's fixed need: interpreter, numpy, onnx, onnxruntime (see the module docstring).
 BASE_MB = 512
 #: Address space per MiB of model bytes (parsed, checked and loaded into a session).
@@ -77,8 +82,10 @@ def timeout_s() -> float:
         value = float(raw)
     except ValueError:
         value = math.nan
-    if not (math.isfinite(value) and value > 0):
-        raise UsageError(f"{TIMEOUT_ENV}={raw!r}: give a positive number of seconds")
+    if not (math.isfinite(value) and 0 < value <= MAX_TIMEOUT_S):
+        raise UsageError(
+            f"{TIMEOUT_ENV}={raw!r}: give a positive number of seconds up to {MAX_TIMEOUT_S:g}"
+        )
     return value
 
 
@@ -86,8 +93,11 @@ def memory_limit_mb(model: Path) -> int:
     """The child's address-space limit for ``model``, in MB (see the module docstring)."""
     raw = os.environ.get(MEMORY_ENV, "").strip()
     if raw:
-        if not raw.isdigit() or int(raw) < 1:
-            raise UsageError(f"{MEMORY_ENV}={raw!r}: give a whole number of megabytes")
+        # isascii: str.isdigit() accepts "²", which int() refuses (a traceback, not an error).
+        if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_MEMORY_MB:
+            raise UsageError(
+                f"{MEMORY_ENV}={raw!r}: give a whole number of megabytes from 1 to {MAX_MEMORY_MB}"
+            )
         return int(raw)
     wanted = BASE_MB + PER_MODEL_MB * math.ceil(model_bytes(model) / 2**20)
     available = available_mb()
@@ -179,7 +189,7 @@ def tasks_per_worker() -> int:
     raw = os.environ.get(TASKS_ENV, "").strip()
     if not raw:
         return TASKS_PER_WORKER
-    if not raw.isdigit() or int(raw) < 1:
+    if not (raw.isascii() and raw.isdigit()) or int(raw) < 1:  # isascii: see memory_limit_mb
         raise UsageError(f"{TASKS_ENV}={raw!r}: give a whole number of tasks >= 1")
     return int(raw)
 
@@ -211,21 +221,31 @@ class Job:
         self.cancelled = False
         self._done = threading.Event()
         self._result: ChildResult | None = None
+        #: A bug of this module met while running the task (raised again by :meth:`result`).
+        self._error: Exception | None = None
         self._worker: _Worker | None = None
 
     def result(self) -> ChildResult:
-        """Wait for the task's result (Ctrl-C stays deliverable while waiting)."""
+        """Wait for the task's result (Ctrl-C stays deliverable while waiting).
+
+        A bug of the pool met while running the task is raised here, in the caller's thread
+        (a check then reports MR901), never left in a slot thread while the caller waits."""
         while not self._done.wait(0.1):
             pass
+        if self._error is not None:
+            raise self._error
         assert self._result is not None
         return self._result
 
     def cancel(self) -> None:
-        """Drop the task: not started yet, it never runs; running, its worker is killed."""
+        """Drop the task: not started yet, it never runs; running, its worker is killed.
+
+        Only while the worker runs *this* task (:meth:`_Worker.stop`): a worker that finished
+        it may already run another version's task, which must not be killed in its place."""
         self.cancelled = True
         worker = self._worker
-        if worker is not None and not self._done.is_set():
-            worker.kill()
+        if worker is not None:
+            worker.stop(self)
 
     def _finish(self, result: ChildResult) -> None:
         self._result = result
@@ -247,12 +267,26 @@ class _Worker:
         _LIVE.add(self.proc)
         self.ready_mb: int | None = None  # address space after its first task
         self.tasks = 0
-        self.busy = False
+        #: The task running now: set by :meth:`Pool._claim` (under the pool's lock), cleared
+        #: when :meth:`run` returns; guarded by ``_lock`` for :meth:`stop`.
+        self.job: Job | None = None
+        self._lock = threading.Lock()
         self._out = b""  # stdout bytes after the last complete line
 
     def kill(self) -> None:
         if self.proc.poll() is None:
             self.proc.kill()
+
+    def claim(self, job: Job) -> None:
+        with self._lock:
+            self.job = job
+
+    def stop(self, job: Job) -> None:
+        """Kill the worker if it is running ``job`` now (the check and the kill are one step
+        under the lock, so a task that started meanwhile is never killed for ``job``)."""
+        with self._lock:
+            if self.job is job:
+                self.kill()
 
     def close(self) -> None:
         """Let the worker exit (end of input), killing it if it does not."""
@@ -278,11 +312,11 @@ class _Worker:
         lines: list[bytes] = []
         err = bytearray()
         self._out = b""
-        self.busy = True
         try:
             return self._run(job, message, lines, err)
         finally:
-            self.busy = False
+            with self._lock:
+                self.job = None
 
     def _run(
         self, job: Job, message: dict[str, Any], lines: list[bytes], err: bytearray
@@ -339,7 +373,8 @@ class _Worker:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return None, True
-                for key, _ in selector.select(left):
+                # Waits are cut into an hour at most: select refuses a timeout past ~24 days.
+                for key, _ in selector.select(min(left, 3600.0)):
                     chunk = os.read(key.fd, 65536)
                     if not chunk:
                         selector.unregister(key.fd)
@@ -359,9 +394,30 @@ class _Worker:
                     for line in complete:
                         end = _end_of_task(line)
                         if end is not None:
+                            if open_fds == 2:
+                                self._drain(err_fd, job, err)
                             return end, False
                         lines.append(line)
         return None, False
+
+    @staticmethod
+    def _drain(err_fd: int, job: Job, err: bytearray) -> None:
+        """Read what the task left on stderr: the worker wrote it before its end line, so it
+        is all in the pipe now. Left there, it would be read as the *next* task's last words
+        (another version's; "MemoryError" in it would misjudge that version's death)."""
+        with selectors.DefaultSelector() as only_err:
+            only_err.register(err_fd, selectors.EVENT_READ)
+            for _ in range(1024):  # a bound: 64 MiB, far more than a pipe holds
+                if not only_err.select(0):
+                    return
+                chunk = os.read(err_fd, 65536)
+                if not chunk:
+                    return
+                if job.stream_stderr:
+                    sys.stderr.buffer.write(chunk)
+                    sys.stderr.buffer.flush()
+                err.extend(chunk)
+                del err[:-STDERR_TAIL]
 
 
 def _end_of_task(line: bytes) -> dict[str, Any] | None:
@@ -456,7 +512,7 @@ class Pool:
                 job._finish(ChildResult(died="cancelled"))
             self._queue.clear()
             for worker in self._workers:
-                if worker.busy:
+                if worker.job is not None:  # claimed under this lock (_claim): no race
                     worker.kill()
             self._cv.notify_all()
         for thread in self._threads:
@@ -486,22 +542,31 @@ class Pool:
         thread.start()
 
     def _slot(self, spawn: bool) -> None:
-        worker: _Worker | None = self._spawn() if spawn else None
+        worker: _Worker | None = None
         try:
+            if spawn:
+                with contextlib.suppress(Exception):  # the first task starts one and says why
+                    worker = self._spawn()
             while True:
                 job = self._take()
                 if job is None:
                     return
+                result, reusable = ChildResult(died="cancelled"), True
                 try:
-                    if job.cancelled:
-                        result, reusable = ChildResult(died="cancelled"), True
-                    else:
-                        if worker is None:
-                            worker = self._spawn()
-                        job._worker = worker
+                    if not job.cancelled and worker is None:
+                        worker = self._spawn()
+                    if worker is not None and self._claim(job, worker):
                         result, reusable = worker.run(job)
                 except OSError as exc:  # the worker could not even start
                     result, reusable = ChildResult(died=f"could not start: {exc}"), False
+                except Exception as exc:  # noqa: BLE001 - handed to the caller, see below
+                    # A bug here must not end this thread with the job unfinished: its caller
+                    # would wait forever (and, with one slot, every job after it). The caller
+                    # gets the exception (Job.result raises it); the worker's state is unknown.
+                    job._error = exc
+                    reusable = False
+                    if worker is not None:
+                        worker.kill()
                 finally:
                     with self._cv:
                         self._in_use_mb -= job.memory_mb
@@ -538,10 +603,23 @@ class Pool:
             finally:
                 self._idle -= 1
 
+    def _claim(self, job: Job, worker: _Worker) -> bool:
+        """Mark ``job`` as running on ``worker``, unless it was cancelled or the pool closed
+        since :meth:`_take` (close, kill and Job.cancel kill the worker of a claimed job; a
+        job they could not see yet must not start, or Ctrl-C would wait for it to finish)."""
+        with self._cv:
+            if job.cancelled or self._closed:
+                return False
+            job._worker = worker
+            worker.claim(job)
+            return True
+
     def _spawn(self) -> _Worker:
         worker = _Worker(self._max_tasks)
         with self._cv:
             self._workers.add(worker)
+            if self._closed:
+                worker.kill()  # kill() ran while this one was starting (Ctrl-C)
         return worker
 
     def _retire(self, worker: _Worker) -> None:

@@ -120,15 +120,23 @@ def prestart(ctx: VersionContext) -> None:
 
 def deep_run(ctx: VersionContext, model_path: Path) -> ChildResult:
     """The version's deep facts (run once, shared by the deep checks)."""
+    if "deep-bug" in ctx.memo:
+        # A bug of the pool met by the first check (each check reports it as MR901): the
+        # next check gets the same error, not a second run of the whole task.
+        raise ctx.memo["deep-bug"]
     if "deep" not in ctx.memo:
         early = ctx.memo.get("deep-job")
         ctx.memo["deep-job"] = None
-        if early is not None and early[0] == model_path:
-            ctx.memo["deep"] = early[1].result()
-        else:
-            if early is not None:
-                early[1].cancel()
-            ctx.memo["deep"] = isolate.run_child("deep", model_path, spec=deep_spec(ctx))
+        try:
+            if early is not None and early[0] == model_path:
+                ctx.memo["deep"] = early[1].result()
+            else:
+                if early is not None:
+                    early[1].cancel()
+                ctx.memo["deep"] = isolate.run_child("deep", model_path, spec=deep_spec(ctx))
+        except Exception as exc:
+            ctx.memo["deep-bug"] = exc
+            raise
     result: ChildResult = ctx.memo["deep"]
     return result
 
