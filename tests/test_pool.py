@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import selectors
+import signal
 import subprocess
 import sys
 import threading
@@ -486,3 +487,42 @@ def test_bad_settings_are_usage_errors(  # noqa: PLR0917 - fixtures and paramete
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1, err
     assert not isolate._LIVE
+
+
+def test_an_orphaned_worker_ends_its_hung_task_itself(
+    registry: Registry, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # The parent kills a hung task at its timeout; when the parent is gone (SIGTERM or
+    # SIGKILL skip the Ctrl-C cleanup) nobody would, and the worker spun forever. Each request
+    # carries the worker's own deadline (the timeout plus a grace): SIGALRM ends it there.
+    break_workers(tmp_path, monkeypatch, "1.1.0", "time.sleep(60)")
+    model = registry.path("models/demo/1.1.0/model.onnx")
+    spec: dict[str, Any] = {"version_dir": str(model.parent), "sets": [], "evaluate": None}
+    request = {"task": "deep", "path": str(model), "spec": spec, "memory_mb": 4096, "alarm_s": 1}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "modelreg._child", "serve"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        out, _ = proc.communicate((json.dumps(request) + "\n").encode(), timeout=50)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert proc.returncode == -signal.SIGALRM
+    assert list(json.loads(out.splitlines()[0])) == ["inspect"]  # it got as far as the session
+    # What the pool asks for: the timeout plus the grace.
+    sent: list[dict[str, Any]] = []
+    real_dumps = json.dumps
+
+    def dumps(obj: Any, **kwargs: Any) -> str:
+        if isinstance(obj, dict) and "task" in obj:
+            sent.append(obj)
+        return real_dumps(obj, **kwargs)
+
+    monkeypatch.setattr(json, "dumps", dumps)
+    with isolate.Pool(1) as pool:
+        job = pool.submit("deep", model, spec, timeout=2.5)
+        assert job.result().died == "timed out after 2.5 s"
+    assert [m["alarm_s"] for m in sent] == [3 + isolate.ORPHAN_GRACE_S]

@@ -13,6 +13,7 @@ import gc
 import importlib.util
 import json
 import os
+import signal
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -184,13 +185,14 @@ TASKS: dict[str, Callable[[Path, Mapping[str, Any]], dict[str, Any]]] = {
 def serve(requests: BinaryIO, replies: TextIO) -> int:
     """Run task after task: one JSON request per line in, result lines then an end line out.
 
-    A request is ``{"task", "path", "spec", "memory_mb"}``. The task runs under an
+    A request is ``{"task", "path", "spec", "memory_mb", "alarm_s"}``. The task runs under an
     address-space limit of ``memory_mb`` (lifted after it), so a model that needs more gets a
     ``MemoryError`` here or is killed, as a one-off child was; the parent replaces a worker
     that died or grew. After each task comes ``{"~end": {"vm_mb": N}}`` with this process's
     address space, which the parent uses to decide whether to keep it.
     """
     _REPLIES[0] = replies
+    signal.signal(signal.SIGALRM, signal.SIG_DFL)  # an ignored SIGALRM is inherited on exec
     _preload()
     for line in requests:
         try:
@@ -199,11 +201,18 @@ def serve(requests: BinaryIO, replies: TextIO) -> int:
             path = Path(request["path"])
             spec = request.get("spec") or {}
             memory_mb = int(request["memory_mb"])
+            alarm_s = int(request.get("alarm_s", 0))
         except (ValueError, KeyError, TypeError):
             sys.stderr.write("modelreg worker: malformed request\n")
             return 2
+        # A backstop for a parent that is gone (SIGTERM or SIGKILL: no Ctrl-C cleanup ran).
+        # The parent kills a task at its timeout; alarm_s comes later, so SIGALRM (whose
+        # default action ends the process, whatever C++ code is running) only fires when no
+        # parent did: a hung task of an orphaned worker would otherwise spin forever.
+        signal.alarm(alarm_s)
         with _memory_limit(memory_mb):
             result = run_task(task, path, spec)
+        signal.alarm(0)
         emit(result)
         gc.collect()  # the task's session and arrays go now, before the size is measured
         replies.write(json.dumps({"~end": {"vm_mb": _vm_mb()}}) + "\n")

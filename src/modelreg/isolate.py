@@ -182,6 +182,9 @@ GROWTH_MB = 256
 #: ``MODELREG_WORKER_TASKS`` overrides it (read when a pool starts).
 TASKS_PER_WORKER = 200
 TASKS_ENV = "MODELREG_WORKER_TASKS"
+#: A worker ends itself (SIGALRM) this long after a task's timeout: the parent kills it at the
+#: timeout, so this only fires when the parent died without stopping it (SIGTERM, SIGKILL).
+ORPHAN_GRACE_S = 30
 
 
 def tasks_per_worker() -> int:
@@ -309,6 +312,8 @@ class _Worker:
         """Run ``job``; the result and whether this worker may take another task."""
         message: dict[str, Any] = {"task": job.task, "path": str(job.path), "spec": job.spec}
         message["memory_mb"] = job.memory_mb
+        # The worker's own deadline, for when this process is gone (see _child.serve).
+        message["alarm_s"] = math.ceil(job.timeout) + ORPHAN_GRACE_S
         lines: list[bytes] = []
         err = bytearray()
         self._out = b""
