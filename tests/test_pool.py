@@ -526,3 +526,30 @@ def test_an_orphaned_worker_ends_its_hung_task_itself(
         job = pool.submit("deep", model, spec, timeout=2.5)
         assert job.result().died == "timed out after 2.5 s"
     assert [m["alarm_s"] for m in sent] == [3 + isolate.ORPHAN_GRACE_S]
+
+
+def test_a_worker_leaves_ctrl_c_to_its_parent(registry: Registry) -> None:
+    # A terminal's Ctrl-C reaches the workers too (one process group); only the parent acts.
+    model = registry.path("models/demo/1.1.0/model.onnx")
+    spec: dict[str, Any] = {"version_dir": str(model.parent), "sets": [], "evaluate": None}
+    request = {"task": "inspect", "path": str(model), "spec": spec, "memory_mb": 4096}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "modelreg._child", "serve"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        assert proc.stdin is not None and proc.stdout is not None
+        proc.stdin.write((json.dumps(request) + "\n").encode())
+        proc.stdin.flush()
+        assert "facts" in json.loads(proc.stdout.readline())  # serving: handlers are set
+        proc.stdout.readline()  # the end line
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate((json.dumps(request) + "\n").encode(), timeout=60)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert proc.returncode == 0, err.decode()
+    assert b"KeyboardInterrupt" not in err
+    assert "facts" in json.loads(out.splitlines()[0])

@@ -193,6 +193,11 @@ def serve(requests: BinaryIO, replies: TextIO) -> int:
     """
     _REPLIES[0] = replies
     signal.signal(signal.SIGALRM, signal.SIG_DFL)  # an ignored SIGALRM is inherited on exec
+    # Ctrl-C at a terminal reaches every process of the foreground group, workers included.
+    # The parent decides what it means (it kills its workers and says "interrupted" once); a
+    # worker's own KeyboardInterrupt only added a traceback (which bench's progress stream
+    # shows on the terminal) or a death the parent could judge as the version's.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _preload()
     for line in requests:
         try:
