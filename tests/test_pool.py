@@ -210,12 +210,14 @@ def test_large_models_run_fewer_at_a_time(tmp_path: Path, monkeypatch: pytest.Mo
     monkeypatch.setattr(isolate._Worker, "__init__", init)
     monkeypatch.setattr(isolate._Worker, "close", lambda self: None)
     monkeypatch.setattr(isolate._Worker, "kill", lambda self: None)
-    monkeypatch.setattr(isolate, "available_mb", lambda: 1000)
-    for size, expected in ((800, 1), (400, 2)):
+    monkeypatch.setattr(isolate, "available_mb", lambda: 2000)
+    # Each task counts at least BASE_MB (512, what a worker needs to exist): a limit set far
+    # below that must not start every queued task's worker at once.
+    for slots, size, expected in ((2, 1600, 1), (2, 800, 2), (4, 1, 3)):
         most = 0
-        with isolate.Pool(2) as pool:
-            jobs = [pool.submit("inspect", tmp_path, memory_mb=size) for _ in range(4)]
-            assert [j.result().data for j in jobs] == [{"ok": size}] * 4
+        with isolate.Pool(slots) as pool:
+            jobs = [pool.submit("inspect", tmp_path, memory_mb=size) for _ in range(6)]
+            assert [j.result().data for j in jobs] == [{"ok": size}] * 6
         assert most == expected, size
     # A latency measurement (exclusive) runs alone; the jobs around it still run two at a time.
     alone: list[int] = []
@@ -233,6 +235,24 @@ def test_large_models_run_fewer_at_a_time(tmp_path: Path, monkeypatch: pytest.Mo
         jobs = [pool.submit("inspect", tmp_path, memory_mb=100, exclusive=i == 2) for i in range(5)]
         assert all(j.result().data == {"ok": 100} for j in jobs)
     assert (alone, most) == ([0], 2)
+
+
+def test_ctrl_c_while_a_slot_thread_starts(
+    tmp_path: Path, fake_worker: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Ctrl-C inside Thread.start() (it waits for the thread): the pool listed the thread
+    # before starting it, and close() then raised RuntimeError ("cannot join thread before it
+    # is started") in place of the KeyboardInterrupt: exit 3 "a bug" instead of 130.
+    real_start = threading.Thread.start
+
+    def interrupted(thread: threading.Thread) -> None:
+        monkeypatch.setattr(threading.Thread, "start", real_start)
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt), isolate.Pool(1) as pool:
+        monkeypatch.setattr(threading.Thread, "start", interrupted)
+        pool.submit("inspect", tmp_path / "m", {}, memory_mb=1)
+    assert not isolate._LIVE
 
 
 def test_bad_jobs_is_a_usage_error(registry: Registry, capsys: pytest.CaptureFixture[str]) -> None:

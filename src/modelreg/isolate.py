@@ -425,6 +425,14 @@ class _Worker:
                 del err[:-STDERR_TAIL]
 
 
+def _admitted_mb(job: Job) -> int:
+    """The memory a task is admitted with: its limit, never less than what a worker needs
+    to exist (BASE_MB): a limit set far below that (``MODELREG_CHILD_MEMORY_MB=1``) must not
+    let every queued task start a worker at once (each worker imports onnxruntime before its
+    limit applies)."""
+    return max(job.memory_mb, BASE_MB)
+
+
 def _end_of_task(line: bytes) -> dict[str, Any] | None:
     if not line.startswith(b'{"' + END_KEY.encode()):
         return None
@@ -543,8 +551,10 @@ class Pool:
 
     def _start_slot(self, *, spawn: bool) -> None:
         thread = threading.Thread(target=self._slot, args=(spawn,), daemon=True)
-        self._threads.append(thread)
+        # Listed once started: close() joins every listed thread, and joining one that never
+        # started (Ctrl-C inside start()) raises RuntimeError in place of the interrupt.
         thread.start()
+        self._threads.append(thread)
 
     def _slot(self, spawn: bool) -> None:
         worker: _Worker | None = None
@@ -574,7 +584,7 @@ class Pool:
                         worker.kill()
                 finally:
                     with self._cv:
-                        self._in_use_mb -= job.memory_mb
+                        self._in_use_mb -= _admitted_mb(job)
                         self._running -= 1
                         self._exclusive = False if job.exclusive else self._exclusive
                         self._cv.notify_all()
@@ -596,7 +606,7 @@ class Pool:
                         return None
                     if self._queue and not self._exclusive:
                         head = self._queue[0]
-                        need = head.memory_mb
+                        need = _admitted_mb(head)
                         fits = self._budget_mb is None or self._in_use_mb + need <= self._budget_mb
                         alone = self._running == 0
                         if (fits or alone) and (alone or not head.exclusive):
