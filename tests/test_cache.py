@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -12,6 +12,7 @@ import pytest
 from conftest import Registry
 from modelreg.cache import CACHE_DIRNAME, DeepCache, git_dir
 from modelreg.cli import main
+from modelreg.findings import Finding
 from modelreg.registry import VersionEntry, discover
 
 VERSION = "models/demo/1.1.0"
@@ -200,3 +201,54 @@ def _v11(reg: Registry) -> VersionEntry:
     model = discover(reg.root).model("demo")
     assert model is not None
     return model.versions["1.1.0"]
+
+
+@pytest.fixture
+def noting_check() -> Iterator[None]:
+    """A deep check that only ever reports a note, as the latency check does for a claim
+    measured on another machine (MR408)."""
+    from modelreg import checks
+    from modelreg.rules import rule
+
+    checks.load_checks()
+
+    def elsewhere(ctx: checks.VersionContext) -> Iterator[Finding]:
+        yield rule("MR408").finding(ctx.metadata_rel, "measured on another machine", line=3)
+
+    checks.CHECKS.append(checks.Check("elsewhere", "version", elsewhere, ("MR408",), True, True))
+    try:
+        yield
+    finally:
+        checks.CHECKS.pop()
+
+
+@pytest.mark.usefixtures("noting_check")
+def test_a_pass_with_notes_is_cached_and_its_notes_reported_again(
+    repo: Registry, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Found by the benchmarks: a version whose latency was measured on another machine was
+    # never cached (its MR408 note counted as a finding), so every run re-ran it.
+    first = validate(capsys, VERSION)
+    assert first[0] == 0 and " MR408 " in first[1] and "cached" not in first[2]
+    second = validate(capsys, VERSION)
+    assert "1 cached" in second[2]
+    assert second[:2] == first[:2]  # the same report, the note included
+
+
+def test_an_entry_that_is_not_a_pass_with_notes_is_a_miss(tmp_path: Path) -> None:
+    from modelreg.findings import Severity
+
+    cache = DeepCache(tmp_path)
+    note = Finding("models/m/1.0.0/metadata.yaml", 3, 1, "MR408", Severity.NOTE, "elsewhere")
+    cache.store("ab" * 32, "m@1.0.0", [note])
+    assert cache.lookup("ab" * 32) == [note]
+    assert cache.lookup("cd" * 32) is None
+    entry = tmp_path / "ab" / ("ab" * 32)
+    # An error smuggled into an entry, a malformed note or bad JSON: the checks run again.
+    for text in (
+        entry.read_text().replace('"note"', '"error"'),
+        entry.read_text().replace('"line": 3', '"line": "3"'),
+        "{not json",
+    ):
+        entry.write_text(text)
+        assert cache.lookup("ab" * 32) is None

@@ -17,11 +17,15 @@ again. The key is a sha256 over everything those checks can read or depend on:
   claims are judged against the machine they were measured on.
 
 Only passes are stored: an entry means "these deep checks ran on exactly these bytes and
-found nothing". A failure is never written, and a changed byte anywhere above is a different
-key, so the cache can skip work but never turn a failure into a pass. The key is computed
-before and after the checks run and the pass is stored only when both agree (a file changed
-during the run is not cached). Set ``MODELREG_NO_CACHE=1`` (or ``validate --no-cache``) to
-disable it; delete the directory to clear it.
+found nothing but notes". The notes (what could not be judged here, e.g. MR408: latency
+measured on another machine) are stored with the pass and reported again on a hit, so a
+cached run prints exactly what the uncached run printed, and a version whose latency was
+measured elsewhere is still cached on this machine. A failure is never written, and a
+changed byte anywhere above is a different key, so the cache can skip work but never turn a
+failure into a pass. The key is computed before and after the checks run and the pass is
+stored only when both agree (a file changed during the run is not cached). Set
+``MODELREG_NO_CACHE=1`` (or ``validate --no-cache``) to disable it; delete the directory to
+clear it.
 """
 
 from __future__ import annotations
@@ -40,12 +44,13 @@ from pathlib import Path
 from typing import Any
 
 from modelreg import __version__
+from modelreg.findings import Finding, Severity
 from modelreg.hashing import sha256_file
 from modelreg.registry import MODEL_FILE, SHARED_DATA_DIR, ModelEntry, VersionEntry
 
 CACHE_DIRNAME = "modelreg-cache"
-#: Bumped when the key's recipe or the entry format changes.
-FORMAT = "v1"
+#: Bumped when the key's recipe or the entry format changes (v2: entries carry notes).
+FORMAT = "v2"
 DISABLE_ENV = "MODELREG_NO_CACHE"
 
 
@@ -221,16 +226,27 @@ class DeepCache:
     def _path(self, key: str) -> Path:
         return self.directory / key[:2] / key
 
-    def hit(self, key: str) -> bool:
-        """Whether a pass is recorded for ``key``."""
-        found = self._path(key).is_file()
-        self.hits += found
-        return found
+    def lookup(self, key: str) -> list[Finding] | None:
+        """The notes of the pass recorded for ``key``, or None when there is none (an entry
+        that cannot be read as one is a miss: the checks run again)."""
+        try:
+            record = json.loads(self._path(key).read_text(encoding="utf-8"))
+            notes = [_note(item) for item in record["notes"]]
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        self.hits += 1
+        return notes
 
-    def store(self, key: str, what: str) -> None:
-        """Record a pass for ``key``; a cache that cannot be written is silently skipped."""
+    def store(self, key: str, what: str, notes: Iterable[Finding] = ()) -> None:
+        """Record a pass for ``key`` with its notes; a cache that cannot be written is
+        skipped with a note on stderr."""
         path = self._path(key)
-        record = {"format": FORMAT, "what": what, "modelreg": __version__}
+        record = {
+            "format": FORMAT,
+            "what": what,
+            "modelreg": __version__,
+            "notes": [dataclasses.asdict(f) | {"severity": f.severity.value} for f in notes],
+        }
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".entry.", suffix=".tmp")
@@ -269,3 +285,22 @@ def salt(
         },
         sort_keys=True,
     )
+
+
+def _note(item: Mapping[str, Any]) -> Finding:
+    """A stored note back as a finding; anything but a well-formed note raises ValueError."""
+    fields = {
+        "path": item["path"],
+        "line": item["line"],
+        "column": item["column"],
+        "rule": item["rule"],
+        "message": item["message"],
+    }
+    if Severity(item["severity"]) is not Severity.NOTE:
+        raise ValueError("only notes are stored with a pass")
+    if not all(isinstance(fields[k], str) for k in ("path", "rule", "message")) or not all(
+        v is None or (isinstance(v, int) and not isinstance(v, bool))
+        for v in (fields["line"], fields["column"])
+    ):
+        raise ValueError("malformed note")
+    return Finding(severity=Severity.NOTE, **fields)

@@ -447,7 +447,8 @@ def _end_of_task(line: bytes) -> dict[str, Any] | None:
 class Pool:
     """Warm worker processes that run ONNX tasks in isolation, ``jobs`` at a time.
 
-    Workers start when work arrives (:meth:`warm` starts them ahead), each imports numpy,
+    Workers start when work arrives (one more per task queued while all are busy, up to
+    ``jobs``), each imports numpy,
     onnx and onnxruntime once and then runs task after task. A worker that crashes, hangs
     past the timeout or runs out of its memory limit on a task is killed; the task gets the
     same :class:`ChildResult` a one-off child gave, and the next task gets a fresh worker.
@@ -472,7 +473,8 @@ class Pool:
         self._running = 0
         self._exclusive = False  # an exclusive job is running: nothing else may start
         self._workers: set[_Worker] = set()
-        self._max_tasks = tasks_per_worker()
+        self._max_tasks: int | None = None  # read at the first task: a command that runs
+        # none (``list``) must not fail on a bad MODELREG_WORKER_TASKS
         _POOLS.add(self)
 
     def submit(
@@ -500,20 +502,16 @@ class Pool:
             stream_stderr,
             exclusive,
         )
+        if self._max_tasks is None:
+            self._max_tasks = tasks_per_worker()
         with self._cv:
             if self._closed:
                 raise RuntimeError("the worker pool is closed")
             self._queue.append(job)
             if self._idle == 0 and len(self._threads) < self.jobs:
-                self._start_slot(spawn=False)
+                self._start_slot()
             self._cv.notify()
         return job
-
-    def warm(self, count: int) -> None:
-        """Start up to ``count`` workers now, so their imports overlap the caller's work."""
-        with self._cv:
-            while len(self._threads) < min(count, self.jobs) and not self._closed:
-                self._start_slot(spawn=True)
 
     def close(self) -> None:
         """End the pool: queued jobs are dropped, a task still running is no longer wanted
@@ -549,19 +547,16 @@ class Pool:
             self.kill()  # KeyboardInterrupt, SystemExit: no worker outlives the run
         self.close()
 
-    def _start_slot(self, *, spawn: bool) -> None:
-        thread = threading.Thread(target=self._slot, args=(spawn,), daemon=True)
+    def _start_slot(self) -> None:
+        thread = threading.Thread(target=self._slot, daemon=True)
         # Listed once started: close() joins every listed thread, and joining one that never
         # started (Ctrl-C inside start()) raises RuntimeError in place of the interrupt.
         thread.start()
         self._threads.append(thread)
 
-    def _slot(self, spawn: bool) -> None:
+    def _slot(self) -> None:
         worker: _Worker | None = None
         try:
-            if spawn:
-                with contextlib.suppress(Exception):  # the first task starts one and says why
-                    worker = self._spawn()
             while True:
                 job = self._take()
                 if job is None:
@@ -630,7 +625,7 @@ class Pool:
             return True
 
     def _spawn(self) -> _Worker:
-        worker = _Worker(self._max_tasks)
+        worker = _Worker(self._max_tasks or TASKS_PER_WORKER)
         with self._cv:
             self._workers.add(worker)
             if self._closed:

@@ -25,7 +25,7 @@ from modelreg.checks import (
     load_checks,
 )
 from modelreg.errors import UsageError
-from modelreg.findings import Finding
+from modelreg.findings import Finding, Severity
 from modelreg.registry import METADATA_FILE, ModelEntry, Registry, VersionEntry
 from modelreg.rules import matches, rule
 
@@ -207,7 +207,7 @@ class _Started:
     runnable: list[Check]
     where: str
     key: str | None
-    cached: bool
+    cached: list[Finding] | None  # the notes of a recorded pass; None: not cached
     salt: str
 
 
@@ -234,8 +234,12 @@ def _begin_version(
         valid = meta is not None and doc.loaded and not _errors(schema_findings)
     ctx = VersionContext(registry, model, version, options, meta, registry.model_data(model), valid)
     key = cache.key(model, version, salt, meta) if cache is not None and valid else None
-    cached = key is not None and cache is not None and cache.hit(key)
-    runnable = [c for c in checks if not ((c.needs_valid and not valid) or (c.deep and cached))]
+    cached = cache.lookup(key) if key is not None and cache is not None else None
+    if cached is not None:
+        findings.extend(cached)  # the pass's notes, as the run that recorded it reported them
+    runnable = [
+        c for c in checks if not ((c.needs_valid and not valid) or (c.deep and cached is not None))
+    ]
     where = registry.rel(version.dir / METADATA_FILE)
     started = _Started(ctx, findings, runnable, where, key, cached, salt)
     try:
@@ -259,16 +263,17 @@ def _finish_version(started: _Started, cache: DeepCache | None) -> list[Finding]
                 deep_findings.extend(found)
     finally:
         _cleanup(ctx)
-    # Only a clean pass is recorded, and only if no input changed while the checks ran.
+    # Only a pass (notes at most) is recorded, and only if no input changed while the checks
+    # ran; its notes are stored with it and reported again on a hit.
     key = started.key
     if (
         cache is not None
         and key is not None
-        and not started.cached
-        and not deep_findings
+        and started.cached is None
+        and all(f.severity is Severity.NOTE for f in deep_findings)
         and cache.key(ctx.model, ctx.version, started.salt, ctx.meta) == key
     ):
-        cache.store(key, f"{ctx.model.name}@{ctx.version.name}")
+        cache.store(key, f"{ctx.model.name}@{ctx.version.name}", deep_findings)
     return findings
 
 
