@@ -24,6 +24,7 @@ def onnx_file(tmp_path: Path) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_added_version_validates_unchanged(
     registry: Registry, onnx_file: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -249,6 +250,7 @@ def test_external_data_is_copied_hashed_and_validates(
     assert main(["validate", "models/demo/1.2.0"]) == 0, capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_skl2onnx_classifier_with_zipmap_validates_unchanged(
     registry: Registry, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

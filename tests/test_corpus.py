@@ -249,6 +249,7 @@ def test_the_base_registry_is_valid(base: Path) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
 
 
+@pytest.mark.slow
 def test_every_corpus_case_is_a_clear_finding(
     base: Path, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:

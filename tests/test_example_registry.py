@@ -38,6 +38,7 @@ def test_the_real_versions_pass(example: Path, capsys: pytest.CaptureFixture[str
     assert main(["validate", "models/bert-classifier"]) == 0, capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_accuracy_edited_by_more_than_one_sample_fails(
     example: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

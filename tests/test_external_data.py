@@ -18,6 +18,10 @@ from onnx import TensorProto
 from conftest import Registry, demo_model
 from modelreg.cli import main
 
+# Each case adds a version with external data first (`modelreg add` in an ONNX child): about
+# 3 s apiece (issue #20 item 7).
+pytestmark = pytest.mark.slow
+
 ARGS = [
     "--dataset-name", "d", "--dataset-version", "1", "--dataset-samples", "1",
     "--summary", "s", "--change", "c", "--date", "2024-02-01", "--runs", "0",

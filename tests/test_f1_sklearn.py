@@ -73,6 +73,7 @@ def reference(
 
 @settings(max_examples=300, deadline=None)
 @given(cases())
+@pytest.mark.slow
 def test_f1_equals_scikit_learn(case: tuple[int, list[int], list[int], int]) -> None:
     n_classes, truth, predictions, positive = case
     for average in AVERAGES:

@@ -73,6 +73,7 @@ def _changed(reg: Path, environ: dict[str, str]) -> list[str]:
     return run(["git", "show", "--format=", "--name-only", "HEAD"], reg, environ).stdout.split()
 
 
+@pytest.mark.slow
 def test_init_add_commit_promote_rollback_release_with_the_hooks(
     tmp_path: Path, inputs: tuple[Path, Path]
 ) -> None:
@@ -141,6 +142,7 @@ def test_init_add_commit_promote_rollback_release_with_the_hooks(
     _own_checks_pass(reg, environ)
 
 
+@pytest.mark.slow
 def test_a_candidate_only_model_is_valid_until_production_runs_it(
     tmp_path: Path, inputs: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -196,6 +196,7 @@ def test_agreement_passes_and_list_show_print_the_stages(
     assert modelreg_view(root) == gto_show(root)
 
 
+@pytest.mark.slow
 def test_a_later_assignment_to_another_version_is_mr710_until_unassigned(
     registry: Registry, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -266,6 +267,7 @@ def test_deregistering_a_live_version_is_mr710(
     assert (code, out.splitlines()[2].split()[-1]) == (0, "deregistered")
 
 
+@pytest.mark.slow
 def test_deprecating_a_running_model_is_mr710(
     registry: Registry, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -435,6 +437,7 @@ def test_tag_grammar_is_gtos() -> None:
         ), name
 
 
+@pytest.mark.slow
 def test_stages_match_gto_show_on_random_histories_with_ties(tmp_path: Path) -> None:
     """Tags made with git at chosen times (many in the same second) in random orders:
     modelreg's stages and deprecation state equal `gto show --json -d` every time."""
@@ -512,6 +515,7 @@ def test_stages_match_gto_show_on_random_histories_with_ties(tmp_path: Path) -> 
 # -- the pull request is the attacker ---------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_symlinked_gto_yaml_is_refused_not_followed(pr: Any) -> None:
     """overlays/gto.yaml committed as a link to a file beside the repository: MR710 says it
     cannot be read, its content never appears, and no read-only command writes anything."""

@@ -144,6 +144,7 @@ def scaffold_with_model(tmp_path: Path, environ: dict[str, str], *init_args: str
     return reg
 
 
+@pytest.mark.slow
 def test_precommit_accepts_a_good_model_and_refuses_a_corrupted_one(tmp_path: Path) -> None:
     environ = env(tmp_path)
     reg = scaffold_with_model(tmp_path, environ)
@@ -167,6 +168,7 @@ def test_precommit_accepts_a_good_model_and_refuses_a_corrupted_one(tmp_path: Pa
     assert run(["git", "rev-list", "--count", "HEAD"], reg, environ).stdout.strip() == "1"
 
 
+@pytest.mark.slow
 def test_a_commit_touching_no_model_file_starts_no_modelreg(tmp_path: Path) -> None:
     environ = env(tmp_path)
     reg = scaffold_with_model(tmp_path, environ)
@@ -201,6 +203,7 @@ def test_try_repo_installs_the_published_hooks(tmp_path: Path) -> None:
     assert "Passed" in proc.stdout
 
 
+@pytest.mark.slow
 def test_this_repository_passes_its_own_precommit_config(tmp_path: Path) -> None:
     """Every hook of .pre-commit-config.yaml passes on a clean clone of this repository."""
     environ = env(tmp_path)

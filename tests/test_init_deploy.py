@@ -114,6 +114,7 @@ def test_update_keeps_the_deployment_files_the_team_edits(
     assert "clusters/production/flux.yaml" not in capsys.readouterr().out.split()
 
 
+@pytest.mark.slow
 def test_init_add_promote_staging_builds_and_passes_the_overlay_check(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

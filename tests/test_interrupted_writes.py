@@ -123,7 +123,11 @@ COMMANDS: dict[str, tuple[Callable[[Path], None] | None, list[str]]] = {
 }
 
 
-@pytest.mark.parametrize("command", list(COMMANDS))
+@pytest.mark.parametrize(
+    "command",
+    # add runs an ONNX child and rollback promotes first: over 3 s each (issue #20 item 7).
+    [pytest.param(c, marks=pytest.mark.slow) if c in ("add", "rollback") else c for c in COMMANDS],
+)
 def test_a_killed_writer_leaves_the_old_or_the_new_state(
     command: str, gitops_base: Path, tmp_path: Path
 ) -> None:
@@ -179,6 +183,7 @@ def test_a_killed_writer_leaves_the_old_or_the_new_state(
     sys.stderr.write(f"{command}: {ITERATIONS} kills, {outcomes}\n")
 
 
+@pytest.mark.slow
 def test_two_adds_at_once_one_waits_or_fails_cleanly(gitops_base: Path, tmp_path: Path) -> None:
     """Two versions of one model added at the same moment: both land, or one says why not."""
     for i in range(ITERATIONS):

@@ -138,7 +138,7 @@ def test_a_crash_while_preparing_is_a_finding_and_the_checks_still_run(
     ("action", "died"),
     [
         ("os.kill(os.getpid(), signal.SIGSEGV)", "signal 11 (SIGSEGV)"),
-        ("time.sleep(60)", "timed out after 3 s"),
+        pytest.param("time.sleep(60)", "timed out after 3 s", marks=pytest.mark.slow),
         ("bytearray(64 << 30)", "ran out of its memory limit"),
     ],
     ids=["crash", "hang", "memory"],
@@ -166,6 +166,7 @@ def test_a_broken_version_next_to_a_good_one(  # noqa: PLR0917 - fixtures and pa
     assert not isolate._LIVE
 
 
+@pytest.mark.slow
 def test_the_report_is_the_same_for_any_number_of_workers(
     registry: Registry,
     monkeypatch: pytest.MonkeyPatch,
@@ -184,6 +185,7 @@ def test_the_report_is_the_same_for_any_number_of_workers(
     assert reports[1::2] == [reports[1]] * 3
 
 
+@pytest.mark.slow
 def test_large_models_run_fewer_at_a_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # The pool admits a task only while the memory limits of the running ones fit what the
     # machine had available: two tasks of 800 MB on 1,000 MB run one after the other.
@@ -509,6 +511,7 @@ def test_bad_settings_are_usage_errors(  # noqa: PLR0917 - fixtures and paramete
     assert not isolate._LIVE
 
 
+@pytest.mark.slow
 def test_an_orphaned_worker_ends_its_hung_task_itself(
     registry: Registry, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

@@ -149,6 +149,7 @@ def _changes(result: WorkflowRun) -> dict[str, str]:
 # -- honest pull requests ------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_add_a_version(registry: Registry) -> None:
     registry.branch("add-1.1.0")
     registry.add("1.1.0", 0.6)
@@ -170,6 +171,7 @@ def test_add_a_version(registry: Registry) -> None:
     assert _pointer(job.workspace / "models/demo/1.0.0/model.onnx")
 
 
+@pytest.mark.slow
 def test_docs_only_change(registry: Registry) -> None:
     registry.branch("docs")
     readme = registry.dev / "README.md"
@@ -188,6 +190,7 @@ def _with_1_1_0(registry: Registry) -> None:
     registry.merge("add-1.1.0")
 
 
+@pytest.mark.slow
 def test_promote_to_staging_gates_against_base_production(registry: Registry) -> None:
     _with_1_1_0(registry)
     registry.branch("staging")
@@ -207,6 +210,7 @@ def test_promote_to_staging_gates_against_base_production(registry: Registry) ->
     assert "<pre>" in gate.summary and "|" in gate.summary
 
 
+@pytest.mark.slow
 def test_promote_to_production_gates_against_base_production(registry: Registry) -> None:
     _with_1_1_0(registry)
     registry.branch("production")
@@ -223,6 +227,7 @@ def test_promote_to_production_gates_against_base_production(registry: Registry)
     assert old.returncode == 2 and "already the production version" in old.stderr
 
 
+@pytest.mark.slow
 def test_rollback_to_a_version_gated_before_passes(registry: Registry) -> None:
     _with_1_1_0(registry)
     registry.branch("production")
@@ -240,6 +245,7 @@ def test_rollback_to_a_version_gated_before_passes(registry: Registry) -> None:
     assert "was production at" in gate.stdout and "nothing to judge" in gate.stdout
 
 
+@pytest.mark.slow
 def test_promotion_that_fails_its_gate_fails_in_the_gate_step(registry: Registry) -> None:
     registry.branch("bad")
     registry.add("1.2.0", -0.5)  # predicts the wrong class: accuracy 0.2 < 0.7
@@ -254,6 +260,7 @@ def test_promotion_that_fails_its_gate_fails_in_the_gate_step(registry: Registry
     assert result.result("pre-commit") == "success"
 
 
+@pytest.mark.slow
 def test_render_date_is_the_pull_request_heads_not_the_merge_commits(registry: Registry) -> None:
     """Pages rendered as of the PR head's date stay current on GitHub's merge commit (now)."""
     _with_1_1_0(registry)
@@ -280,6 +287,7 @@ def test_render_date_is_the_pull_request_heads_not_the_merge_commits(registry: R
 # -- hostile pull requests -----------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_symlinked_version_directory_fails_changes_and_precommit(registry: Registry) -> None:
     registry.branch("evil")
     outside = registry.tmp / "outside-1.2.0"
@@ -298,6 +306,7 @@ def test_symlinked_version_directory_fails_changes_and_precommit(registry: Regis
     assert precommit.failed_step is not None and "MR006" in precommit.failed_step.stdout
 
 
+@pytest.mark.slow
 def test_remote_kustomize_resource_fails_precommit(registry: Registry) -> None:
     registry.branch("evil")
     (registry.dev / "overlays/production/kustomization.yml").write_text(

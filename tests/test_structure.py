@@ -119,6 +119,7 @@ def test_not_onnx(real: Registry, capsys: pytest.CaptureFixture[str], payload: b
     assert f"{ONNX}: MR301 {ONNX}: not a valid ONNX file" in out
 
 
+@pytest.mark.slow
 def test_truncated_model(real: Registry, capsys: pytest.CaptureFixture[str]) -> None:
     data = demo_model(0.5).SerializeToString()
     for cut in (len(data) // 3, len(data) // 2, len(data) - 3):

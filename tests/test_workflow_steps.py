@@ -94,6 +94,7 @@ def is_pointer(path: Path) -> bool:
     return looks_like_pointer(read_head(path))
 
 
+@pytest.mark.slow
 def test_changed_version_selective_lfs_pull_annotations_and_summary(pr: dict[str, Any]) -> None:
     run = runner(pr, "honest", "changes", "validate").run()
     assert run.reported == []
@@ -125,6 +126,7 @@ def test_changed_version_selective_lfs_pull_annotations_and_summary(pr: dict[str
     assert summary.startswith("### ✅ modelreg validate: 1 version: all checks passed")
 
 
+@pytest.mark.slow
 def test_corrupted_artifact_fails_with_an_annotation_and_a_summary_table(
     pr: dict[str, Any],
 ) -> None:
@@ -153,6 +155,7 @@ def test_corrupted_artifact_fails_with_an_annotation_and_a_summary_table(
     assert validate.summary.startswith("### ❌") and "| MR201 |" in validate.summary
 
 
+@pytest.mark.slow
 def test_plan_comment_is_sticky_and_under_the_limit(pr: dict[str, Any]) -> None:
     tmp = pr["tmp"]
     # A plan far beyond GitHub's comment limit, from a modelreg that delegates all but `plan`;

@@ -7,6 +7,7 @@ import pytest
 from attack_support import READ_ONLY, PullRequest
 
 
+@pytest.mark.slow
 def test_honest_pr_passes_every_read_only_command(pr: PullRequest) -> None:
     results = pr.read_only()
     assert [r.code for r in results] == [0] * len(READ_ONLY), "\n".join(map(str, results))

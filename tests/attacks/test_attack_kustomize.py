@@ -205,6 +205,7 @@ def _bomb(levels: int = 7, width: int = 8) -> str:
     return "\n".join(lines) + "\n"
 
 
+@pytest.mark.slow
 def test_alias_bomb_in_a_kustomization(pr: PullRequest, builds: Path) -> None:
     bomb = "commonAnnotations:\n" + _bomb()
     assert len(bomb) < 483

@@ -313,6 +313,7 @@ def test_bad_settings_start_no_worker(
     assert not starts.exists()
 
 
+@pytest.mark.slow
 def test_memory_limits_larger_than_the_machine_run_one_at_a_time(pr: PullRequest) -> None:
     # An operator's MODELREG_CHILD_MEMORY_MB far above what the machine has: no two tasks fit
     # together, so they run one after another (one always runs), never a deadlock.

@@ -155,6 +155,7 @@ def spinning_model(source: Path) -> bytes:
     return data
 
 
+@pytest.mark.slow
 def test_a_hanging_model_fails_the_run_under_every_filter(pr: PullRequest) -> None:
     pr.env["MODELREG_CHILD_TIMEOUT"] = "20"  # the honest run finishes well within it
     filters = (("--select", "MR404"), ("--select", "MR2"), ("--ignore", "MR902"))

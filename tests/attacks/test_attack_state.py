@@ -66,6 +66,7 @@ MR005 = {
 }
 
 
+@pytest.mark.slow
 def test_a_committed_journal_is_reported_and_never_replayed_by_a_reader(pr: PullRequest) -> None:
     plant(pr)
     results = {r.argv: r for r in pr.read_only()}

@@ -55,6 +55,7 @@ def assert_refused(pr: PullRequest, line: str) -> None:
         assert sum(" MR006 " in x for x in lines) == 1, str(result)  # one finding per link
 
 
+@pytest.mark.slow
 def test_symlinked_version_directory(pr: PullRequest) -> None:
     outside = copy_out(pr, V11, "9.9.9")
     meta = outside / "metadata.yaml"
@@ -74,6 +75,7 @@ def test_symlinked_version_directory(pr: PullRequest) -> None:
         assert result.out == mr006(f"{MODEL}/9.9.9", outside) + "\n", str(result)
 
 
+@pytest.mark.slow
 def test_symlinked_model_directory(pr: PullRequest) -> None:
     outside = copy_out(pr, MODEL, "evil")
     pr.symlink("models/evil", outside)
@@ -83,6 +85,7 @@ def test_symlinked_model_directory(pr: PullRequest) -> None:
     assert (result.code, result.out) == (1, mr006("models/evil", outside) + "\n"), str(result)
 
 
+@pytest.mark.slow
 def test_symlinked_models_directory(pr: PullRequest) -> None:
     outside = copy_out(pr, "models", "models")
     pr.symlink("models", outside)
@@ -93,6 +96,7 @@ def test_symlinked_models_directory(pr: PullRequest) -> None:
 @pytest.mark.parametrize(
     "rel", [f"{V11}/metadata.yaml", f"{MODEL}/model.yaml", f"{V11}/test_data_set_0/input_0.pb"]
 )
+@pytest.mark.slow
 def test_symlinked_file_to_the_canary(pr: PullRequest, rel: str) -> None:
     canary = pr.outside / "canary.txt"
     pr.symlink(rel, canary)
@@ -101,6 +105,7 @@ def test_symlinked_file_to_the_canary(pr: PullRequest, rel: str) -> None:
 
 
 @pytest.mark.parametrize("rel", [f"{V11}/model.onnx", f"{MODEL}/data/eval.npz"])
+@pytest.mark.slow
 def test_symlinked_artifact_or_eval_data(pr: PullRequest, rel: str) -> None:
     outside = copy_out(pr, rel, Path(rel).name)  # the very bytes: it would pass if followed
     pr.symlink(rel, outside)
@@ -161,6 +166,7 @@ def _max_rss_mb(pr: PullRequest, *argv: str) -> tuple[int, float]:
     return int(code), int(kib) / 1024
 
 
+@pytest.mark.slow
 def test_zip_bomb_eval_data_is_refused_without_decompressing(pr: PullRequest) -> None:
     data = pr.path(f"{MODEL}/data/bomb.npz")
     rows, width = 2000, 65536  # 1 GiB of int64 zeros, about 1 MiB compressed
@@ -187,6 +193,7 @@ def test_zip_bomb_eval_data_is_refused_without_decompressing(pr: PullRequest) ->
     pr.read_only()
 
 
+@pytest.mark.slow
 def test_eval_data_declaring_a_huge_shape_is_refused(pr: PullRequest) -> None:
     data = pr.path(f"{MODEL}/data/huge.npz")
     with zipfile.ZipFile(data, "w", zipfile.ZIP_STORED) as zf:

@@ -194,6 +194,7 @@ EXPECTED = {
 }
 
 
+@pytest.mark.slow
 def test_honest_pull_request_passes_the_workflow(
     pr: PullRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
