@@ -207,6 +207,7 @@ def test_large_models_run_fewer_at_a_time(tmp_path: Path, monkeypatch: pytest.Mo
 
     def init(self: Any, _max_tasks: int = 0) -> None:
         self.job = None
+        self.tasks = 1  # warm: the pool may start more workers once one has run a task
         self._lock = threading.Lock()
 
     monkeypatch.setattr(isolate._Worker, "__init__", init)
@@ -218,6 +219,7 @@ def test_large_models_run_fewer_at_a_time(tmp_path: Path, monkeypatch: pytest.Mo
     for slots, size, expected in ((2, 1600, 1), (2, 800, 2), (4, 1, 3)):
         most = 0
         with isolate.Pool(slots) as pool:
+            pool.spawn_after = 0  # every slot as soon as there is a backlog
             jobs = [pool.submit("inspect", tmp_path, memory_mb=size) for _ in range(6)]
             assert [j.result().data for j in jobs] == [{"ok": size}] * 6
         assert most == expected, size
@@ -234,6 +236,7 @@ def test_large_models_run_fewer_at_a_time(tmp_path: Path, monkeypatch: pytest.Mo
     monkeypatch.setattr(isolate._Worker, "run", watch)
     most = 0
     with isolate.Pool(2) as pool:
+        pool.spawn_after = 0
         jobs = [pool.submit("inspect", tmp_path, memory_mb=100, exclusive=i == 2) for i in range(5)]
         assert all(j.result().data == {"ok": 100} for j in jobs)
     assert (alone, most) == ([0], 2)
@@ -576,3 +579,31 @@ def test_a_worker_leaves_ctrl_c_to_its_parent(registry: Registry) -> None:
     assert proc.returncode == 0, err.decode()
     assert b"KeyboardInterrupt" not in err
     assert "facts" in json.loads(out.splitlines()[0])
+
+
+@pytest.mark.parametrize(("seconds", "workers"), [(0.01, 1), (0.4, 2)])
+def test_a_second_worker_starts_only_when_the_queue_backs_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seconds: float, workers: int
+) -> None:
+    # A worker costs about a second of imports: small models are checked faster than that
+    # (one worker keeps up, a second would take the parent's core); slow tasks back the
+    # queue up past SPAWN_AFTER_S and the pool grows to --jobs.
+    def run(worker: Any, job: isolate.Job) -> tuple[isolate.ChildResult, bool]:
+        time.sleep(seconds)
+        worker.tasks += 1
+        return isolate.ChildResult(data={}), True
+
+    def init(self: Any, _max_tasks: int = 0) -> None:
+        self.job = None
+        self.tasks = 0
+        self._lock = threading.Lock()
+
+    monkeypatch.setattr(isolate._Worker, "run", run)
+    monkeypatch.setattr(isolate._Worker, "__init__", init)
+    monkeypatch.setattr(isolate._Worker, "close", lambda self: None)
+    monkeypatch.setattr(isolate._Worker, "kill", lambda self: None)
+    with isolate.Pool(2) as pool:
+        jobs = [pool.submit("inspect", tmp_path, memory_mb=1) for _ in range(6)]
+        assert all(j.result().data == {} for j in jobs)
+        started = len(pool._threads)
+    assert started == workers

@@ -197,6 +197,8 @@ def tasks_per_worker() -> int:
     return int(raw)
 
 
+#: How long a queued job waits, once a worker is warm, before another worker is started.
+SPAWN_AFTER_S = 0.5
 #: The line a worker writes after each task's result (never a key a task writes).
 END_KEY = "~end"
 
@@ -222,6 +224,8 @@ class Job:
         self.stream_stderr = stream_stderr
         self.exclusive = exclusive
         self.cancelled = False
+        self.queued_at = time.monotonic()
+        self.pool: Pool | None = None  # set by Pool.submit
         self._done = threading.Event()
         self._result: ChildResult | None = None
         #: A bug of this module met while running the task (raised again by :meth:`result`).
@@ -234,7 +238,8 @@ class Job:
         A bug of the pool met while running the task is raised here, in the caller's thread
         (a check then reports MR901), never left in a slot thread while the caller waits."""
         while not self._done.wait(0.1):
-            pass
+            if self.pool is not None:
+                self.pool.grow_if_backlogged()  # the queue may have backed up meanwhile
         if self._error is not None:
             raise self._error
         assert self._result is not None
@@ -470,6 +475,8 @@ class Pool:
         self._closed = False
         self._budget_mb = available_mb()
         self._in_use_mb = 0
+        self._warm_at: float | None = None  # when a worker first finished a task
+        self.spawn_after = SPAWN_AFTER_S
         self._running = 0
         self._exclusive = False  # an exclusive job is running: nothing else may start
         self._workers: set[_Worker] = set()
@@ -502,13 +509,14 @@ class Pool:
             stream_stderr,
             exclusive,
         )
+        job.pool = self
         if self._max_tasks is None:
             self._max_tasks = tasks_per_worker()
         with self._cv:
             if self._closed:
                 raise RuntimeError("the worker pool is closed")
             self._queue.append(job)
-            if self._idle == 0 and len(self._threads) < self.jobs:
+            if not self._threads or self._backlogged():
                 self._start_slot()
             self._cv.notify()
         return job
@@ -582,6 +590,10 @@ class Pool:
                         self._in_use_mb -= _admitted_mb(job)
                         self._running -= 1
                         self._exclusive = False if job.exclusive else self._exclusive
+                        if self._warm_at is None and worker is not None and worker.tasks:
+                            self._warm_at = time.monotonic()
+                        if self._backlogged():
+                            self._start_slot()
                         self._cv.notify_all()
                 job._finish(result)
                 if not reusable and worker is not None:
@@ -590,6 +602,25 @@ class Pool:
         finally:
             if worker is not None:
                 self._retire(worker)
+
+    def grow_if_backlogged(self) -> None:
+        """Start another worker if the queue has backed up (see :meth:`_backlogged`)."""
+        with self._cv:
+            if self._backlogged():
+                self._start_slot()
+
+    def _backlogged(self) -> bool:
+        """Whether another worker would pay for itself (called under the lock): a job has
+        waited :data:`SPAWN_AFTER_S` since a worker was warm, and every slot is busy. A worker
+        costs about a second of imports; small models are checked faster than the parent
+        prepares them, so one worker keeps up and a second would only take the parent's core.
+        Large models back the queue up, and then more workers start, up to ``jobs``."""
+        if self._closed or not self._queue or self._idle or len(self._threads) >= self.jobs:
+            return False
+        if self._warm_at is None:
+            return False
+        waited = time.monotonic() - max(self._queue[0].queued_at, self._warm_at)
+        return waited > self.spawn_after
 
     def _take(self) -> Job | None:
         """The next job this slot may run (memory admitted), None when the pool closes."""
