@@ -720,20 +720,9 @@ def run_child(
     ``stream_stderr`` passes the worker's stderr through to the user's terminal as it comes
     (a progress bar); the parent still keeps its tail for the error message.
     """
-    pool = current()
-    if pool is not None:
+    with contextlib.ExitStack() as stack:
+        pool = current() or stack.enter_context(Pool(1))
         job = pool.submit(
-            task,
-            path,
-            spec,
-            memory_mb=memory_mb,
-            timeout=timeout,
-            stream_stderr=stream_stderr,
-            exclusive=exclusive,
-        )
-        return job.result()
-    with Pool(1) as own:
-        job = own.submit(
             task,
             path,
             spec,
