@@ -84,7 +84,7 @@ def _labels_for(outputs: list[dict[str, Any]]) -> tuple[str, int]:
 
 
 def _write_version(root: Path, case: Case, source: Path) -> None:
-    from modelreg.onnxfacts import dump_yaml, inspect_file
+    from modelreg.onnx.facts import dump_yaml, inspect_file
 
     mdir = root / "models" / case.name
     vdir = mdir / "1.0.0"

@@ -41,7 +41,7 @@ from modelreg.checks.latency import (
     judge,
     limit_ms,
 )
-from modelreg.measure import LatencyTarget, golden_inputs, latency, timings
+from modelreg.onnx.measure import LatencyTarget, golden_inputs, latency, timings
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = "bert-classifier"

@@ -265,7 +265,7 @@ def build(
     built = Built(root)
     (root / "models").mkdir()
     if lfs:
-        from modelreg.lfs import LFS_ATTRIBUTES
+        from modelreg.git.lfs import LFS_ATTRIBUTES
 
         (root / ".gitattributes").write_text("\n".join(LFS_ATTRIBUTES) + "\n", encoding="utf-8")
     golden = np.array([[0.5, -1.0, 2.0, 0.25], [1.5, 0.0, -0.5, 3.0]], dtype=np.float32)

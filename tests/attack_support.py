@@ -64,7 +64,7 @@ class Result:
 
 
 #: The one thing a read-only run may write: modelreg's content-addressed cache of deep-check
-#: passes, under the git dir (src/modelreg/cache.py; docs/security.md says why it is safe).
+#: passes, under the git dir (src/modelreg/checks/cache.py; docs/security.md says why it is safe).
 CACHE_DIR = "modelreg-cache"
 
 

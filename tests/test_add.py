@@ -137,7 +137,7 @@ def _add(registry: Registry, onnx_file: Path, *extra: str, version: str = "1.2.0
 def test_latency_is_measured_and_stored_with_the_fingerprint(
     registry: Registry, onnx_file: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from modelreg.latency import environment
+    from modelreg.onnx.timing import environment
     from modelreg.yamlload import load_file
 
     assert main(_add(registry, onnx_file, *ARGS, "--runs", "200")) == 0

@@ -13,7 +13,7 @@ import pytest
 
 from conftest import Registry
 from modelreg.cli import main
-from modelreg.latency import nearest_rank
+from modelreg.onnx.timing import nearest_rank
 
 
 @pytest.mark.parametrize(
@@ -78,8 +78,8 @@ def test_unknown_target_is_a_usage_error(
 def test_progress_bar_on_a_terminal_only(
     registry: Registry, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from modelreg import measure
-    from modelreg.latency import measure as timed
+    from modelreg.onnx import measure
+    from modelreg.onnx.timing import measure as timed
 
     model = registry.path("models/demo/1.1.0/model.onnx")
     inputs = [str(registry.path("models/demo/1.1.0/test_data_set_0/input_0.pb"))]
@@ -114,7 +114,7 @@ def test_wall_span_holds_only_the_run(
     import numpy as np
     from onnx import numpy_helper
 
-    from modelreg import latency
+    from modelreg.onnx import timing
 
     log: list[str] = []
 
@@ -136,11 +136,11 @@ def test_wall_span_holds_only_the_run(
 
     pb = tmp_path / "input_0.pb"
     pb.write_bytes(numpy_helper.from_array(np.ones((4, 3), np.int64)).SerializeToString())
-    monkeypatch.setattr(latency, "cpu_session", lambda _path, pinned: FakeSession())
+    monkeypatch.setattr(timing, "cpu_session", lambda _path, pinned: FakeSession())
     monkeypatch.setattr(time, "perf_counter_ns", tick("wall"))
     monkeypatch.setattr(time, "thread_time_ns", tick("cpu"))
     target = {"model": str(tmp_path / "model.onnx"), "inputs": [str(pb)], "cpu_time": cpu_time}
-    measured = latency.measure([target], runs=3, warmup=2)
+    measured = timing.measure([target], runs=3, warmup=2)
 
     # Each sample is 2 events: the run itself and the closing read of the wall clock.
     assert measured["results"][0]["p50_ms"] == measured["results"][0]["max_ms"] == 2.0

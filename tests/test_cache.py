@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from conftest import Registry
-from modelreg.cache import CACHE_DIRNAME, DeepCache, git_dir
+from modelreg.checks.cache import CACHE_DIRNAME, DeepCache, git_dir
 from modelreg.cli import main
 from modelreg.findings import Finding
 from modelreg.registry import VersionEntry, discover
@@ -188,7 +188,7 @@ def test_every_file_a_deep_check_reads_is_in_the_key(repo: Registry, path: str) 
 
 
 def test_the_runtime_versions_are_in_the_key(monkeypatch: pytest.MonkeyPatch) -> None:
-    import modelreg.cache as cache_module
+    import modelreg.checks.cache as cache_module
 
     before = cache_module.environment()
     assert "onnxruntime " in before and "onnx " in before

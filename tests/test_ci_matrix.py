@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from conftest import Registry
-from modelreg import ci
+from modelreg.checks import ci
 from modelreg.cli import main
 from modelreg.registry import discover
 

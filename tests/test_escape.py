@@ -6,7 +6,8 @@ import re
 
 import pytest
 
-from modelreg import ci, reporters
+from modelreg import reporters
+from modelreg.checks import ci
 from modelreg.findings import Finding, Severity
 from modelreg.gitops.plan import EnvPlan, MetricRow, Plan, to_markdown, to_text
 from modelreg.render import escape, text

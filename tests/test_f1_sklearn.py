@@ -8,7 +8,7 @@ default, minus the warning):
 - ``macro``, ``micro``, ``weighted``: ``f1_score(truth, predictions, average=...)`` with
   scikit-learn's default ``labels=None``, i.e. averaged over the classes present in the truth
   or the predictions. The class count modelreg scores against is the length of model.yaml's
-  ``labels`` list (:func:`modelreg.evaluation.score_args`): the classes the model *can*
+  ``labels`` list (:func:`modelreg.onnx.evaluation.score_args`): the classes the model *can*
   predict, not the classes the evaluation set holds. Passing ``labels=range(N)`` instead
   would count a declared class absent from both the truth and the predictions as an F1 of 0
   in the macro average: a score no model can change, that only depends on the evaluation set,
@@ -35,7 +35,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import f1_score as sk_f1
 
-from modelreg.evaluation import f1_score
+from modelreg.onnx.evaluation import f1_score
 
 AVERAGES = ("binary", "macro", "micro", "weighted")
 

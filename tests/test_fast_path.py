@@ -9,8 +9,8 @@ from pathlib import Path
 
 from conftest import Registry
 from modelreg.checks import Options
+from modelreg.checks.runner import run, select
 from modelreg.registry import discover
-from modelreg.runner import run, select
 
 PROBE = """
 import sys

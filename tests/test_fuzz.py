@@ -20,8 +20,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import demo_model, metadata_yaml
-from modelreg import lfs
-from modelreg.isolate import run_child
+from modelreg.git import lfs
+from modelreg.onnx.isolate import run_child
 from modelreg.rules import BY_ID
 from modelreg.schemas import validate_document
 from modelreg.yamlload import load_bytes

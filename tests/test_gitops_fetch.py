@@ -23,9 +23,9 @@ from conftest import Registry, demo_model, git
 from gitops_support import add_overlays
 from modelreg.cli import main
 from modelreg.errors import ModelregError
+from modelreg.git.lfs import LFS_ATTRIBUTES
 from modelreg.gitops.kustomize import build
 from modelreg.gitops.overlays import EXTERNAL_DATA_LIST, external_data_list
-from modelreg.lfs import LFS_ATTRIBUTES
 
 SCRIPT = Path(__file__).resolve().parents[1] / "overlays" / "base" / "fetch-model.sh"
 PAYLOAD = b"\x08\x0a" + bytes(range(256)) * 64  # stands in for the ONNX bytes: only hashed

@@ -10,8 +10,8 @@ import pytest
 from conftest import Registry, git
 from gitops_support import add_candidate, add_overlays, use_identity
 from modelreg.cli import main
+from modelreg.git.repo import open_repo
 from modelreg.gitops.plan import make_plan, to_markdown
-from modelreg.gitrepo import open_repo
 
 
 @pytest.fixture

@@ -250,7 +250,7 @@ def test_random_promotions_and_rollbacks(repo: Path, seed: int) -> None:
 def test_production_promotion_runs_the_gates(
     repo: Path, capsys: pytest.CaptureFixture[str], floor: float, code: int
 ) -> None:
-    """The gates of model.yaml (modelreg.gates, real onnxruntime scoring) decide."""
+    """The gates of model.yaml (modelreg.gitops.gates, real onnxruntime scoring) decide."""
     card = repo / "models/demo/model.yaml"
     card.write_text(
         card.read_text().replace("lifecycle:", f"gates:\n  min_accuracy: {floor}\nlifecycle:")

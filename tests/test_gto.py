@@ -28,9 +28,9 @@ import pytest
 from attack_support import REGISTRY_PATHS
 from attack_support import REPO as SOURCE
 from conftest import Registry, git
-from modelreg import gto
 from modelreg.cli import main
-from modelreg.gitrepo import open_repo
+from modelreg.git import gto
+from modelreg.git.repo import open_repo
 
 GTO = Path(sys.executable).parent / "gto"
 MODEL = "bert-classifier"

@@ -19,7 +19,7 @@ from conftest import Registry, git_commit_all
 from gitops_support import add_overlays
 from modelreg.cli import main
 from modelreg.gitops import kustomize, policy
-from modelreg.hooks import HOOKS
+from modelreg.render.hooks import HOOKS
 
 META_11 = "models/demo/1.1.0/metadata.yaml"
 #: The commands the pre-commit hooks run (from the hook catalog, without file names).

@@ -16,8 +16,9 @@ from typing import Any
 import pytest
 import yaml
 
-from modelreg import hooks, scaffold
+from modelreg import scaffold
 from modelreg.commands import command_modules
+from modelreg.render import hooks
 
 ROOT = Path(__file__).resolve().parents[1]
 #: A dev dependency, run from this interpreter's environment (never found on PATH by luck).

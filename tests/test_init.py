@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 
 from conftest import MODEL_HEAD, demo_model, write_eval_data
-from modelreg import hooks, scaffold
+from modelreg import scaffold
 from modelreg.cli import main
-from modelreg.lfs import LFS_ATTRIBUTES
+from modelreg.git.lfs import LFS_ATTRIBUTES
+from modelreg.render import hooks
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = str(Path(sys.executable).parent)

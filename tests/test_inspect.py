@@ -20,7 +20,7 @@ from onnx import TensorProto, helper, numpy_helper
 from modelreg.cli import main
 from modelreg.commands import inspect as inspect_command
 from modelreg.errors import ModelregError
-from modelreg.onnxfacts import facts_to_json, facts_to_yaml, inspect_file
+from modelreg.onnx.facts import facts_to_json, facts_to_yaml, inspect_file
 from modelreg.schemas import validator
 
 OPSET = helper.make_opsetid("", 17)
@@ -561,7 +561,7 @@ def test_inspect_does_not_import_onnxruntime(tmp_path: Path) -> None:
         from pathlib import Path
         sys.modules["onnxruntime"] = None  # any import of it now fails
         from modelreg.commands import inspect
-        from modelreg.onnxfacts import facts_to_yaml, inspect_file
+        from modelreg.onnx.facts import facts_to_yaml, inspect_file
         facts = inspect_file(Path({str(path)!r}))
         assert facts["onnx"]["inputs"][0]["name"] == "input", facts
         facts_to_yaml(facts)

@@ -173,7 +173,7 @@ def test_the_benchmarks_slow_variant_does_the_work_twice(tmp_path: Path) -> None
     import numpy as np
     import onnx
 
-    from modelreg.session import cpu_session
+    from modelreg.onnx.session import cpu_session
 
     path = Path(__file__).resolve().parents[1] / "benchmarks" / "latency_noise.py"
     spec = importlib.util.spec_from_file_location("latency_noise", path)

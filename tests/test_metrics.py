@@ -9,7 +9,13 @@ import pytest
 
 from conftest import Registry
 from modelreg.cli import main
-from modelreg.evaluation import class_count, evaluate, f1_score, labels_kind, regression_tolerance
+from modelreg.onnx.evaluation import (
+    class_count,
+    evaluate,
+    f1_score,
+    labels_kind,
+    regression_tolerance,
+)
 
 META = "models/demo/1.1.0/metadata.yaml"
 EVAL = "models/demo/data/eval.npz"

@@ -21,10 +21,10 @@ from typing import Any
 import pytest
 
 from conftest import Registry
-from modelreg import isolate
 from modelreg.checks import _deep
 from modelreg.cli import main
 from modelreg.errors import UsageError
+from modelreg.onnx import isolate
 
 META = "models/demo/1.1.0/metadata.yaml"
 OLD = "models/demo/1.0.0/model.onnx"
@@ -270,13 +270,13 @@ def test_output_of_libraries_cannot_corrupt_a_reply(registry: Registry) -> None:
     model = registry.path("models/demo/1.1.0/model.onnx")
     script = (
         "import os, sys\n"
-        "from modelreg import _child\n"
+        "from modelreg.onnx import worker\n"
         "def noisy(path, spec):\n"
         "    print('hello from a library'); os.write(1, b'{\"facts\": 1}\\n')\n"
         "    return {'quiet': True}\n"
-        "_child.TASKS['inspect'] = noisy\n"
+        "worker.TASKS['inspect'] = noisy\n"
         "sys.argv = ['x', 'serve']\n"
-        "raise SystemExit(_child.main())\n"
+        "raise SystemExit(worker.main())\n"
     )
     request = {"task": "inspect", "path": str(model), "spec": None, "memory_mb": 4096}
     proc = subprocess.run(
@@ -307,7 +307,7 @@ def test_timeout_counts_from_the_hand_over(tmp_path: Path, monkeypatch: pytest.M
     fake = tmp_path / "fake-python"
     fake.write_text("#!/bin/sh\nexec sleep 60\n")
     fake.chmod(0o755)
-    monkeypatch.setattr("modelreg.isolate.sys.executable", str(fake))
+    monkeypatch.setattr("modelreg.onnx.isolate.sys.executable", str(fake))
     started = time.monotonic()
     result = isolate.run_child("inspect", tmp_path / "x.onnx", timeout=0.5)
     assert result.died == "timed out after 0.5 s"
@@ -359,7 +359,7 @@ def fake_worker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     fake = tmp_path / "fake-python"
     fake.write_text(f'#!/bin/sh\necho $$ >> "{starts}"\nexec "{sys.executable}" "{script}"\n')
     fake.chmod(0o755)
-    monkeypatch.setattr("modelreg.isolate.sys.executable", str(fake))
+    monkeypatch.setattr("modelreg.onnx.isolate.sys.executable", str(fake))
     return starts
 
 
@@ -526,7 +526,7 @@ def test_an_orphaned_worker_ends_its_hung_task_itself(
     spec: dict[str, Any] = {"version_dir": str(model.parent), "sets": [], "evaluate": None}
     request = {"task": "deep", "path": str(model), "spec": spec, "memory_mb": 4096, "alarm_s": 1}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "modelreg._child", "serve"],
+        [sys.executable, "-m", "modelreg.onnx.worker", "serve"],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
@@ -560,7 +560,7 @@ def test_a_worker_leaves_ctrl_c_to_its_parent(registry: Registry) -> None:
     spec: dict[str, Any] = {"version_dir": str(model.parent), "sets": [], "evaluate": None}
     request = {"task": "inspect", "path": str(model), "spec": spec, "memory_mb": 4096}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "modelreg._child", "serve"],
+        [sys.executable, "-m", "modelreg.onnx.worker", "serve"],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -9,9 +9,9 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from modelreg import onnxfacts
 from modelreg.errors import ModelregError
-from modelreg.protoskim import SkimError, skeleton, strip_payloads
+from modelreg.onnx import facts
+from modelreg.onnx.skeleton import SkimError, skeleton, strip_payloads
 
 PAYLOAD = ("float_data", "int32_data", "string_data", "int64_data", "raw_data",
            "double_data", "uint64_data")  # fmt: skip
@@ -129,9 +129,9 @@ def test_external_data_references_survive(tmp_path: Path) -> None:
 def test_inspect_facts_equal_a_full_parse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "model.onnx"
     onnx.save(_rich_model(), path)
-    quick = onnxfacts.inspect_file(path)
-    monkeypatch.setattr(onnxfacts, "_load_skeleton", lambda *_args: None)
-    assert onnxfacts.inspect_file(path) == quick
+    quick = facts.inspect_file(path)
+    monkeypatch.setattr(facts, "_load_skeleton", lambda *_args: None)
+    assert facts.inspect_file(path) == quick
 
 
 @pytest.mark.parametrize(
@@ -159,4 +159,4 @@ def test_truncated_model_falls_back_to_the_full_parse_error(tmp_path: Path) -> N
     path = tmp_path / "model.onnx"
     path.write_bytes(data[:-3])
     with pytest.raises(ModelregError, match="not a valid ONNX file"):
-        onnxfacts.inspect_file(path)
+        facts.inspect_file(path)

@@ -10,7 +10,7 @@ import pytest
 
 from conftest import Registry, git, git_commit_all
 from modelreg.cli import main
-from modelreg.lfs import LFS_ATTRIBUTES, looks_like_pointer
+from modelreg.git.lfs import LFS_ATTRIBUTES, looks_like_pointer
 
 pytestmark = pytest.mark.skipif(shutil.which("git-lfs") is None, reason="needs git-lfs")
 

@@ -12,7 +12,7 @@ import pytest
 
 from conftest import Registry, git, git_commit_all
 from modelreg.cli import main
-from modelreg.lfs import LFS_ATTRIBUTES
+from modelreg.git.lfs import LFS_ATTRIBUTES
 
 MODEL = "models/demo/model.yaml"
 META_10 = "models/demo/1.0.0/metadata.yaml"
@@ -410,10 +410,10 @@ def test_a_released_overlay_is_never_regenerated_and_not_called_stale(
 def test_a_one_version_run_gathers_git_facts_for_that_version_only(
     released: Registry, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from modelreg import releases
     from modelreg.checks import Options
+    from modelreg.checks.runner import run, select
+    from modelreg.git import releases
     from modelreg.registry import discover
-    from modelreg.runner import run, select
 
     registry = discover(released.root)
     selection = select(registry, [released.path("models/demo/1.1.0/metadata.yaml")])

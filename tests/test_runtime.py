@@ -102,7 +102,7 @@ def test_session_that_cannot_load(registry: Registry, capsys: pytest.CaptureFixt
 
 
 def test_exact_comparison_for_ints_bools_and_strings() -> None:
-    from modelreg.vectors import _compare
+    from modelreg.onnx.vectors import _compare
 
     def cmp(actual: object, expected: object) -> str:
         return _compare(actual, expected, rtol=1.0, atol=1.0, file="output_0.pb", name="y")

@@ -22,7 +22,7 @@ from packaging.requirements import Requirement
 
 from conftest import MODEL_HEAD, demo_model, write_eval_data
 from modelreg import scaffold
-from modelreg.lfs import looks_like_pointer, read_head
+from modelreg.git.lfs import looks_like_pointer, read_head
 from workflow_harness import (
     Origin,
     Runner,

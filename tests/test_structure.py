@@ -11,9 +11,9 @@ import onnx
 import pytest
 
 from conftest import Registry, demo_model
-from modelreg import isolate
 from modelreg.cli import main
 from modelreg.errors import UsageError
+from modelreg.onnx import isolate
 
 META = "models/demo/1.1.0/metadata.yaml"
 MODEL = "models/demo/model.yaml"
@@ -156,7 +156,9 @@ def test_a_crashing_checker_is_a_finding_and_the_run_goes_on(
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
 ) -> None:
-    monkeypatch.setattr("modelreg.isolate.sys.executable", fake_python(tmp_path, "kill -SEGV $$"))
+    monkeypatch.setattr(
+        "modelreg.onnx.isolate.sys.executable", fake_python(tmp_path, "kill -SEGV $$")
+    )
     code = main(["validate"])
     out = capsys.readouterr().out
     assert code == 1
@@ -171,7 +173,7 @@ def test_a_crashing_checker_is_a_finding_and_the_run_goes_on(
 
 
 def test_child_timeout_and_memory_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("modelreg.isolate.sys.executable", fake_python(tmp_path, "sleep 30"))
+    monkeypatch.setattr("modelreg.onnx.isolate.sys.executable", fake_python(tmp_path, "sleep 30"))
     result = isolate.run_child("inspect", tmp_path / "x.onnx", timeout=0.5)
     assert result.died == "timed out after 0.5 s"
     monkeypatch.undo()
@@ -240,7 +242,9 @@ def test_a_dead_child_fails_the_run_under_any_filter(
     argv: tuple[str, ...],
 ) -> None:
     # The deep checks did not happen: no rule filter may turn that into a pass.
-    monkeypatch.setattr("modelreg.isolate.sys.executable", fake_python(tmp_path, "kill -SEGV $$"))
+    monkeypatch.setattr(
+        "modelreg.onnx.isolate.sys.executable", fake_python(tmp_path, "kill -SEGV $$")
+    )
     code, out = validate(capsys, "--no-cache", *argv)
     assert code == 1, out
     assert out.splitlines() == [
@@ -255,7 +259,7 @@ def test_a_hanging_child_fails_the_run_under_a_filter(
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
 ) -> None:
-    monkeypatch.setattr("modelreg.isolate.sys.executable", fake_python(tmp_path, "sleep 30"))
+    monkeypatch.setattr("modelreg.onnx.isolate.sys.executable", fake_python(tmp_path, "sleep 30"))
     monkeypatch.setenv("MODELREG_CHILD_TIMEOUT", "0.5")
     code, out = validate(capsys, "--no-cache", "--select", "MR404")
     assert code == 1, out

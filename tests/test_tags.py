@@ -1,4 +1,4 @@
-"""Release tag names (tags.py) and the LFS attributes an LFS registry carries."""
+"""Release tag names (git/tags.py) and the LFS attributes an LFS registry carries."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from modelreg.lfs import LFS_ATTRIBUTES
-from modelreg.tags import tag_name, tag_stem, tag_version
+from modelreg.git.lfs import LFS_ATTRIBUTES
+from modelreg.git.tags import tag_name, tag_stem, tag_version
 
 PREFIX = {"name": "bert-classifier", "tag_prefix": "model-bert"}
 GTO = {**PREFIX, "tag_format": "gto"}

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from conftest import MODEL_HEAD, demo_model, write_eval_data
-from modelreg.lfs import looks_like_pointer, read_head
+from modelreg.git.lfs import looks_like_pointer, read_head
 from workflow_harness import (
     WORKFLOWS,
     Origin,

@@ -112,7 +112,7 @@ def _main(argv: Sequence[str] | None) -> int:
     try:
         # Every isolated ONNX task of the command (add's inspect, evaluate and golden tasks,
         # bench, the gate) shares the warm workers of one pool; none start unless asked for.
-        from modelreg import isolate
+        from modelreg.onnx import isolate
 
         with isolate.workers(1):
             return int(handler(args))
@@ -149,7 +149,7 @@ def _interrupted(*, process: bool) -> int:
     main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main_thread else None
     try:
-        isolate = sys.modules.get("modelreg.isolate")  # loaded only if a child may exist
+        isolate = sys.modules.get("modelreg.onnx.isolate")  # loaded only if a child may exist
         if isolate is not None:
             isolate.stop_all()
         sys.stderr.write("modelreg: interrupted\n")

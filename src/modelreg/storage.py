@@ -86,7 +86,7 @@ def git_dir(root: Path) -> Path:
 
 def _git_dirs(root: Path) -> tuple[Path, Path]:
     """(``--git-dir``, ``--git-common-dir``) of ``root``, resolved; asked of git once."""
-    from modelreg.gitrepo import git_executable
+    from modelreg.git.repo import git_executable
 
     root = root.resolve()
     if root in _GIT_DIRS:

@@ -88,7 +88,7 @@ def workers_of(sid: int) -> list[int]:
     return [
         int(line.split(":")[0])
         for line in _alive_in_session(sid)
-        if "modelreg._child serve" in line
+        if "modelreg.onnx.worker serve" in line
     ]
 
 
@@ -153,7 +153,7 @@ def test_hanging_versions_and_a_killed_worker_among_good_ones(pr: PullRequest) -
 NOISY_HOOK = """\
 import os, signal, sys
 if sys.argv[1:2] == ['serve']:
-    from modelreg.session import onnxruntime_module  # telemetry off, as modelreg loads it
+    from modelreg.onnx.session import onnxruntime_module  # telemetry off, as modelreg loads it
     onnxruntime = onnxruntime_module()
     real = onnxruntime.InferenceSession
     def session(path, *args, **kwargs):

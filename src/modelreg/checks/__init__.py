@@ -149,9 +149,13 @@ def missing_dependency(where: str, what: str, *modules: str) -> Finding | None:
     )
 
 
+#: Modules of this package that run checks rather than define them.
+MACHINERY = frozenset({"cache", "ci", "runner"})
+
+
 def load_checks() -> list[Check]:
     """Import every check module once and return the registered checks."""
     for info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
-        if not info.name.startswith("_"):
+        if not info.name.startswith("_") and info.name not in MACHINERY:
             importlib.import_module(f"{__name__}.{info.name}")
     return CHECKS

@@ -1,7 +1,7 @@
 """One isolated task per version for every deep fact the checks compare.
 
 Parsing, onnx's checker, the onnxruntime session, the golden vectors and the evaluation all
-happen in a single ``deep`` task on a worker of :mod:`modelreg.isolate`: the model is parsed
+happen in a single ``deep`` task on a worker of :mod:`modelreg.onnx.isolate`: the model is parsed
 once and one session serves both the vectors and the evaluation, so a large model costs one
 load, not three. The parent has already hashed every file (integrity), so the child hashes nothing.
 The structure, runtime and metrics checks each read their part; the first to ask runs it.
@@ -14,14 +14,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from modelreg import isolate
 from modelreg.checks import VersionContext, missing_modules
-from modelreg.evaluation import metric_args
-from modelreg.evaluation import signature as eval_signature
 from modelreg.findings import Finding
+from modelreg.git.lfs import looks_like_pointer, read_head
 from modelreg.hashing import sha256_file
-from modelreg.isolate import ChildResult
-from modelreg.lfs import looks_like_pointer, read_head
+from modelreg.onnx import isolate
+from modelreg.onnx.evaluation import metric_args
+from modelreg.onnx.evaluation import signature as eval_signature
+from modelreg.onnx.isolate import ChildResult
 from modelreg.rules import rule
 
 
@@ -48,7 +48,7 @@ def eval_data_path(ctx: VersionContext, relative: str) -> tuple[Path | None, str
 def eval_bounds(ctx: VersionContext, target: Path) -> list[str]:
     """Why the evaluation file must not be decompressed (MR409), judged from its zip
     directory and array headers against the metadata (once per version's checks)."""
-    from modelreg.evaluation import npz_problems
+    from modelreg.onnx.evaluation import npz_problems
 
     key = f"bounds:{target}"
     if key not in ctx.memo:

@@ -16,6 +16,8 @@ from typing import Any
 from modelreg.checks import RegistryContext, check
 from modelreg.errors import ModelregError
 from modelreg.findings import Finding, Severity
+from modelreg.git.releases import released_versions
+from modelreg.git.tags import tag_name
 from modelreg.gitops import BASE_DIR, CLUSTERS_DIR, OVERLAYS_DIR, PRODUCTION
 from modelreg.gitops.envs import (
     KUSTOMIZATION,
@@ -47,9 +49,7 @@ from modelreg.gitops.policy import (
     serving_problems,
     static_problems,
 )
-from modelreg.releases import released_versions
 from modelreg.rules import rule
-from modelreg.tags import tag_name
 
 #: overlays/base/registry.env: where the fetch step clones the registry and its LFS objects.
 REGISTRY_ENV = "registry.env"

@@ -13,14 +13,14 @@ from typing import Any
 
 from modelreg.checks import VersionContext, check
 from modelreg.findings import Finding
-from modelreg.hashing import sha256_stream
-from modelreg.lfs import (
+from modelreg.git.lfs import (
     MAX_POINTER_BYTES,
     PointerError,
     looks_like_pointer,
     parse_pointer,
     read_head,
 )
+from modelreg.hashing import sha256_stream
 from modelreg.rules import rule
 from modelreg.treefs import Refused, symlink_finding
 

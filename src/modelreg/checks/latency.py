@@ -37,7 +37,7 @@ from modelreg.checks import VersionContext, check, missing_dependency
 from modelreg.checks.integrity import local_artifact
 from modelreg.errors import ModelregError
 from modelreg.findings import Finding
-from modelreg.measure import LatencyTarget, golden_inputs, timings
+from modelreg.onnx.measure import LatencyTarget, golden_inputs, timings
 from modelreg.rules import rule
 
 #: Relative slack over the claimed median. CPU-time medians of an unchanged model under two
@@ -106,7 +106,7 @@ def judge(limit: float, measurements: Iterable[Remeasure], attempts: int = ATTEM
 @functools.cache
 def this_machine() -> dict[str, Any]:
     """This machine's fingerprint (imports onnxruntime, reads no artifact)."""
-    from modelreg.latency import environment
+    from modelreg.onnx.timing import environment
 
     return environment()
 

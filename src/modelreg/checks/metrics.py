@@ -4,7 +4,7 @@ The evaluation file must hash to ``evaluation.data.sha256``; the metrics are rec
 the version's one isolated deep child (:mod:`._deep`, the same session as the golden
 vectors). A classifier's accuracy and F1 may differ from the recomputation by at most 1/N
 (one sample); a regressor's MAE, RMSE and R² by the relative and absolute tolerances of
-:data:`modelreg.evaluation.REGRESSION_RTOL` (declared in the metadata schema). Accuracy and
+:data:`modelreg.onnx.evaluation.REGRESSION_RTOL` (declared in the metadata schema). Accuracy and
 F1 claimed on a one-column float output (a regressor's, whose argmax is always class 0) are
 MR411, never compared.
 
@@ -28,15 +28,15 @@ from modelreg.checks._deep import (
     prestart,
 )
 from modelreg.checks.integrity import local_artifact
-from modelreg.evaluation import (
+from modelreg.findings import Finding
+from modelreg.git.lfs import looks_like_pointer, read_head
+from modelreg.onnx.evaluation import (
     REGRESSION_METRICS,
     is_regression,
     one_column,
     one_column_output,
     regression_tolerance,
 )
-from modelreg.findings import Finding
-from modelreg.lfs import looks_like_pointer, read_head
 from modelreg.rules import rule
 from modelreg.treefs import symlink_finding
 

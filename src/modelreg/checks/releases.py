@@ -1,6 +1,6 @@
 """Release tags, immutability, support windows and Git LFS storage (MR7xx).
 
-All git facts come from :func:`modelreg.releases.state`: a constant handful of git calls for
+All git facts come from :func:`modelreg.git.releases.state`: a constant handful of git calls for
 the whole registry, so these checks run in ``--fast`` mode too (pre-commit, pointer clones).
 Outside a git work tree they report one note and check nothing else.
 """
@@ -12,11 +12,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from modelreg import gto, releases
 from modelreg.checks import ModelContext, RegistryContext, VersionContext, check
 from modelreg.checks.integrity import lfs_pull_command
 from modelreg.errors import ModelregError
 from modelreg.findings import Finding
+from modelreg.git import gto, releases
 from modelreg.rules import rule
 
 #: At most this many changed files are named one by one.

@@ -1,6 +1,6 @@
 """ONNX structure and signature (MR3xx): the file declares what the metadata says.
 
-The facts come from :func:`modelreg.onnxfacts.inspect_file`, the code behind
+The facts come from :func:`modelreg.onnx.facts.inspect_file`, the code behind
 ``modelreg inspect``, run in the version's one isolated deep child (:mod:`._deep`) together
 with ``onnx.checker.check_model(path, full_check=True)``.
 """
@@ -13,8 +13,8 @@ from typing import Any
 from modelreg.checks import VersionContext, check, missing_dependency
 from modelreg.checks._deep import deep_run, died, prestart
 from modelreg.checks.integrity import local_artifact
-from modelreg.evaluation import class_count
 from modelreg.findings import Finding
+from modelreg.onnx.evaluation import class_count
 from modelreg.rules import rule
 
 _KINDS = ("tensor", "sequence", "map", "optional")

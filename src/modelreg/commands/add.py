@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from modelreg.errors import ModelregError, UsageError
-from modelreg.evaluation import REGRESSION_METRICS, class_count, one_column, one_column_output
 from modelreg.hashing import sha256_file
-from modelreg.isolate import ChildResult, run_child
-from modelreg.measure import LatencyTarget, golden_inputs, latency
+from modelreg.onnx.evaluation import REGRESSION_METRICS, class_count, one_column, one_column_output
+from modelreg.onnx.isolate import ChildResult, run_child
+from modelreg.onnx.measure import LatencyTarget, golden_inputs, latency
 from modelreg.registry import (
     METADATA_FILE,
     MODEL_FILE,
@@ -285,7 +285,7 @@ def _child(
         raise ModelregError(f"{shown}: {task} died: {result.died}")
     error = result.error if result.data is None else result.data.get("error", result.error)
     if error is not None or result.data is None:
-        from modelreg._child import LOAD_ERROR
+        from modelreg.onnx.worker import LOAD_ERROR
 
         message = str(error)
         if message.startswith(LOAD_ERROR):
@@ -346,7 +346,7 @@ def _refuse_beyond_serving(onnx_facts: dict[str, Any], onnx_file: Path, root: Pa
     image of unknown onnxruntime is MR630's to report, not a reason to refuse here."""
     from modelreg.checks.serving import base_serving
     from modelreg.gitops.runtimes import excesses
-    from modelreg.onnxfacts import DEFAULT_DOMAIN
+    from modelreg.onnx.facts import DEFAULT_DOMAIN
 
     for serving in base_serving(root):
         if serving.runtime is None:
@@ -752,7 +752,7 @@ def _placeholder_labels(onnx_facts: dict[str, Any], output: str) -> list[str]:
 
 
 def _card_text(card: dict[str, Any]) -> str:
-    from modelreg.onnxfacts import dump_yaml
+    from modelreg.onnx.facts import dump_yaml
 
     # Three comment lines either way (findings in a new card keep their line numbers).
     if "gates" in card:
@@ -950,7 +950,7 @@ def _metrics(scores: dict[str, Any], average: str) -> dict[str, Any]:
 def _is_regressor(eval_file: Path) -> bool:
     """Whether the evaluation file's ``labels`` are float targets (read from the array's
     header, nothing loaded): then the model is scored as a regressor."""
-    from modelreg.evaluation import labels_kind
+    from modelreg.onnx.evaluation import labels_kind
 
     with eval_file.open("rb") as fh:
         return labels_kind(fh) == "float"
@@ -984,7 +984,7 @@ def _assemble(
         )
         env, (result,) = latency([target], request.runs)
         metadata["evaluation"]["latency"] = {**result, "environment": env}
-    from modelreg.onnxfacts import dump_yaml
+    from modelreg.onnx.facts import dump_yaml
 
     text = (
         "# yaml-language-server: $schema=../../../schemas/metadata.schema.json\n"

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from modelreg.errors import ModelregError, UsageError
-from modelreg.measure import LatencyTarget, golden_inputs, latency
+from modelreg.onnx.measure import LatencyTarget, golden_inputs, latency
 from modelreg.registry import Registry, VersionEntry, discover, find_root
 
 ORDER = 40  # place in `modelreg --help`

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from modelreg import ci
+from modelreg.checks import ci
 from modelreg.errors import UsageError
 from modelreg.registry import discover, find_root
 

@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from modelreg.errors import ModelregError, UsageError
-from modelreg.gates import evaluate, production_of
 from modelreg.gitops.fence import load_yaml
+from modelreg.gitops.gates import evaluate, production_of
 
 ORDER = 50  # place in `modelreg --help`
 

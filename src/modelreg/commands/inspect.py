@@ -7,7 +7,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from modelreg.onnxfacts import facts_to_json, facts_to_yaml, inspect_file
+from modelreg.onnx.facts import facts_to_json, facts_to_yaml, inspect_file
 
 OUTPUT_FORMATS = ("yaml", "json")
 

@@ -7,9 +7,9 @@ import json
 import sys
 from pathlib import Path
 
-from modelreg import gto
-from modelreg.catalog import Row, rows
-from modelreg.gitrepo import GitError, open_repo
+from modelreg.git import gto
+from modelreg.git.catalog import Row, rows
+from modelreg.git.repo import GitError, open_repo
 from modelreg.registry import Registry, discover, find_root
 
 ORDER = 40  # place in `modelreg --help`

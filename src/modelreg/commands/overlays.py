@@ -8,6 +8,9 @@ from pathlib import Path
 
 from modelreg import reporters
 from modelreg.checks import Options
+from modelreg.checks.runner import run as run_checks
+from modelreg.checks.runner import select
+from modelreg.git.releases import released_versions
 from modelreg.gitops import DEFAULT_ENVIRONMENTS, OVERLAYS_DIR, PRODUCTION
 from modelreg.gitops.envs import KUSTOMIZATION, alias_path
 from modelreg.gitops.overlays import (
@@ -18,9 +21,6 @@ from modelreg.gitops.overlays import (
     version_overlay_files,
 )
 from modelreg.registry import discover, find_root
-from modelreg.releases import released_versions
-from modelreg.runner import run as run_checks
-from modelreg.runner import select
 from modelreg.storage import registry_lock, write_all, write_tree
 
 ORDER = 62  # place in `modelreg --help`

@@ -7,8 +7,8 @@ import json
 import sys
 from pathlib import Path
 
+from modelreg.git.repo import open_repo
 from modelreg.gitops.plan import make_plan, to_json, to_markdown, to_text
-from modelreg.gitrepo import open_repo
 from modelreg.registry import find_root
 
 ORDER = 63  # place in `modelreg --help`

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from modelreg.errors import ModelregError, UsageError
+from modelreg.git.repo import open_repo
 from modelreg.gitops import PRODUCTION
 from modelreg.gitops.promotion import (
     DEFAULT_SUPPORT_DAYS,
@@ -16,7 +17,6 @@ from modelreg.gitops.promotion import (
     plan_promotion,
     regenerate,
 )
-from modelreg.gitrepo import open_repo
 from modelreg.registry import find_root
 from modelreg.storage import registry_lock
 
@@ -76,12 +76,14 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 def _run_gates(root: Path, model: str, version: str, runs: int) -> str:
     """Run the lead's promotion gates; the value of the ``Modelreg-Gates`` trailer."""
-    # HOOK (issue #5 -> #3/#4): the gates live in modelreg.gates (`modelreg gate`); a
+    # HOOK (issue #5 -> #3/#4): the gates live in modelreg.gitops.gates (`modelreg gate`); a
     # toolkit build without that module promotes with a warning instead of failing.
-    if importlib.util.find_spec("modelreg.gates") is None:
-        sys.stderr.write("modelreg: warning: modelreg.gates is not available; gates not run\n")
+    if importlib.util.find_spec("modelreg.gitops.gates") is None:
+        sys.stderr.write(
+            "modelreg: warning: modelreg.gitops.gates is not available; gates not run\n"
+        )
         return "unavailable"
-    from modelreg.gates import evaluate
+    from modelreg.gitops.gates import evaluate
 
     report = evaluate(root, model, version, runs=runs)
     sys.stderr.write(report.table() + "\n")

@@ -8,9 +8,9 @@ from pathlib import Path
 
 from modelreg.commands import validate
 from modelreg.errors import ModelregError, UsageError
-from modelreg.gitrepo import GitError, open_repo
+from modelreg.git.releases import artifact_paths
+from modelreg.git.repo import GitError, open_repo
 from modelreg.registry import Registry, discover, find_root
-from modelreg.releases import artifact_paths
 
 ORDER = 45  # place in `modelreg --help`
 

@@ -9,12 +9,12 @@ from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from modelreg import releases
 from modelreg.errors import ModelregError
-from modelreg.gitrepo import GitError, Repo, open_repo
+from modelreg.git import releases
+from modelreg.git.repo import GitError, Repo, open_repo
+from modelreg.git.tags import tag_name
 from modelreg.registry import Registry, discover, find_root
 from modelreg.storage import registry_lock
-from modelreg.tags import tag_name
 
 ORDER = 60  # place in `modelreg --help`
 

@@ -6,13 +6,13 @@ import argparse
 import sys
 from pathlib import Path
 
+from modelreg.git.repo import open_repo
 from modelreg.gitops.promotion import (
     PromotionCommit,
     check_clean_revert,
     last_promotion,
     revert,
 )
-from modelreg.gitrepo import open_repo
 from modelreg.registry import find_root
 from modelreg.storage import registry_lock
 

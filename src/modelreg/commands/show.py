@@ -7,9 +7,9 @@ import json
 import sys
 from pathlib import Path
 
-from modelreg.catalog import details, rows
 from modelreg.commands.list import gto_text, gto_view, write
 from modelreg.errors import UsageError
+from modelreg.git.catalog import details, rows
 from modelreg.registry import discover, find_root
 
 ORDER = 41  # place in `modelreg --help`

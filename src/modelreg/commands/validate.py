@@ -9,14 +9,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from modelreg import isolate, reporters
-from modelreg.cache import DeepCache
+from modelreg import reporters
 from modelreg.checks import Options
+from modelreg.checks.cache import DeepCache
+from modelreg.checks.runner import Selection, select
+from modelreg.checks.runner import run as run_checks
 from modelreg.errors import UsageError
 from modelreg.findings import Finding
+from modelreg.onnx import isolate
 from modelreg.registry import Registry, discover, find_root
-from modelreg.runner import Selection, select
-from modelreg.runner import run as run_checks
 from modelreg.treefs import Refused, symlink_finding
 
 ORDER = 10  # place in `modelreg --help`
@@ -200,7 +201,7 @@ def execute(request: Request) -> int:
     registry = discover(find_root(start))
     links: list[Finding] = []
     if request.shard is not None:
-        from modelreg import ci  # only sharded and summarised runs need it (~45 ms of imports)
+        from modelreg.checks import ci  # only sharded and summarised runs need it (~45 ms)
 
         if request.paths:
             raise UsageError("--shard checks a part of the whole registry; give no PATH with it")
@@ -245,7 +246,7 @@ def execute(request: Request) -> int:
         what += f", {cache.hits} cached"
     reporters.report(findings, request.output, sys.stdout, sys.stderr, what)
     if request.summary is not None:
-        from modelreg import ci
+        from modelreg.checks import ci
 
         ci.append_summary(request.summary, findings, what)
     return 1 if reporters.status(findings) == "fail" else 0

@@ -14,6 +14,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from modelreg.errors import ModelregError
+from modelreg.git.tags import tag_name
 from modelreg.gitops import BASE_DIR, OVERLAYS_DIR
 from modelreg.gitops.envs import (
     ALIAS_SUFFIX,
@@ -25,7 +26,6 @@ from modelreg.gitops.envs import (
 )
 from modelreg.gitops.triton import config_pbtxt
 from modelreg.registry import Registry, semver_key
-from modelreg.tags import tag_name
 
 #: Annotations on generated ConfigMaps: their names carry a content hash, so each change makes
 #: a new object; the old one must outlive the rollout (pods still starting reference it), so

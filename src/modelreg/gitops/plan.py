@@ -29,12 +29,12 @@ from typing import Any
 import yaml
 
 from modelreg.errors import ModelregError
+from modelreg.git.repo import Repo
 from modelreg.gitops import OVERLAYS_DIR
 from modelreg.gitops.envs import environment_names
 from modelreg.gitops.fence import INPUT_RULE, Fence, FenceError, Problem
 from modelreg.gitops.kustomize import build, split_objects
 from modelreg.gitops.overlays import env_aliases
-from modelreg.gitrepo import Repo
 from modelreg.render import escape
 from modelreg.reporters import printable
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from modelreg.errors import ModelregError, UsageError
+from modelreg.git.repo import Repo
 from modelreg.gitops import BASE_DIR, OVERLAYS_DIR, PRODUCTION
 from modelreg.gitops.envs import KUSTOMIZATION, alias_path, environment_names
 from modelreg.gitops.overlays import (
@@ -35,7 +36,6 @@ from modelreg.gitops.overlays import (
     version_overlay_dir,
     version_overlay_files,
 )
-from modelreg.gitrepo import Repo
 from modelreg.registry import Registry, discover
 from modelreg.storage import registry_lock, write_all, write_tree
 from modelreg.yamlload import load_bytes
@@ -216,7 +216,7 @@ def regenerate(root: Path) -> list[Path]:
     cannot be generated, or has no version, is left for ``validate`` to report.
     """
     from modelreg import render as generated
-    from modelreg.releases import released_versions
+    from modelreg.git.releases import released_versions
 
     changed: list[Path] = []
     with registry_lock(root, "modelreg render"):

@@ -28,7 +28,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TypeGuard
 
-from modelreg.onnxfacts import DEFAULT_DOMAIN
+from modelreg.onnx.facts import DEFAULT_DOMAIN
 
 RUNTIME_ANNOTATION = "modelreg.dev/onnxruntime-version"
 MAX_OPSET_ANNOTATION = "modelreg.dev/onnx-max-opset"

@@ -19,8 +19,8 @@ from typing import Any, cast
 
 from modelreg import schemas
 from modelreg.errors import ModelregError
+from modelreg.git.tags import tag_name
 from modelreg.registry import ModelEntry, Registry, VersionEntry
-from modelreg.tags import tag_name
 
 
 @dataclass(frozen=True)

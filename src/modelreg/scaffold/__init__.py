@@ -14,13 +14,14 @@ from dataclasses import dataclass
 from importlib import metadata, resources
 from pathlib import Path
 
-from modelreg import __version__, hooks
+from modelreg import __version__
 from modelreg.errors import ModelregError, UsageError
+from modelreg.git.lfs import LFS_ATTRIBUTES
 from modelreg.gitops import BASE_DIR, DEFAULT_ENVIRONMENTS, OVERLAYS_DIR
 from modelreg.gitops.clusters import PLACEHOLDER_URL, check_url, cluster_files
 from modelreg.gitops.envs import KUSTOMIZATION
 from modelreg.gitops.overlays import env_kustomization_text
-from modelreg.lfs import LFS_ATTRIBUTES
+from modelreg.render import hooks
 from modelreg.schemas import SCHEMA_NAMES, schema_dir
 
 WORKFLOWS = ("pr.yml", "release.yml", "full.yml")

@@ -3,7 +3,7 @@
 Sessions are pinned (1 intra-op and 1 inter-op thread, sequential execution, spinning off,
 full graph optimisation); after a warm-up, every version is timed once per round, round after
 round, so a noisy neighbour slows all versions alike and their ratio stays meaningful.
-Percentiles are nearest-rank. Runs inside the isolated child (:mod:`modelreg._child`).
+Percentiles are nearest-rank. Runs inside the isolated child (:mod:`modelreg.onnx.worker`).
 
 A target may also ask for each run's CPU time (``"cpu_time": true``): the thread's own clock,
 which a busy machine does not advance while the run waits for a core. The stored figures stay
@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from modelreg.session import cpu_session
+from modelreg.onnx.session import cpu_session
 
 #: CPU flags that change ONNX Runtime's kernels, hence timings.
 RELEVANT_FLAGS = (
@@ -43,7 +43,7 @@ def nearest_rank(sorted_values: Sequence[float], percent: float) -> float:
 
 def environment() -> dict[str, Any]:
     """CPU model, relevant flags, cores, runtime versions, and a fingerprint over them."""
-    from modelreg.session import onnxruntime_module
+    from modelreg.onnx.session import onnxruntime_module
 
     ort = onnxruntime_module()
 

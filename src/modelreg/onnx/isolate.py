@@ -2,7 +2,7 @@
 
 A crafted ONNX file can crash (protobuf or onnx C++ code), hang or allocate without bound.
 Every library call on artifact bytes therefore happens in a worker, ``python -m
-modelreg._child serve``, started by a :class:`Pool`; the parent turns a signal, a timeout or
+modelreg.onnx.worker serve``, started by a :class:`Pool`; the parent turns a signal, a timeout or
 an exhausted memory limit into a finding, replaces the worker and goes on with the other
 versions. Workers import numpy, onnx and onnxruntime once and then run task after task (one
 version's deep checks is one task), ``--jobs`` of them at a time; a worker is replaced after
@@ -16,7 +16,7 @@ The memory limit (``RLIMIT_AS``: address space, not resident memory) scales with
 
 capped by the memory the machine (or its cgroup) has available, never below ``BASE_MB``.
 "The files beside it" bound the external data: onnx and onnxruntime may only open data files
-under the model's directory (:mod:`modelreg.external`), so they are counted when the model
+under the model's directory (:mod:`modelreg.onnx.external`), so they are counted when the model
 mentions a ``location`` at all. Measured (``MODELREG_CHILD_MEMORY_MB`` bisected to 16 MB
 for ``validate --no-cache VERSION`` to pass; onnx 1.x, onnxruntime 1.2x, Python 3.11,
 x86-64, 2 cores): this repository's bert-classifier 1.1.0 (0.6 MiB, 2,000 evaluation rows)
@@ -111,7 +111,7 @@ def model_bytes(model: Path) -> int:
         size = model.stat().st_size
     except OSError:
         return 0
-    from modelreg.external import may_reference  # small module; no onnx import
+    from modelreg.onnx.external import may_reference  # small module; no onnx import
 
     try:
         if not may_reference(model):
@@ -261,12 +261,12 @@ class Job:
 
 
 class _Worker:
-    """One long-lived ``python -m modelreg._child serve`` process."""
+    """One long-lived ``python -m modelreg.onnx.worker serve`` process."""
 
     def __init__(self, max_tasks: int = TASKS_PER_WORKER) -> None:
         self.max_tasks = max_tasks
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "modelreg._child", "serve"],
+            [sys.executable, "-m", "modelreg.onnx.worker", "serve"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -699,7 +699,7 @@ def submit(
     """Queue ``task`` on the current pool (see :func:`workers`); call inside one."""
     pool = current()
     if pool is None:
-        raise RuntimeError("modelreg.isolate.submit needs a pool: use `with workers():`")
+        raise RuntimeError("modelreg.onnx.isolate.submit needs a pool: use `with workers():`")
     return pool.submit(task, path, spec, memory_mb=memory_mb)
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from modelreg.errors import ModelregError
-from modelreg.isolate import run_child
+from modelreg.onnx.isolate import run_child
 
 #: Warm-up runs before timing, unless the caller says otherwise.
 WARMUP = 50
@@ -89,7 +89,7 @@ def timings(targets: list[LatencyTarget], runs: int, warmup: int = WARMUP) -> Ti
 
 def scores(model: Path, data: Path, *, output: str, **how: Any) -> dict[str, Any]:
     """The metrics of ``model`` on the evaluation file ``data``, in a worker: accuracy and F1,
-    or MAE, RMSE and R² (``how`` is :func:`modelreg.evaluation.metric_args`' answer)."""
+    or MAE, RMSE and R² (``how`` is :func:`modelreg.onnx.evaluation.metric_args`' answer)."""
     spec = {"data": str(data), "output": output, **how}
     result = run_child("evaluate", model, spec=spec)
     if result.died:

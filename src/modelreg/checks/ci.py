@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from modelreg import lfs
 from modelreg.errors import ModelregError, UsageError
 from modelreg.findings import Finding, Severity
+from modelreg.git import lfs
 from modelreg.gitops.envs import VERSION_REF_RE
 from modelreg.gitops.fence import load_yaml
 from modelreg.registry import MODEL_FILE, SHARED_DATA_DIR, Registry, VersionEntry, semver_key
@@ -32,7 +32,7 @@ PROMOTED_STATUS = "production"
 MAX_SUMMARY_ROWS = 200
 
 if TYPE_CHECKING:
-    from modelreg.runner import Selection
+    from modelreg.checks.runner import Selection
 
 
 @dataclass
@@ -285,7 +285,7 @@ def shard_selection(registry: Registry, index: int, count: int) -> Selection:
     Registry-wide checks (strays, overlays, generated files) need the whole registry and run
     in the unsharded fast job instead.
     """
-    from modelreg.runner import Selection
+    from modelreg.checks.runner import Selection
 
     selection = Selection()
     selection.versions = {(t.model, t.version) for t in shards(registry, count)[index - 1]}

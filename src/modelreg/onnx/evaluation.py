@@ -12,7 +12,7 @@ integer output of one value per row (a label output, as skl2onnx and onnxmltools
 value. A float output of one column is a regressor's: its argmax is always class 0, so
 accuracy and F1 on it are refused, never measured as 1.0. A regressor's prediction is its
 scored output's one value per row (``[N]`` or ``[N, 1]``). Runs inside the isolated child
-(:mod:`modelreg._child`).
+(:mod:`modelreg.onnx.worker`).
 
 Before anything is decompressed, :func:`npz_problems` bounds the file from its zip directory
 and each array's ``.npy`` header (dtype, shape): the parent refuses a file that breaks a bound
@@ -350,8 +350,8 @@ def evaluate(
 
     ``session`` reuses an open onnxruntime session on ``model_path`` (one per deep run).
     """
-    from modelreg.isolate import model_bytes
-    from modelreg.session import cpu_session
+    from modelreg.onnx.isolate import model_bytes
+    from modelreg.onnx.session import cpu_session
 
     rows = 1 if model_bytes(model_path) >= LARGE_MODEL_BYTES else BATCH
     with open_checked(data_path, spec.get("bounds")) as fh:

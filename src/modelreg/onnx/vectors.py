@@ -6,7 +6,7 @@ or a map, e.g. the sequence of maps skl2onnx's ZipMap emits) is a SequenceProto 
 chosen by the output's declared type. Floating values must satisfy
 ``|actual - expected| <= atol + rtol * |expected|`` element-wise; integers, booleans, strings,
 map keys and sequence lengths must be equal. Runs inside the isolated child
-(:mod:`modelreg._child`).
+(:mod:`modelreg.onnx.worker`).
 
 Set directories and their files are listed and read through :mod:`modelreg.treefs` rooted at
 the version directory: a symlinked set directory or vector file is a malformed set, never a
@@ -19,8 +19,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from modelreg.evaluation import npz_problems
-from modelreg.session import cpu_session
+from modelreg.onnx.evaluation import npz_problems
+from modelreg.onnx.session import cpu_session
 from modelreg.treefs import Refused, Tree
 
 _FILE = re.compile(r"^(input|output)_(\d+)\.pb$")

@@ -26,13 +26,13 @@ def onnxruntime_module() -> Any:
 def cpu_session(path: Path, *, pinned: bool = False, judged: bool = False) -> Any:
     """A CPU session with one intra-op and one inter-op thread, on a file judged safe.
 
-    Raises :class:`~modelreg.external.UnsafeExternalData` before onnxruntime sees a model
+    Raises :class:`~modelreg.onnx.external.UnsafeExternalData` before onnxruntime sees a model
     whose external data references are unsafe.
 
     ``pinned`` adds what latency figures need: sequential execution, no spinning and full
     graph optimisation, the same on every run.
     """
-    from modelreg.external import guard
+    from modelreg.onnx.external import guard
 
     ort = onnxruntime_module()
 

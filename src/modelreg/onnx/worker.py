@@ -1,6 +1,6 @@
-"""Worker-process entry for :mod:`modelreg.isolate`: tasks in, JSON lines out.
+"""Worker-process entry for :mod:`modelreg.onnx.isolate`: tasks in, JSON lines out.
 
-``python -m modelreg._child serve`` imports numpy, onnx and onnxruntime once, then runs the
+``python -m modelreg.onnx.worker serve`` imports numpy, onnx and onnxruntime once, then runs the
 tasks its pool sends (:func:`serve`). A task's result is ``{"error": "..."}`` for a known
 failure or its data (``inspect``: ``{"facts": ..., "checker": null|str}``); anything else (a
 signal, a timeout, the memory limit) is judged by the parent, which then replaces the worker.
@@ -28,8 +28,8 @@ def inspect_task(path: Path, spec: Mapping[str, Any]) -> dict[str, Any]:
     """
     import onnx
 
-    from modelreg.external import UnsafeExternalData
-    from modelreg.onnxfacts import inspect_file
+    from modelreg.onnx.external import UnsafeExternalData
+    from modelreg.onnx.facts import inspect_file
 
     try:
         # Judges external data before onnx's checker opens it.
@@ -54,8 +54,8 @@ def _session_or_error(path: Path) -> tuple[Any, dict[str, Any] | None]:
     """(session, None), or (None, ``{"error": LOAD_ERROR + reason}``) when onnxruntime
     cannot load the model (e.g. a StringNormalizer locale this machine lacks): a result, not
     a crash with onnxruntime's log on stderr."""
-    from modelreg.session import cpu_session
-    from modelreg.vectors import first_line
+    from modelreg.onnx.session import cpu_session
+    from modelreg.onnx.vectors import first_line
 
     try:
         return cpu_session(path), None
@@ -69,8 +69,8 @@ def _session_or_error(path: Path) -> tuple[Any, dict[str, Any] | None]:
 
 def evaluate_task(path: Path, spec: Mapping[str, Any]) -> dict[str, Any]:
     """The metrics of the model on the evaluation file (accuracy and F1, or MAE/RMSE/R²)."""
-    from modelreg.evaluation import evaluate
-    from modelreg.vectors import first_line
+    from modelreg.onnx.evaluation import evaluate
+    from modelreg.onnx.vectors import first_line
 
     session, failed = _session_or_error(path)
     if failed is not None:
@@ -87,7 +87,7 @@ def evaluate_task(path: Path, spec: Mapping[str, Any]) -> dict[str, Any]:
 
 def golden_task(path: Path, spec: Mapping[str, Any]) -> dict[str, Any]:
     """Write golden vectors for the model from its evaluation file."""
-    from modelreg.vectors import first_line, write_sets
+    from modelreg.onnx.vectors import first_line, write_sets
 
     session, failed = _session_or_error(path)
     if failed is not None:
@@ -123,9 +123,9 @@ def deep_task(path: Path, spec: Mapping[str, Any]) -> dict[str, Any]:
     absent when the file did not parse or its external data was refused (no session may
     open it then).
     """
-    from modelreg.evaluation import evaluate
-    from modelreg.session import cpu_session
-    from modelreg.vectors import first_line, run_sets
+    from modelreg.onnx.evaluation import evaluate
+    from modelreg.onnx.session import cpu_session
+    from modelreg.onnx.vectors import first_line, run_sets
 
     if path.is_symlink():
         # The parent refuses links (treefs); this is the child's own look before any library
@@ -164,7 +164,7 @@ def deep_task(path: Path, spec: Mapping[str, Any]) -> dict[str, Any]:
 
 def bench_task(_path: Path, spec: Mapping[str, Any]) -> dict[str, Any]:
     """Interleaved latency of several models."""
-    from modelreg.latency import measure
+    from modelreg.onnx.timing import measure
 
     return measure(
         spec["targets"], int(spec["runs"]), int(spec["warmup"]), bool(spec.get("progress"))
@@ -275,21 +275,23 @@ def _preload() -> None:
         import numpy  # noqa: F401 - imported for its side effect: loaded once per worker
         import onnx  # noqa: F401 - idem
 
-        from modelreg.session import onnxruntime_module
+        from modelreg.onnx.session import onnxruntime_module
 
         onnxruntime_module()
-        import modelreg.evaluation
-        import modelreg.onnxfacts
-        import modelreg.vectors  # noqa: F401 - idem
+        import modelreg.onnx.evaluation
+        import modelreg.onnx.facts
+        import modelreg.onnx.vectors  # noqa: F401 - idem
     except Exception:  # noqa: BLE001 - the task that needs the library reports it
         pass
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m modelreg._child serve``: a worker of :class:`modelreg.isolate.Pool`."""
+    """``python -m modelreg.onnx.worker serve``: a worker of :class:`modelreg.onnx.isolate.Pool`."""
     args = list(sys.argv[1:] if argv is None else argv)
     if args != ["serve"]:
-        sys.stderr.write("usage: python -m modelreg._child serve (started by modelreg.isolate)\n")
+        sys.stderr.write(
+            "usage: python -m modelreg.onnx.worker serve (started by modelreg.onnx.isolate)\n"
+        )
         return 2
     # The protocol gets private copies of stdin and stdout; the standard descriptors point
     # elsewhere, so a library that prints cannot corrupt a reply or read a request.

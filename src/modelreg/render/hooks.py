@@ -15,7 +15,7 @@ Design (see ``docs/hooks.md``):
   that can change their result is staged (``files:``), so a commit that touches no model file
   starts no modelreg process at all;
 * the deep hook's results are cached by content under ``.git/modelreg-cache/``
-  (:mod:`modelreg.cache`), so an unchanged version is not re-run.
+  (:mod:`modelreg.checks.cache`), so an unchanged version is not re-run.
 """
 
 from __future__ import annotations

@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from modelreg.errors import ModelregError, UsageError
-from modelreg.evaluation import is_regression, metric_args
+from modelreg.git.lfs import looks_like_pointer, read_head
 from modelreg.hashing import sha256_file
-from modelreg.lfs import looks_like_pointer, read_head
-from modelreg.measure import LatencyTarget, golden_inputs, latency, scores
+from modelreg.onnx.evaluation import is_regression, metric_args
+from modelreg.onnx.measure import LatencyTarget, golden_inputs, latency, scores
 from modelreg.registry import Registry, VersionEntry, discover, find_root
 from modelreg.treefs import symlink_message
 

@@ -5,7 +5,7 @@ result for pasting into metadata.yaml, and the checks compare metadata against t
 dictionary, so what a user pastes is exactly what is later verified.
 
 onnx is imported lazily (only here, only when a file is inspected); onnxruntime never is.
-External data is never loaded: its files are hashed as files, after :mod:`modelreg.external`
+External data is never loaded: its files are hashed as files, after :mod:`modelreg.onnx.external`
 has judged every reference safe (relative, inside the directory, no links, in range).
 """
 
@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from modelreg import external
 from modelreg.errors import ModelregError
 from modelreg.hashing import sha256_file
+from modelreg.onnx import external
 
 if TYPE_CHECKING:
     from onnx import AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto, TypeProto
@@ -118,11 +118,11 @@ def _load(path: Path) -> ModelProto:
 
 
 def _load_skeleton(path: Path, protobuf_error: type[Exception]) -> ModelProto | None:
-    """The model without its weights (see :mod:`modelreg.protoskim`); None when the quick
+    """The model without its weights (see :mod:`modelreg.onnx.skeleton`); None when the quick
     walk fails, so that the full parse reports what is wrong with the file."""
     import onnx
 
-    from modelreg.protoskim import SkimError, skeleton
+    from modelreg.onnx.skeleton import SkimError, skeleton
 
     try:
         model: ModelProto = onnx.ModelProto.FromString(skeleton(path))

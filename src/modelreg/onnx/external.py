@@ -77,7 +77,7 @@ def references(model: ModelProto) -> list[Reference]:
     """Every tensor stored externally, anywhere in the model (subgraphs, functions too)."""
     from onnx import TensorProto
 
-    from modelreg.onnxfacts import tensors
+    from modelreg.onnx.facts import tensors
 
     found = []
     for tensor in tensors(model):

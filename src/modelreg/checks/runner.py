@@ -13,9 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from modelreg import isolate, schemas
-from modelreg.cache import DeepCache
-from modelreg.cache import salt as cache_salt
+from modelreg import schemas
 from modelreg.checks import (
     Check,
     ModelContext,
@@ -24,8 +22,11 @@ from modelreg.checks import (
     VersionContext,
     load_checks,
 )
+from modelreg.checks.cache import DeepCache
+from modelreg.checks.cache import salt as cache_salt
 from modelreg.errors import UsageError
 from modelreg.findings import Finding, Severity
+from modelreg.onnx import isolate
 from modelreg.registry import METADATA_FILE, ModelEntry, Registry, VersionEntry
 from modelreg.rules import matches, rule
 
@@ -110,7 +111,7 @@ def run(
     """All findings for the selection, filtered by rule and sorted.
 
     With a ``cache``, a version's deep checks are skipped when they passed before on the same
-    bytes (see :mod:`modelreg.cache`).
+    bytes (see :mod:`modelreg.checks.cache`).
     """
     checks = [
         c

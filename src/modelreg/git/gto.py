@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from modelreg.errors import ModelregError
-from modelreg.gitrepo import GitError, Repo
+from modelreg.git.repo import GitError, Repo
 
 # -- the grammar (gto/constants.py, 1.10.1) --------------------------------------------
 

@@ -1,7 +1,7 @@
 """What git knows about a registry's releases, read with a constant number of git calls.
 
 :func:`state` answers, for every version of every model at once: its release tag (derived
-by :func:`modelreg.tags.tag_name`, never stored), whether that tag is annotated, the tree id
+by :func:`modelreg.git.tags.tag_name`, never stored), whether that tag is annotated, the tree id
 of the version directory (and of its overlay) at the tag and at HEAD, which paths changed
 since HEAD, and how each artifact is stored (LFS pointer or plain blob) against what
 ``.gitattributes`` expects. The git calls are: ``rev-parse`` (1), ``for-each-ref`` (1),
@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from modelreg import gto
-from modelreg.gitrepo import GitError, Repo, Tag, open_repo
-from modelreg.lfs import MAX_POINTER_BYTES, PointerError, looks_like_pointer, parse_pointer
+from modelreg.git import gto
+from modelreg.git.lfs import MAX_POINTER_BYTES, PointerError, looks_like_pointer, parse_pointer
+from modelreg.git.repo import GitError, Repo, Tag, open_repo
+from modelreg.git.tags import tag_name, tag_stem, tag_version
 from modelreg.registry import SEMVER_RE, ModelEntry, Registry, VersionEntry
-from modelreg.tags import tag_name, tag_stem, tag_version
 
 OVERLAYS_DIR = "overlays"
 #: Message lines ``modelreg release`` writes into each tag (git trailer form).

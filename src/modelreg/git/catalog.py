@@ -11,10 +11,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from modelreg.gitrepo import GitError, Tag, open_repo
+from modelreg.git.releases import model_tag_data
+from modelreg.git.repo import GitError, Tag, open_repo
+from modelreg.git.tags import tag_name
 from modelreg.registry import Registry, VersionEntry
-from modelreg.releases import model_tag_data
-from modelreg.tags import tag_name
 
 
 @dataclass
