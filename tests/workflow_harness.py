@@ -14,6 +14,10 @@ Steps:
 * ``actions/setup-python`` and the ``Install modelreg`` step: not run; the jobs use this
   interpreter's environment (its ``bin/`` first on ``PATH``), i.e. this checkout's modelreg;
   the install command is recorded (tests check it separately);
+* ``actions/upload-pages-artifact``: its Linux archive step, as the action runs it (``tar
+  --dereference --hard-dereference`` of ``with.path``, ``.git``, ``.github`` and dotfiles left
+  out) into ``RUNNER_TEMP/artifact.tar``, kept in :attr:`JobResult.artifacts` under the
+  artifact's name; the upload itself is GitHub's;
 * any other ``uses:`` step: not run and *reported* (:attr:`JobResult.reported`);
 * ``run:`` steps: a script file run with the step's shell (no ``shell:`` anywhere is Actions'
   ``bash -e {0}``; ``shell: bash`` is ``bash --noprofile --norc -eo pipefail {0}``), in the
@@ -51,6 +55,7 @@ INSTALL_STEP = "Install modelreg"
 #: Actions the harness performs itself (the checkout) or replaces by this interpreter.
 CHECKOUT = "actions/checkout@"
 SETUP_PYTHON = "actions/setup-python@"
+UPLOAD_PAGES = "actions/upload-pages-artifact@"
 #: Longest a step may run here (the workflows' own timeouts are far longer).
 STEP_TIMEOUT = 900
 
@@ -591,6 +596,8 @@ class JobResult:
     installs: list[str] = field(default_factory=list)
     checkouts: list[list[str]] = field(default_factory=list)
     reported: list[str] = field(default_factory=list)
+    #: Artifacts the job made (upload-pages-artifact's ``artifact.tar``), by artifact name.
+    artifacts: dict[str, Path] = field(default_factory=dict)
 
     def step(self, name: str) -> StepResult:
         """The step whose name starts with ``name``."""
@@ -841,7 +848,9 @@ class Runner:
                 result.steps.append(StepResult(step_name, "skipped"))
                 continue
             if step.get("uses"):
-                result.steps.append(self._action(result, step, step_name, workspace))
+                done = self._action(result, step, step_name, workspace, temp)
+                result.steps.append(done)
+                failed = failed or done.outcome == "failure"
                 continue
             if step.get("name") == INSTALL_STEP:
                 result.installs.append(str(step["run"]))
@@ -870,10 +879,15 @@ class Runner:
         return result
 
     def _action(
-        self, result: JobResult, step: Mapping[str, Any], step_name: str, workspace: Path
+        self,
+        result: JobResult,
+        step: Mapping[str, Any],
+        step_name: str,
+        workspace: Path,
+        temp: Path,
     ) -> StepResult:
-        """A ``uses:`` step: the checkout is done, setup-python is this interpreter, any other
-        action is reported."""
+        """A ``uses:`` step: the checkout is done, setup-python is this interpreter, the Pages
+        artifact is archived, any other action is reported."""
         uses = str(step["uses"])
         if uses.startswith(CHECKOUT):
             options = dict(step.get("with") or {})
@@ -881,6 +895,8 @@ class Runner:
             return StepResult(step_name, "success", 0)
         if uses.startswith(SETUP_PYTHON):
             return StepResult(step_name, "success", 0, stdout=sys.executable)
+        if uses.startswith(UPLOAD_PAGES):
+            return _archive_pages(result, dict(step.get("with") or {}), step_name, workspace, temp)
         result.reported.append(f"{result.name}: {uses} was not run by the harness")
         return StepResult(step_name, "skipped")
 
@@ -950,6 +966,24 @@ class Runner:
             workflow_commands(proc.stdout),
             files["STEP_SUMMARY"].read_text(encoding="utf-8"),
         )
+
+
+def _archive_pages(
+    result: JobResult, options: Mapping[str, Any], step_name: str, workspace: Path, temp: Path
+) -> StepResult:
+    """upload-pages-artifact's archive step (v5, Linux): the same ``tar`` command line."""
+    artifact = temp / "artifact.tar"
+    argv = ["tar", "--dereference", "--hard-dereference",
+            "--directory", str(options.get("path", "_site/")), "-cvf", str(artifact),
+            "--exclude=.git", "--exclude=.github"]  # fmt: skip
+    if str(options.get("include-hidden-files", "false")) != "true":
+        argv.append("--exclude=.[^/]*")
+    argv.append(".")
+    proc = subprocess.run(argv, cwd=workspace, capture_output=True, text=True, check=False)
+    if proc.returncode == 0:
+        result.artifacts[str(options.get("name", "github-pages"))] = artifact
+    outcome = "success" if proc.returncode == 0 else "failure"
+    return StepResult(step_name, outcome, proc.returncode, proc.stdout, proc.stderr)
 
 
 def iter_run_steps(workflow: Path) -> Iterator[tuple[str, dict[str, Any]]]:

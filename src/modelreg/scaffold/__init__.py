@@ -24,7 +24,7 @@ from modelreg.gitops.overlays import env_kustomization_text
 from modelreg.render import hooks
 from modelreg.schemas import SCHEMA_NAMES, schema_dir
 
-WORKFLOWS = ("pr.yml", "release.yml", "full.yml")
+WORKFLOWS = ("pr.yml", "release.yml", "full.yml", "pages.yml")
 _PLACEHOLDER = re.compile(r"@@[A-Z_]+@@")
 
 #: Where a new registry gets modelreg when ``init`` is not told and cannot tell where the
