@@ -17,6 +17,7 @@ from modelreg.checks.integrity import lfs_pull_command
 from modelreg.errors import ModelregError
 from modelreg.findings import Finding
 from modelreg.git import gto, releases
+from modelreg.gitops import stages
 from modelreg.rules import rule
 
 #: At most this many changed files are named one by one.
@@ -230,10 +231,10 @@ def lfs_storage(ctx: VersionContext) -> Iterator[Finding]:
 @check("registry", rules=("MR710",), needs_valid=False)
 def gto_readable(ctx: RegistryContext) -> Iterator[Finding]:
     """overlays/gto.yaml maps environments to stages, and GTO can read the tags at all."""
-    _stages, problem = gto.stage_map(ctx.registry.root / releases.OVERLAYS_DIR)
+    _stages, problem = stages.stage_map(ctx.registry.root / releases.OVERLAYS_DIR)
     if problem:
         yield rule("MR710").finding(
-            f"{releases.OVERLAYS_DIR}/{gto.CONFIG_FILE}",
+            f"{releases.OVERLAYS_DIR}/{stages.CONFIG_FILE}",
             f"{problem}; GTO stages were not compared with the environments (docs/gto.md)",
         )
     for tag in releases.gto_state(ctx.registry).unreadable:
@@ -304,7 +305,7 @@ def _stage_findings(
     """One MR710 per mapped stage this model uses in GTO whose version differs from what
     the environment serves."""
     name = ctx.model.name
-    mapping, problem = gto.stage_map(ctx.registry.root / releases.OVERLAYS_DIR)
+    mapping, problem = stages.stage_map(ctx.registry.root / releases.OVERLAYS_DIR)
     if problem:
         return  # gto_readable reports the file
     holders = artifact.stages()
