@@ -10,6 +10,7 @@ from pathlib import Path
 from modelreg.git import gto
 from modelreg.git.catalog import Row, rows
 from modelreg.git.repo import GitError, open_repo
+from modelreg.gitops.envs import environments_by_version
 from modelreg.registry import Registry, discover, find_root
 
 ORDER = 40  # place in `modelreg --help`
@@ -38,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     only: set[tuple[str, str | None]] | None = (
         {(m, None) for m in args.models} if args.models else None
     )
-    found = rows(registry, only)
+    found = rows(registry, environments_by_version(registry.root), only)
     write(found, args.output, gto_view(registry))
     return 0
 

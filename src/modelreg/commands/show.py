@@ -10,6 +10,7 @@ from pathlib import Path
 from modelreg.commands.list import gto_text, gto_view, write
 from modelreg.errors import UsageError
 from modelreg.git.catalog import details, rows
+from modelreg.gitops.envs import environments_by_version
 from modelreg.registry import discover, find_root
 
 ORDER = 41  # place in `modelreg --help`
@@ -35,14 +36,15 @@ def run(args: argparse.Namespace) -> int:
         known = ", ".join(sorted(registry.models)) or "none"
         raise UsageError(f"no model `{name}` in {registry.root / 'models'} (models: {known})")
     view = gto_view(registry)
+    deployed = environments_by_version(registry.root)
     if not version:
-        write(rows(registry, {(name, None)}), args.output, view)
+        write(rows(registry, deployed, {(name, None)}), args.output, view)
         return 0
     entry = model.versions.get(version)
     if entry is None:
         known = ", ".join(v.name for v in model.sorted_versions()) or "none"
         raise UsageError(f"model `{name}` has no version {version} (versions: {known})")
-    (row,) = rows(registry, {(name, version)})
+    (row,) = rows(registry, deployed, {(name, version)})
     row.details = details(registry, entry)
     if args.output == "json":
         stages, status = view.get((name, version), ([], None))

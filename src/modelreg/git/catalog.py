@@ -8,6 +8,7 @@ versions and tags.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -41,26 +42,18 @@ class Row:
         return data
 
 
-def environments_by_version(registry: Registry) -> dict[tuple[str, str], list[str]]:
-    """(model, version) → environments running it, from modelreg.gitops when present."""
-    try:
-        from modelreg.gitops.envs import environments
-    except ImportError:  # the GitOps layer is optional for listing
-        return {}
-    found: dict[tuple[str, str], list[str]] = {}
-    for env, pairs in environments(registry.root).items():
-        for pair in pairs:
-            found.setdefault(pair, []).append(env)
-    return found
-
-
-def rows(registry: Registry, only: set[tuple[str, str | None]] | None = None) -> list[Row]:
-    """Every version (or those in ``only``: (model, None) for all of a model's), sorted."""
+def rows(
+    registry: Registry,
+    envs: Mapping[tuple[str, str], list[str]],
+    only: set[tuple[str, str | None]] | None = None,
+) -> list[Row]:
+    """Every version (or those in ``only``: (model, None) for all of a model's), sorted;
+    ``envs`` maps (model, version) to the environments running it
+    (:func:`modelreg.gitops.envs.environments_by_version`)."""
     try:
         tags: dict[str, Tag] = open_repo(registry.root).tags(messages=False)
     except GitError:
         tags = {}
-    envs = environments_by_version(registry)
     result: list[Row] = []
     for model in sorted(registry.models.values(), key=lambda m: m.name):
         data = model_tag_data(registry, model)

@@ -168,6 +168,15 @@ def environments(root: Path) -> dict[str, list[tuple[str, str]]]:
     }
 
 
+def environments_by_version(root: Path) -> dict[tuple[str, str], list[str]]:
+    """(model, version) → the environments running it, in environment order."""
+    found: dict[tuple[str, str], list[str]] = {}
+    for env, pairs in environments(root).items():
+        for pair in pairs:
+            found.setdefault(pair, []).append(env)
+    return found
+
+
 def alias_path(root: Path, env: str, model: str) -> Path:
     """``overlays/<env>/<model>.alias.yaml``."""
     return overlays_dir(root) / env / f"{model}{ALIAS_SUFFIX}"
