@@ -90,7 +90,7 @@ DEV_HOOKS = r"""
         name: generated hooks and workflows are current (scripts/gen_hooks.py)
         entry: python scripts/gen_hooks.py --check
         language: system
-        files: '^(\.pre-commit-|\.github/|README\.md$|src/modelreg/(hooks\.py|scaffold/))'
+        files: '^(\.pre-commit-|\.github/|README\.md$|src/modelreg/(render/hooks\.py|scaffold/))'
         pass_filenames: false
 """
 
