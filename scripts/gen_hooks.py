@@ -84,7 +84,8 @@ DEV_HOOKS = r"""
         name: generated docs are current (scripts/gen_docs.py)
         entry: python scripts/gen_docs.py --check
         language: system
-        files: '^(schemas/|src/modelreg/rules\.py$|docs/|models/.*\.yaml$)'
+        files: >-
+          ^(schemas/|src/modelreg/.*\.py$|scripts/gen_docs\.py$|README\.md$|docs/|models/.*\.yaml$)
         pass_filenames: false
       - id: generated-hooks
         name: generated hooks and workflows are current (scripts/gen_hooks.py)
