@@ -43,11 +43,7 @@ TOP_LEVEL_MODULES = frozenset(
 )
 
 #: Known upward imports, each with the reason it is still there. Empty is the goal.
-ALLOWED_UPWARD: dict[tuple[str, str], str] = {
-    # Being moved in this change set (#20): render/escape.py becomes the shared modelreg/escape.py
-    # and promotion's regenerate-after-revert is handed in by the rollback command.
-    ("gitops", "render"): "plan.py quotes with render.escape; promotion.revert regenerates pages",
-}
+ALLOWED_UPWARD: dict[tuple[str, str], str] = {}
 
 
 def _module_name(path: Path) -> str:

@@ -6,11 +6,11 @@ import re
 
 import pytest
 
-from modelreg import reporters
+from modelreg import escape, reporters
 from modelreg.checks import ci
 from modelreg.findings import Finding, Severity
 from modelreg.gitops.plan import EnvPlan, MetricRow, Plan, to_markdown, to_text
-from modelreg.render import escape, text
+from modelreg.render import text
 
 PLAIN = [
     "BERT Sentiment Classifier",

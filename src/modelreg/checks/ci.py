@@ -296,7 +296,7 @@ def shard_selection(registry: Registry, index: int, count: int) -> Selection:
 
 def markdown_summary(findings: Sequence[Finding], checked: str) -> str:
     """A job summary: the verdict line and a table of findings (GitHub-flavoured Markdown)."""
-    from modelreg.render import escape
+    from modelreg import escape
     from modelreg.reporters import summary
 
     verdict = summary(findings, checked).removeprefix("modelreg: ")
@@ -305,7 +305,7 @@ def markdown_summary(findings: Sequence[Finding], checked: str) -> str:
     if findings:
         lines += ["| Location | Rule | Severity | Message |", "|---|---|---|---|"]
         for f in findings[:MAX_SUMMARY_ROWS]:
-            # Paths and messages quote the pull request: text, never markup (render.escape).
+            # Paths and messages quote the pull request: text, never markup (modelreg.escape).
             cells = (escape.code(f.location), f.rule, f.severity.value, escape.inline(f.message))
             lines.append("| " + " | ".join(escape.cell(c) for c in cells) + " |")
         if len(findings) > MAX_SUMMARY_ROWS:

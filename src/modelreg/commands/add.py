@@ -882,7 +882,7 @@ def _stage_overlay(
 
 def _regenerate(root: Path) -> list[Path]:
     """Pages and overlays made stale by this add, rewritten under the lock still held."""
-    from modelreg.gitops.promotion import regenerate
+    from modelreg.render.regenerate import regenerate
 
     return regenerate(root)
 

@@ -15,9 +15,9 @@ from modelreg.gitops.promotion import (
     DEFAULT_SUPPORT_DAYS,
     commit_promotion,
     plan_promotion,
-    regenerate,
 )
 from modelreg.registry import find_root
+from modelreg.render.regenerate import regenerate
 from modelreg.storage import registry_lock
 
 ORDER = 60  # place in `modelreg --help`

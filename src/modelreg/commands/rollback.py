@@ -14,6 +14,7 @@ from modelreg.gitops.promotion import (
     revert,
 )
 from modelreg.registry import find_root
+from modelreg.render.regenerate import is_generated, regenerate
 from modelreg.storage import registry_lock
 
 ORDER = 61  # place in `modelreg --help`
@@ -58,12 +59,12 @@ def run(args: argparse.Namespace) -> int:
     repo = open_repo(root)
     if args.dry_run:
         commit = last_promotion(repo, args.model, args.env)
-        check_clean_revert(repo, commit, root)
+        check_clean_revert(repo, commit, root, is_generated)
         sys.stdout.write(f"would revert {_what(commit)}\n")
         return 0
     with registry_lock(root, f"modelreg rollback {args.model} --env {args.env}"):
         commit = last_promotion(repo, args.model, args.env)  # after an interrupted write
-        sha = revert(repo, commit, root)
+        sha = revert(repo, commit, root, is_generated=is_generated, regenerate=regenerate)
     sys.stderr.write(f"modelreg: reverted {_what(commit)} in {sha[:12]}\n")
     return 0
 

@@ -28,6 +28,7 @@ from typing import Any
 
 import yaml
 
+from modelreg import escape
 from modelreg.errors import ModelregError
 from modelreg.git.repo import Repo
 from modelreg.gitops import OVERLAYS_DIR
@@ -35,7 +36,6 @@ from modelreg.gitops.envs import environment_names
 from modelreg.gitops.fence import INPUT_RULE, Fence, FenceError, Problem
 from modelreg.gitops.kustomize import build, split_objects
 from modelreg.gitops.overlays import env_aliases
-from modelreg.render import escape
 from modelreg.reporters import printable
 
 #: GitHub refuses comments above 65,536 characters; stay well below.
@@ -346,7 +346,7 @@ def to_markdown(plan: Plan, limit: int = MARKDOWN_LIMIT) -> str:
     """A pull-request comment, shorter than ``limit`` characters.
 
     Every name, path and revision from the pull request is a code span it cannot close
-    (:func:`modelreg.render.escape.code`), every diff a fenced block longer than any
+    (:func:`modelreg.escape.code`), every diff a fenced block longer than any
     backtick run in it; the only HTML is modelreg's own ``<details>``. So no value adds
     markup, a mention, a table cell or a line outside its block, and the comment's first
     line is always modelreg's heading (the workflow's ``<!-- modelreg-plan -->`` marker

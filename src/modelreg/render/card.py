@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from modelreg.render import escape, text
+from modelreg import escape
+from modelreg.render import text
 from modelreg.render.facts import ModelFacts, VersionFacts
 from modelreg.render.page import (
     COMMAND,

@@ -11,7 +11,8 @@ import re
 from typing import Any
 
 import modelreg.rules
-from modelreg.render import escape, text
+from modelreg import escape
+from modelreg.render import text
 from modelreg.render.page import COMMAND
 from modelreg.rules import RULES
 from modelreg.schemas import load_schema

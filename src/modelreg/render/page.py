@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from decimal import Decimal
 
-from modelreg.render import escape, text
+from modelreg import escape
+from modelreg.render import text
 from modelreg.render.blocks import Block
 from modelreg.render.facts import ModelFacts, VersionFacts
 

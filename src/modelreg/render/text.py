@@ -1,6 +1,6 @@
 """Number formats, trend bars and Markdown tables shared by the generated pages.
 
-Escaping of registry values lives in :mod:`modelreg.render.escape`.
+Escaping of registry values lives in :mod:`modelreg.escape`.
 
 Formats (documented on the pages, tested exactly):
 
@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from decimal import ROUND_HALF_UP, Decimal
 
-from modelreg.render import escape
+from modelreg import escape
 
 #: Width of the longest trend bar, in block characters.
 BAR_WIDTH = 26
