@@ -89,6 +89,20 @@ class ModelEntry:
         return sorted(self.versions.values(), key=lambda v: semver_key(v.name))
 
 
+@dataclass(frozen=True)
+class RunScope:
+    """The part of a registry a limited run checks (a hook given some changed files).
+
+    Facts gathered for many versions at once (git state) are gathered for these only, so a
+    hook on one version never reads 2,000.
+    """
+
+    #: ``(model, version)`` of every version checked.
+    versions: frozenset[tuple[str, str]]
+    #: The models whose own rules are checked (their versions need not all be).
+    models: frozenset[str]
+
+
 @dataclass
 class Registry:
     """A registry checkout rooted at ``root``.
@@ -99,11 +113,6 @@ class Registry:
     """
 
     root: Path
-    #: The versions a run is limited to (None: all). Facts gathered for many versions at once
-    #: (git state) are gathered for these only, so a hook on one version never reads 2,000.
-    scope: frozenset[tuple[str, str]] | None = None
-    #: The models whose own rules a limited run checks (with ``scope``; None: all).
-    scope_models: frozenset[str] | None = None
     _listed: dict[str, ModelEntry] | None = field(default=None, repr=False)
     _strays: list[Path] = field(default_factory=list, repr=False)
     _symlinks: list[Entry] = field(default_factory=list, repr=False)

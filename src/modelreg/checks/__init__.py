@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from modelreg.findings import Finding
-from modelreg.registry import ModelEntry, Registry, VersionEntry
+from modelreg.registry import ModelEntry, Registry, RunScope, VersionEntry
 from modelreg.rules import rule
 
 Scope = Literal["version", "model", "registry"]
@@ -33,6 +33,9 @@ class Options:
 
     fast: bool = False
     today: dt.date = field(default_factory=dt.date.today)
+    #: The versions and models a limited run checks (None: the whole registry); facts
+    #: gathered for many versions at once (git state) are gathered for these only.
+    scope: RunScope | None = None
 
 
 @dataclass

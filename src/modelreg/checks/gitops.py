@@ -185,7 +185,7 @@ def overlays_current(ctx: RegistryContext) -> Iterator[Finding]:
     """Version overlays are what the metadata generates (compared as text, no kustomize)."""
     if not _has_overlays(ctx):
         return
-    frozen = released_versions(ctx.registry)
+    frozen = released_versions(ctx.registry, ctx.options.scope)
     for stale in stale_version_overlays(ctx.registry, frozen):
         yield rule("MR605").finding(stale.path, f"{stale.reason} (run `modelreg overlays`)")
 

@@ -29,7 +29,7 @@ LIVE = ("candidate", "production", "supported")
 @check("registry", rules=("MR700",), needs_valid=False)
 def git_available(ctx: RegistryContext) -> Iterator[Finding]:
     """Say once when the git rules could not run (no git, no repository, shallow clone)."""
-    found = releases.state(ctx.registry)
+    found = releases.state(ctx.registry, ctx.options.scope)
     if found.problem is not None:
         yield rule("MR700").finding(ctx.registry.rel(ctx.registry.models_dir), found.problem)
 
@@ -37,7 +37,7 @@ def git_available(ctx: RegistryContext) -> Iterator[Finding]:
 @check("model", rules=("MR704",))
 def tags_without_version(ctx: ModelContext) -> Iterator[Finding]:
     """A release tag of this model names a version that has no directory."""
-    found = releases.state(ctx.registry)
+    found = releases.state(ctx.registry, ctx.options.scope)
     line, col = ctx.key_position("lifecycle")
     for tag, version, others in sorted(found.orphans.get(ctx.model.name, [])):
         missing = (
@@ -133,7 +133,7 @@ def support_windows(ctx: ModelContext) -> Iterator[Finding]:
 @check("version", rules=("MR701", "MR702", "MR703"), needs_valid=False)
 def released_version(ctx: VersionContext) -> Iterator[Finding]:
     """A released version is byte-identical to its annotated, unmoved tag."""
-    found = releases.state(ctx.registry)
+    found = releases.state(ctx.registry, ctx.options.scope)
     vs = found.versions.get((ctx.model.name, ctx.version.name))
     if found.repo is None or vs is None or vs.tag_ref is None:
         return
@@ -173,7 +173,7 @@ def released_version(ctx: VersionContext) -> Iterator[Finding]:
 
 def _changed_files(ctx: VersionContext, vs: releases.VersionState) -> Iterator[Finding]:
     """One MR701 finding per file that differs from the release tag (first few by name)."""
-    found = releases.state(ctx.registry)
+    found = releases.state(ctx.registry, ctx.options.scope)
     assert found.repo is not None and vs.tag_ref is not None and vs.tag_ref.commit is not None
     repo = found.repo
     paths: set[str] = set(vs.changed)
@@ -199,7 +199,7 @@ def _changed_files(ctx: VersionContext, vs: releases.VersionState) -> Iterator[F
 @check("version", rules=("MR707", "MR708"), needs_valid=False)
 def lfs_storage(ctx: VersionContext) -> Iterator[Finding]:
     """Artifacts are LFS pointers exactly where ``.gitattributes`` says LFS."""
-    found = releases.state(ctx.registry)
+    found = releases.state(ctx.registry, ctx.options.scope)
     vs = found.versions.get((ctx.model.name, ctx.version.name))
     if found.repo is None or vs is None:
         return

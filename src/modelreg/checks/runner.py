@@ -8,6 +8,7 @@ unless ``--fast``) → registry-wide checks when the whole registry was asked fo
 from __future__ import annotations
 
 import collections
+import dataclasses
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +28,7 @@ from modelreg.checks.cache import salt as cache_salt
 from modelreg.errors import UsageError
 from modelreg.findings import Finding, Severity
 from modelreg.onnx import isolate
-from modelreg.registry import METADATA_FILE, ModelEntry, Registry, VersionEntry
+from modelreg.registry import METADATA_FILE, ModelEntry, Registry, RunScope, VersionEntry
 from modelreg.rules import matches, rule
 
 #: Findings that say a check did not happen (it crashed, or its isolated child died, timed
@@ -124,8 +125,9 @@ def run(
         by_scope[c.scope].append(c)
 
     findings: list[Finding] = []
-    registry.scope = None if selection.whole else frozenset(selection.versions)
-    registry.scope_models = None if selection.whole else frozenset(selection.models)
+    if not selection.whole:
+        scope = RunScope(frozenset(selection.versions), frozenset(selection.models))
+        options = dataclasses.replace(options, scope=scope)
     model_names = set(registry.models) if selection.whole else selection.models
     version_keys = (
         {(m.name, v) for m in registry.models.values() for v in m.versions}

@@ -21,7 +21,7 @@ from modelreg.git import gto
 from modelreg.git.lfs import MAX_POINTER_BYTES, PointerError, looks_like_pointer, parse_pointer
 from modelreg.git.repo import GitError, Repo, Tag, open_repo
 from modelreg.git.tags import tag_name, tag_stem, tag_version
-from modelreg.registry import SEMVER_RE, ModelEntry, Registry, VersionEntry
+from modelreg.registry import SEMVER_RE, ModelEntry, Registry, RunScope, VersionEntry
 
 OVERLAYS_DIR = "overlays"
 #: Message lines ``modelreg release`` writes into each tag (git trailer form).
@@ -93,24 +93,29 @@ class State:
     orphans: dict[str, list[tuple[str, str, tuple[str, ...]]]] = field(default_factory=dict)
 
 
-_CACHE: dict[int, tuple[weakref.ref[Registry], State]] = {}
+_CACHE: dict[tuple[int, RunScope | None], tuple[weakref.ref[Registry], State]] = {}
 #: tag stem → the models (with their model.yaml) whose release tags start with it.
 Stems = dict[str, list[tuple[str, dict[str, Any]]]]
 
 
-def state(registry: Registry) -> State:
-    """The registry's git facts, computed once per Registry object."""
-    cached = _CACHE.get(id(registry))
+def state(registry: Registry, scope: RunScope | None = None) -> State:
+    """The registry's git facts (of the versions and models in ``scope``; None: all),
+    computed once per Registry object and scope."""
+    key = (id(registry), scope)
+    cached = _CACHE.get(key)
     if cached is not None and cached[0]() is registry:
         return cached[1]
-    result = _compute(registry)
-    _CACHE[id(registry)] = (weakref.ref(registry), result)
+    result = _compute(registry, scope)
+    _CACHE[key] = (weakref.ref(registry), result)
     return result
 
 
-def released_versions(registry: Registry) -> frozenset[tuple[str, str]]:
-    """``(model, version)`` of every version with a release tag (empty outside git)."""
-    return frozenset(key for key, v in state(registry).versions.items() if v.released)
+def released_versions(
+    registry: Registry, scope: RunScope | None = None
+) -> frozenset[tuple[str, str]]:
+    """``(model, version)`` of every version (in ``scope``) with a release tag (empty
+    outside git)."""
+    return frozenset(key for key, v in state(registry, scope).versions.items() if v.released)
 
 
 def model_tag_data(registry: Registry, model: ModelEntry) -> dict[str, Any] | None:
@@ -212,7 +217,7 @@ def artifact_paths(meta: dict[str, Any] | None) -> list[str]:
     return [p for p in paths if isinstance(p, str) and p and ".." not in p.split("/")]
 
 
-def _compute(registry: Registry) -> State:
+def _compute(registry: Registry, scope: RunScope | None) -> State:
     try:
         repo = open_repo(registry.root)
     except GitError as exc:
@@ -229,13 +234,13 @@ def _compute(registry: Registry) -> State:
 
     entries: list[tuple[VersionEntry, VersionState]] = []
     stems: Stems = {}
-    for model in _models_in_scope(registry):
+    for model in _models_in_scope(registry, scope):
         data = model_tag_data(registry, model)
         if data is None:
             continue
         stems.setdefault(tag_stem(data), []).append((model.name, data))
         for version in model.versions.values():
-            if registry.scope is not None and (model.name, version.name) not in registry.scope:
+            if scope is not None and (model.name, version.name) not in scope.versions:
                 continue
             name = tag_name(data, version.name)
             vs = VersionState(
@@ -254,11 +259,11 @@ def _compute(registry: Registry) -> State:
     return result
 
 
-def _models_in_scope(registry: Registry) -> list[ModelEntry]:
+def _models_in_scope(registry: Registry, scope: RunScope | None) -> list[ModelEntry]:
     """Every model, or in a limited run only those it concerns (their model.yaml alone is read)."""
-    if registry.scope is None:
+    if scope is None:
         return list(registry.models.values())
-    names = {m for m, _v in registry.scope} | set(registry.scope_models or ())
+    names = {m for m, _v in scope.versions} | set(scope.models)
     found = (registry.model(name) for name in sorted(names))
     return [m for m in found if m is not None]
 
