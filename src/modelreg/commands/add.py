@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from modelreg.errors import ModelregError, UsageError
+from modelreg.gitops.lifecycle import add_entry
 from modelreg.hashing import sha256_file
 from modelreg.onnx.evaluation import REGRESSION_METRICS, class_count, one_column, one_column_output
 from modelreg.onnx.isolate import ChildResult, run_child
@@ -1006,23 +1007,6 @@ def _model_lock(root: Path, model: str, *, dry_run: bool) -> Iterator[None]:
 
 
 def _with_lifecycle_entry(model_yaml: Path, version: str) -> str | None:
-    """model.yaml with ``version: {status: candidate}`` under ``lifecycle:``, comments kept.
-
-    None when the version is listed already (e.g. a re-added version whose card came first).
-    """
-    lines = model_yaml.read_text(encoding="utf-8").splitlines(keepends=True)
-    if any(line.strip() in (f"{version}:", f'"{version}":') for line in lines):
-        return None
-    # `lifecycle: {}` (a card written before its first version) becomes a block.
-    empty = re.compile(r"lifecycle:\s*(\{\s*\})?\s*(#.*)?")
-    found = [(i, m) for i, line in enumerate(lines) if (m := empty.fullmatch(line.rstrip()))]
-    if not found:
-        raise ModelregError(f"{model_yaml}: no top-level `lifecycle:` block to add to")
-    start, match = found[0]
-    if match[1]:
-        lines[start] = "lifecycle:" + (f"  {match[2]}" if match[2] else "") + "\n"
-    end = start + 1
-    while end < len(lines) and (lines[end].startswith((" ", "\t")) or not lines[end].strip()):
-        end += 1
-    entry = [f"  {version}:\n", "    status: candidate\n"]
-    return "".join(lines[:end] + entry + lines[end:])
+    """model.yaml with ``version: {status: candidate}`` under ``lifecycle:``, comments kept;
+    None when the version is listed already (e.g. a re-added version whose card came first)."""
+    return add_entry(model_yaml.read_text(encoding="utf-8"), str(model_yaml), version)

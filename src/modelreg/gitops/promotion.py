@@ -27,6 +27,7 @@ from modelreg.errors import ModelregError, UsageError
 from modelreg.git.repo import Repo
 from modelreg.gitops import OVERLAYS_DIR, PRODUCTION
 from modelreg.gitops.envs import KUSTOMIZATION, alias_path, environment_names
+from modelreg.gitops.lifecycle import set_statuses
 from modelreg.gitops.overlays import (
     alias_text,
     env_aliases,
@@ -36,7 +37,6 @@ from modelreg.gitops.overlays import (
 )
 from modelreg.registry import Registry, discover
 from modelreg.storage import registry_lock, write_all
-from modelreg.yamlload import load_bytes
 
 TRAILER = "Modelreg-Promotion"
 ROLLBACK_TRAILER = "Modelreg-Rollback"
@@ -96,44 +96,6 @@ class Change:
             write_all(root, self.files)
 
 
-def _lifecycle_edit(text: str, display: str, edits: dict[str, tuple[str, str | None]]) -> str:
-    """Set ``status`` (and ``supported_until``; None removes it) of lifecycle entries.
-
-    Edits lines in place so comments, order and the rest of model.yaml stay as they are.
-    """
-    doc = load_bytes(text.encode("utf-8"), display)
-    if not doc.loaded or not isinstance(doc.data, dict):
-        raise ModelregError(f"{display}: cannot be read; run `modelreg validate` first")
-    lines = text.splitlines(keepends=True)
-    lifecycle = doc.data.get("lifecycle") or {}
-    # Bottom-up, so earlier line numbers stay valid while lines are inserted or removed.
-    order = sorted(edits, key=lambda v: doc.key_position(("lifecycle", v))[0] or 0, reverse=True)
-    for version in order:
-        status, until = edits[version]
-        entry = lifecycle.get(version)
-        if not isinstance(entry, dict) or ("lifecycle", version, "status") not in doc.marks:
-            raise ModelregError(f"{display}: lifecycle has no `{version}: status:` entry")
-        line, col = doc.marks[("lifecycle", version, "status")]
-        key_line, key_col = doc.key_marks[("lifecycle", version, "status")]
-        until_mark = doc.marks.get(("lifecycle", version, "supported_until"))
-        ops: list[tuple[int, str | None]] = []  # (0-based line, new text or None to delete)
-        ops.append((line - 1, lines[line - 1][: col - 1] + status + "\n"))
-        if until is not None and until_mark is not None:
-            u_line, u_col = until_mark
-            ops.append((u_line - 1, lines[u_line - 1][: u_col - 1] + until + "\n"))
-        elif until is None and until_mark is not None:
-            ops.append((until_mark[0] - 1, None))
-        for index, new in sorted(ops, reverse=True):
-            if new is None:
-                del lines[index]
-            else:
-                lines[index] = new
-        if until is not None and until_mark is None:
-            indent = " " * (key_col - 1)
-            lines.insert(key_line, f"{indent}supported_until: {until}\n")
-    return "".join(lines)
-
-
 def plan_promotion(
     root: Path,
     model: str,
@@ -185,7 +147,7 @@ def plan_promotion(
             )
         model_path = entry.model_path
         text = model_path.read_text(encoding="utf-8")
-        change.files[model_path] = _lifecycle_edit(text, registry.rel(model_path), edits)
+        change.files[model_path] = set_statuses(text, registry.rel(model_path), edits)
         versions = sorted(set(running.get(model, [])) | {version})
     else:
         if previous == version and running.get(model) == [version]:
