@@ -127,12 +127,16 @@ def test_fast_runs_do_not_touch_the_cache(
 
 
 def test_worktree_git_file_is_followed(tmp_path: Path) -> None:
-    real = tmp_path / "real.git"
-    real.mkdir()
+    main = tmp_path / "main"
+    main.mkdir()
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    subprocess.run([*git, "init", "-q", str(main)], check=True)
+    subprocess.run([*git, "-C", str(main), "commit", "-q", "--allow-empty", "-m", "c"], check=True)
     tree = tmp_path / "tree"
-    tree.mkdir()
-    (tree / ".git").write_text(f"gitdir: {real}\n", encoding="utf-8")
-    assert git_dir(tree / "models") == real.resolve()
+    subprocess.run([*git, "-C", str(main), "worktree", "add", "-q", str(tree)], check=True)
+    (tree / "models").mkdir()
+    assert (tree / ".git").is_file()  # a worktree: ".git" is a file naming its git dir
+    assert git_dir(tree / "models") == (main / ".git" / "worktrees" / "tree").resolve()
 
 
 def test_an_eval_file_outside_the_keyed_trees_is_in_the_key(

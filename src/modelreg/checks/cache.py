@@ -43,7 +43,7 @@ from functools import cache as _memo
 from pathlib import Path
 from typing import Any
 
-from modelreg import __version__
+from modelreg import __version__, storage
 from modelreg.findings import Finding, Severity
 from modelreg.hashing import sha256_file
 from modelreg.registry import MODEL_FILE, SHARED_DATA_DIR, ModelEntry, VersionEntry
@@ -55,24 +55,14 @@ DISABLE_ENV = "MODELREG_NO_CACHE"
 
 
 def git_dir(start: Path) -> Path | None:
-    """The ``.git`` directory of the repository containing ``start`` (worktrees included)."""
-    start = start.resolve()
-    for candidate in (start, *start.parents):
-        dot_git = candidate / ".git"
-        if dot_git.is_dir():
-            return dot_git
-        if dot_git.is_file():
-            # A worktree or submodule: ".git" is a file saying "gitdir: <path>".
-            text = dot_git.read_text(encoding="utf-8", errors="replace").strip()
-            if text.startswith("gitdir:"):
-                target = Path(text.removeprefix("gitdir:").strip())
-                target = target if target.is_absolute() else candidate / target
-                return target.resolve() if target.is_dir() else None
-            return None
-    return None
+    """The git directory of the repository holding ``start`` (worktrees included), asked of
+    git by :func:`modelreg.storage.git_dir`; None outside a repository (no cache then)."""
+    try:
+        return storage.git_dir(start)
+    except storage.StorageError:
+        return None
 
 
-@_memo
 def code_digest() -> str:
     """modelreg's version and a digest of its Python source (an edited check is a miss)."""
     digest = hashlib.sha256(__version__.encode())
