@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import modelreg.rules
-from modelreg.fileio import read_text, unified_diff
+from modelreg.fileio import read_text, unified_diff, with_block
 from modelreg.rules import RULES, Rule
 from modelreg.schemas import SCHEMA_NAMES, load_schema, validate_document
 from modelreg.storage import write_atomic
@@ -768,11 +768,7 @@ def render_layout() -> str:
 
 def render_readme(current: str) -> str:
     """README.md with the layout block replaced (appended under a heading if absent)."""
-    section = f"{LAYOUT_BEGIN}\n\n{render_layout()}\n{LAYOUT_END}"
-    start, end = current.find(LAYOUT_BEGIN), current.find(LAYOUT_END)
-    if start != -1 and end > start:
-        return current[:start] + section + current[end + len(LAYOUT_END) :]
-    return current.rstrip("\n") + "\n\n## Layout\n\n" + section + "\n"
+    return with_block(current, LAYOUT_BEGIN, LAYOUT_END, render_layout(), "Layout")
 
 
 def outputs() -> dict[str, str]:

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from modelreg import scaffold as scaffold_mod
-from modelreg.fileio import read_text, unified_diff
+from modelreg.fileio import read_text, unified_diff, with_block
 from modelreg.render import hooks
 from modelreg.storage import write_atomic
 
@@ -122,11 +122,7 @@ def render_config() -> str:
 
 def render_readme(current: str) -> str:
     """README.md with the hooks section replaced (appended under a heading if absent)."""
-    section = f"{BEGIN}\n\n{hooks.render_readme_section()}\n{END}"
-    start, end = current.find(BEGIN), current.find(END)
-    if start != -1 and end > start:
-        return current[:start] + section + current[end + len(END) :]
-    return current.rstrip("\n") + "\n\n## Pre-commit hooks\n\n" + section + "\n"
+    return with_block(current, BEGIN, END, hooks.render_readme_section(), "Pre-commit hooks")
 
 
 def outputs(root: Path) -> dict[str, str]:

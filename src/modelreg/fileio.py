@@ -1,4 +1,4 @@
-"""Comparing generated files with what is on disk.
+"""Comparing generated files with what is on disk, and generated blocks in hand-written files.
 
 One implementation for every generator (``modelreg render``, ``scripts/gen_docs.py``,
 ``scripts/gen_hooks.py``): a file is read leniently and a stale file is shown as a unified
@@ -28,3 +28,13 @@ def unified_diff(rel: str, old: str | None, new: str | None) -> list[str]:
         tofile=f"b/{rel}" if new is not None else "/dev/null",
     )
     return [line if line.endswith("\n") else line + "\n" for line in lines]
+
+
+def with_block(current: str, begin: str, end: str, body: str, heading: str) -> str:
+    """``current`` with the text between the ``begin`` and ``end`` marker lines replaced by
+    ``body``; appended under ``## heading`` when the markers are not there yet."""
+    section = f"{begin}\n\n{body}\n{end}"
+    start, stop = current.find(begin), current.find(end)
+    if start != -1 and stop > start:
+        return current[:start] + section + current[stop + len(end) :]
+    return current.rstrip("\n") + f"\n\n## {heading}\n\n" + section + "\n"
