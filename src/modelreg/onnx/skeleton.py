@@ -63,11 +63,6 @@ def skeleton(path: Path) -> bytes:
     return result
 
 
-def strip_payloads(data: bytes) -> bytes:
-    """:func:`skeleton` of ModelProto bytes already in memory."""
-    return _model(data, 0, len(data))
-
-
 def _varint(buf: Buffer, pos: int, end: int) -> tuple[int, int]:
     result = 0
     shift = 0
