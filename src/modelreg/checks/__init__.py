@@ -1,4 +1,11 @@
-"""The check plug-in point: small functions that yield findings, registered by scope.
+"""Checks: the runner, the deep-check cache, CI selection, and the rule families' checks.
+
+:mod:`~modelreg.checks.runner` runs the registered checks over a selection,
+:mod:`~modelreg.checks.cache` skips deep work that passed before on the same bytes, and
+:mod:`~modelreg.checks.ci` says which versions a pull request touches and balances shards.
+Every other module of this package is a rule family.
+
+This module is the plug-in point: small functions that yield findings, registered by scope.
 
 A check is a function decorated with :func:`check`. It receives a context for one version,
 one model or the whole registry and yields :class:`~modelreg.findings.Finding` objects with

@@ -1,4 +1,9 @@
-"""The generated pages: ``MODEL_REGISTRY.md``, ``docs/models/<model>.md``, ``docs/DEVELOPMENT.md``.
+"""Everything generated from the facts: the registry page, model cards, guide, hook files, site.
+
+The pages are ``MODEL_REGISTRY.md``, ``docs/models/<model>.md`` and ``docs/DEVELOPMENT.md``;
+:mod:`~modelreg.render.hooks` renders the hook catalog into the files that name a hook,
+:mod:`~modelreg.render.regenerate` rewrites what a change made stale, and
+:mod:`~modelreg.render.site` builds the static catalog site (``render --site``).
 
 :func:`render` is a pure function of the repository (its ``models/``, its environment
 overlays, the rule catalog, the schemas and the date of ``HEAD``, see
