@@ -135,3 +135,21 @@ def test_build_job_publishes_the_site_of_the_pushed_commit(
     # The job built into _site in its workspace and wrote nothing else there.
     assert job.workspace is not None
     assert git(job.workspace, env, "status", "--porcelain", "--ignored") == "?? _site/"
+
+
+@pytest.mark.slow
+def test_this_repositorys_build_job_publishes_its_registry(tmp_path: Path) -> None:
+    """This repository's own pages.yml on its committed HEAD (a bare clone plays GitHub)."""
+    env = tool_env(tmp_path)
+    origin = Origin(tmp_path / "origin.git")
+    run(["git", "clone", "-q", "--bare", "--no-local", str(ROOT), str(origin.path)], tmp_path, env)
+    event = push_event(origin, env, branch=git(origin.path, env, "symbolic-ref", "--short", "HEAD"))
+    workflow = ROOT / ".github" / "workflows" / PAGES
+    result = Runner(workflow, origin, event, tmp_path / "run", env, only=["build"]).run()
+    job = result.job("build")
+    assert job.result == "success", job.log
+    assert job.installs == ["pip install -e '.[dev]'"]
+    with tarfile.open(job.artifacts["github-pages"]) as tar:
+        names = set(tar.getnames())
+    for version in ("1.0.0", "1.1.0"):
+        assert f"./models/bert-classifier/{version}/index.html" in names, sorted(names)
