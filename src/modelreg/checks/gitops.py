@@ -380,7 +380,7 @@ def _build_all(
     """Build every kustomization (one per core at a time) into ``built``; MR610 on failure."""
     from concurrent.futures import ThreadPoolExecutor  # deep path only: keep --fast lean
 
-    from modelreg.gitops.kustomize import build, command, split_objects
+    from modelreg.gitops.kustomize import build, command, renders, split_objects
 
     fence = Fence(ctx.registry.root)
     paths = []
@@ -411,16 +411,22 @@ def _build_all(
     # kustomize runs as a subprocess: one build per core at a time, results in order. Each
     # output is parsed as soon as it arrives, while the next builds run, not after the last.
     findings: list[Finding] = []
+    memo = renders(ctx.registry)  # environments judged again by checks/serving.py
     with ThreadPoolExecutor(max_workers=max(1, os.cpu_count() or 1)) as pool:
         for path, output in zip(paths, pool.map(build_one, paths), strict=True):
             where = ctx.registry.rel(path)
             if isinstance(output, ModelregError):
+                memo[path.parent] = output
                 findings.append(rule("MR610").finding(where, str(output).split(": ", 1)[-1]))
                 continue
             try:
-                built.append((path.parent, where, split_objects(output, where)))
+                objects = split_objects(output, where)
             except ModelregError as exc:
+                memo[path.parent] = exc
                 findings.append(rule("MR610").finding(where, str(exc).split(": ", 1)[-1]))
+                continue
+            memo[path.parent] = objects
+            built.append((path.parent, where, objects))
     yield from findings
 
 

@@ -162,19 +162,20 @@ def environments_load_their_versions(ctx: RegistryContext) -> Iterator[Finding]:
     """Each environment's rendered workloads run an image that loads the version they serve
     (only where the environment changes the base's image or declaration)."""
     from modelreg.gitops.fence import Fence
-    from modelreg.gitops.kustomize import build, split_objects
+    from modelreg.gitops.kustomize import render, renders
     from modelreg.gitops.policy import served
 
     root = ctx.registry.root
     judged_in_base = {s.key for s in _base_of(ctx.registry)}
     fence = Fence(root)
+    memo = renders(ctx.registry)  # what rendered_policy (checks/gitops.py) built already
     for env in environment_names(root):
         where = f"{OVERLAYS_DIR}/{env}"
         path = f"{where}/{KUSTOMIZATION}"
         if fence.check(where):
             continue  # not built; MR623/MR627 name the problem
         try:
-            objects = split_objects(build(root / OVERLAYS_DIR / env, display=where), where)
+            objects = render(memo, root / OVERLAYS_DIR / env, where)
         except ModelregError:
             continue  # MR610 or MR901 (rendered_policy) reports it
         for obj in objects:

@@ -19,6 +19,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -197,3 +198,33 @@ def split_objects(rendered: str, where: str) -> list[RenderedObject]:
         )
         objects.append(RenderedObject(key, data, text))
     return objects
+
+
+#: What one run rendered: overlay directory → its objects, or why it did not render.
+Renders = dict[Path, "list[RenderedObject] | ModelregError"]
+_RUNS: dict[int, tuple[weakref.ref[Any], Renders]] = {}
+
+
+def renders(run: object) -> Renders:
+    """The overlays rendered so far in the run ``run`` stands for (its Registry object), so
+    two checks that judge the same rendered environment start kustomize once for it."""
+    found = _RUNS.get(id(run))
+    if found is not None and found[0]() is run:
+        return found[1]
+    memo: Renders = {}
+    _RUNS[id(run)] = (weakref.ref(run), memo)
+    return memo
+
+
+def render(memo: Renders, directory: Path, where: str) -> list[RenderedObject]:
+    """``directory``'s rendered objects, from ``memo`` or built now (and remembered); the
+    same error again when it did not render."""
+    if directory not in memo:
+        try:
+            memo[directory] = split_objects(build(directory, display=where), where)
+        except ModelregError as exc:
+            memo[directory] = exc
+    found = memo[directory]
+    if isinstance(found, ModelregError):
+        raise found
+    return found
