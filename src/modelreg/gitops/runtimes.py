@@ -24,7 +24,7 @@ required instead (rule MR630).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeGuard
 
@@ -254,40 +254,47 @@ class Excess:
 
 def excesses(onnx: Mapping[str, Any], runtime: Runtime) -> list[Excess]:
     """What the ``onnx`` block of a metadata.yaml needs beyond ``runtime`` (MR629 messages)."""
-    found: list[Excess] = []
     opsets = onnx.get("opsets")
     opsets = opsets if isinstance(opsets, Mapping) else {}
+    limits = runtime.limits
     where = f"{_shown(runtime.image, 160)} loads ({runtime.describe()})"
-    opset = opsets.get(DEFAULT_DOMAIN)
-    if _is_int(opset) and opset > runtime.limits.opset:
-        found.append(
-            Excess(
-                ("onnx", "opsets", DEFAULT_DOMAIN),
-                f"onnx opset {opset} exceeds what {where}; export with "
-                f"opset_version={runtime.limits.opset} or deploy a newer image",
-            )
-        )
-    ml = opsets.get(ML_DOMAIN)
-    if _is_int(ml) and ml > runtime.limits.ml_opset:
-        found.append(
-            Excess(
-                ("onnx", "opsets", ML_DOMAIN),
-                f"onnx {ML_DOMAIN} opset {ml} exceeds what {_shown(runtime.image, 160)} loads "
-                f"(onnxruntime {runtime.onnxruntime}: {ML_DOMAIN} opset ≤ "
-                f"{runtime.limits.ml_opset}); convert with target_opset={{'{ML_DOMAIN}': "
-                f"{runtime.limits.ml_opset}}} or deploy a newer image",
-            )
-        )
-    ir = onnx.get("ir_version")
-    if _is_int(ir) and ir > runtime.limits.ir_version:
-        found.append(
-            Excess(
-                ("onnx", "ir_version"),
-                f"onnx IR version {ir} exceeds what {where}; export with an onnx release "
-                f"that writes IR {runtime.limits.ir_version} or deploy a newer image",
-            )
-        )
-    return found
+    # (field, its value, the runtime's limit, the message for a value over it)
+    rows: tuple[tuple[tuple[str, ...], object, int, Callable[[object], str]], ...] = (
+        (
+            ("onnx", "opsets", DEFAULT_DOMAIN),
+            opsets.get(DEFAULT_DOMAIN),
+            limits.opset,
+            lambda v: (
+                f"onnx opset {v} exceeds what {where}; export with "
+                f"opset_version={limits.opset} or deploy a newer image"
+            ),
+        ),
+        (
+            ("onnx", "opsets", ML_DOMAIN),
+            opsets.get(ML_DOMAIN),
+            limits.ml_opset,
+            lambda v: (
+                f"onnx {ML_DOMAIN} opset {v} exceeds what {_shown(runtime.image, 160)} "
+                f"loads (onnxruntime {runtime.onnxruntime}: {ML_DOMAIN} opset ≤ {limits.ml_opset}); "
+                f"convert with target_opset={{'{ML_DOMAIN}': {limits.ml_opset}}} or deploy a newer "
+                "image"
+            ),
+        ),
+        (
+            ("onnx", "ir_version"),
+            onnx.get("ir_version"),
+            limits.ir_version,
+            lambda v: (
+                f"onnx IR version {v} exceeds what {where}; export with an onnx release "
+                f"that writes IR {limits.ir_version} or deploy a newer image"
+            ),
+        ),
+    )
+    return [
+        Excess(field, message(value))
+        for field, value, limit, message in rows
+        if _is_int(value) and value > limit
+    ]
 
 
 def _is_int(value: object) -> TypeGuard[int]:
