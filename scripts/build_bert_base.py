@@ -45,12 +45,10 @@ import argparse
 import contextlib
 import hashlib
 import io
-import logging
 import math
 import sys
 import tempfile
 import time
-import warnings
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -61,6 +59,7 @@ import numpy.typing as npt
 import onnx
 import torch
 from torch import Tensor, nn
+from torch_export import export_classifier
 
 OPSET = 18
 DATA_FILE = "model.onnx.data"
@@ -182,69 +181,22 @@ def parameter_count(model: nn.Module) -> int:
 # --------------------------------------------------------------------------- export
 
 
-def strip_debug_metadata(graph: onnx.GraphProto) -> None:
-    """Drop the exporter's per-node and per-value debug metadata, recursively.
-
-    The torch.export-based exporter records an ``fx_node``, a ``stack_trace`` (with absolute
-    paths of this machine's source files) and more on every node and value: they say nothing
-    about the model and make the file differ between machines and checkouts.
-    """
-    del graph.metadata_props[:]
-    for values in (graph.input, graph.output, graph.value_info, graph.initializer):
-        for value in values:
-            del value.metadata_props[:]
-    for node in graph.node:
-        del node.metadata_props[:]
-        node.doc_string = ""
-        for attr in node.attribute:
-            if attr.HasField("g"):
-                strip_debug_metadata(attr.g)
-            for sub in attr.graphs:
-                strip_debug_metadata(sub)
-
-
 def to_onnx(model: BertClassifier, config: Config, *, opset: int = OPSET) -> onnx.ModelProto:
     """Export with dynamic ``batch`` and ``sequence`` axes; the proto holds the weights.
 
     A model in half precision (``model.half()``) exports the same way: its weights and its
     ``logits`` are float16, its inputs stay int64.
     """
-    batch = torch.export.Dim("batch", min=1)
-    sequence = torch.export.Dim("sequence", min=1, max=config.max_positions)
-    dims = {0: batch, 1: sequence}
     # An example of 2 rows of 8 tokens: torch.export specialises dimensions of size 0 or 1.
     example = (
         torch.ones((2, 8), dtype=torch.int64),
         torch.ones((2, 8), dtype=torch.int64),
     )
-    # The exporter prints progress to stdout, warns about deprecated pytree APIs and logs
-    # that torchvision's operators are unavailable: none of it concerns this model.
-    logging.getLogger("torch.onnx").setLevel(logging.ERROR)
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-        warnings.simplefilter("ignore")
-        program = torch.onnx.export(
-            model,
-            example,
-            input_names=["input_ids", "attention_mask"],
-            output_names=["logits"],
-            opset_version=opset,
-            dynamo=True,
-            dynamic_shapes={"input_ids": dims, "attention_mask": dims},
-            external_data=False,
-            optimize=True,
-            verbose=False,
-        )
-    if program is None:  # only the legacy exporter returns None
-        raise RuntimeError("torch.onnx.export returned no program")
-    proto: onnx.ModelProto = program.model_proto
-    strip_debug_metadata(proto.graph)
-    for func in proto.functions:
-        del func.metadata_props[:]
+    proto = export_classifier(model, example, max_len=config.max_positions, opset=opset)
     proto.graph.name = "bert-base-classifier"
     proto.doc_string = (
         "BERT-base-shaped classifier with random weights (scripts/build_bert_base.py)"
     )
-    del proto.metadata_props[:]
     entry = proto.metadata_props.add()
     entry.key, entry.value = "labels", ",".join(LABELS[: config.labels])
     return proto

@@ -47,14 +47,12 @@ import hashlib
 import html
 import io
 import itertools
-import logging
 import math
 import os
 import random
 import re
 import sys
 import time
-import warnings
 import zipfile
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Sequence
@@ -72,6 +70,7 @@ import torch
 from tokenizers import Tokenizer, decoders, normalizers, pre_tokenizers, processors
 from tokenizers.models import WordPiece
 from torch import Tensor, nn
+from torch_export import export_classifier
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = Path("build") / "examples"
@@ -726,57 +725,10 @@ def train_model(
 # --------------------------------------------------------------------------- export
 
 
-def strip_debug_metadata(graph: onnx.GraphProto) -> None:
-    """Drop the exporter's per-node/per-value debug metadata, recursively.
-
-    The torch.export-based exporter records an ``fx_node``, ``stack_trace`` (with
-    absolute paths of this machine's source files), ``namespace`` etc. on every node
-    and value. They say nothing about the model and make the file machine-dependent.
-    """
-    del graph.metadata_props[:]
-    for values in (graph.input, graph.output, graph.value_info, graph.initializer):
-        for value in values:
-            del value.metadata_props[:]
-    for node in graph.node:
-        del node.metadata_props[:]
-        node.doc_string = ""
-        for attr in node.attribute:
-            if attr.HasField("g"):
-                strip_debug_metadata(attr.g)
-            for sub in attr.graphs:
-                strip_debug_metadata(sub)
-
-
 def export_onnx(model: BertClassifier, example: tuple[Tensor, Tensor], version: str) -> bytes:
-    batch = torch.export.Dim("batch", min=1)
-    sequence = torch.export.Dim("sequence", min=1, max=MAX_LEN)
-    dims = {0: batch, 1: sequence}
-    # The exporter prints progress to stdout, warns about deprecated pytree APIs and
-    # logs that torchvision's operators are unavailable: none of it concerns this model.
-    logging.getLogger("torch.onnx").setLevel(logging.ERROR)
-    with warnings.catch_warnings(), contextlib.redirect_stdout(sys.stderr):
-        warnings.simplefilter("ignore")
-        program = torch.onnx.export(
-            model,
-            example,
-            input_names=["input_ids", "attention_mask"],
-            output_names=["logits"],
-            opset_version=OPSET,
-            dynamo=True,
-            dynamic_shapes={"input_ids": dims, "attention_mask": dims},
-            external_data=False,
-            optimize=True,
-            verbose=False,
-        )
-    if program is None:  # only the legacy exporter returns None
-        raise RuntimeError("torch.onnx.export returned no program")
-    proto = program.model_proto
-    strip_debug_metadata(proto.graph)
-    for func in proto.functions:
-        del func.metadata_props[:]
+    proto = export_classifier(model, example, max_len=MAX_LEN, opset=OPSET)
     proto.graph.name = MODEL_NAME
     proto.doc_string = f"{MODEL_NAME} {version}: synthetic-data English sentiment classifier"
-    del proto.metadata_props[:]
     for key, value in (
         ("name", MODEL_NAME),
         ("version", version),

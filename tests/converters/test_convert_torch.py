@@ -60,6 +60,9 @@ SCAFFOLD_WARNINGS = {"MR612"}
 
 
 def _load_script() -> ModuleType:
+    # The script imports its sibling scripts/torch_export.py, as it does when run.
+    if str(ROOT / "scripts") not in sys.path:
+        sys.path.insert(0, str(ROOT / "scripts"))
     spec = importlib.util.spec_from_file_location(
         "build_bert_base", ROOT / "scripts" / "build_bert_base.py"
     )
