@@ -275,9 +275,9 @@ def excesses(onnx: Mapping[str, Any], runtime: Runtime) -> list[Excess]:
             limits.ml_opset,
             lambda v: (
                 f"onnx {ML_DOMAIN} opset {v} exceeds what {_shown(runtime.image, 160)} "
-                f"loads (onnxruntime {runtime.onnxruntime}: {ML_DOMAIN} opset ≤ {limits.ml_opset}); "
-                f"convert with target_opset={{'{ML_DOMAIN}': {limits.ml_opset}}} or deploy a newer "
-                "image"
+                f"loads (onnxruntime {runtime.onnxruntime}: {ML_DOMAIN} opset ≤ "
+                f"{limits.ml_opset}); convert with target_opset={{'{ML_DOMAIN}': "
+                f"{limits.ml_opset}}} or deploy a newer image"
             ),
         ),
         (
