@@ -151,6 +151,8 @@ def run(
     # findings are the same whatever the window, since each version's are its own.
     pool = isolate.current() if deep else None
     window = 2 * pool.jobs if pool is not None else 1
+    if pool is not None and version_keys:
+        pool.warm()  # its imports overlap the parent's loading, hashing and cache lookups
     pending: collections.deque[_Started] = collections.deque()
     try:
         for model_name, version_name in sorted(version_keys):

@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import sys
 import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -129,31 +130,103 @@ def npz_problems(
     return problems
 
 
+#: ``.npy`` type descriptions read without numpy: descr → (item size, numpy's name for it).
+#: Anything else (big-endian, structured, object, datetime ...) is read by numpy itself.
+_PLAIN_DTYPES: dict[str, tuple[int, str]] = {
+    "|b1": (1, "bool"),
+    "|i1": (1, "int8"),
+    "|u1": (1, "uint8"),
+    "<i2": (2, "int16"),
+    "<u2": (2, "uint16"),
+    "<i4": (4, "int32"),
+    "<u4": (4, "uint32"),
+    "<i8": (8, "int64"),
+    "<u8": (8, "uint64"),
+    "<f2": (2, "float16"),
+    "<f4": (4, "float32"),
+    "<f8": (8, "float64"),
+    "<c8": (8, "complex64"),
+    "<c16": (16, "complex128"),
+}
+_TEXT_DTYPE = re.compile(r"(<U|\|S)([1-9][0-9]{0,8})\Z")
+_NPY_LENGTH = {(1, 0): 2, (2, 0): 4}
+
+
+def _plain_header(member: IO[bytes]) -> tuple[tuple[int, ...], int, str, int] | None:
+    """(shape, item size, dtype name, data offset) of a ``.npy`` header that numpy would read
+    the same way, parsed without importing numpy (a deep run's parent then never imports it);
+    None for anything else, which numpy reads (:func:`_numpy_header`)."""
+    import ast
+
+    magic = member.read(8)
+    if len(magic) != 8 or magic[:6] != b"\x93NUMPY" or sys.byteorder != "little":
+        return None
+    size = _NPY_LENGTH.get((magic[6], magic[7]))
+    raw = member.read(size) if size else b""
+    if not size or len(raw) != size:
+        return None
+    length = int.from_bytes(raw, "little")
+    text = member.read(length) if length <= MAX_HEADER else b""
+    if length > MAX_HEADER or len(text) != length:
+        return None
+    try:
+        header = ast.literal_eval(text.decode("latin1"))
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        return None
+    if not isinstance(header, dict) or set(header) != {"descr", "fortran_order", "shape"}:
+        return None
+    shape, descr = header["shape"], header["descr"]
+    if not isinstance(header["fortran_order"], bool) or not isinstance(shape, tuple):
+        return None
+    if not all(type(n) is int and n >= 0 for n in shape) or not isinstance(descr, str):
+        return None
+    if descr in _PLAIN_DTYPES:
+        itemsize, name = _PLAIN_DTYPES[descr]
+    elif match := _TEXT_DTYPE.match(descr):
+        itemsize, name = int(match[2]) * (4 if match[1] == "<U" else 1), descr
+        if itemsize >= 2**31:
+            return None  # numpy refuses an item this large: let it say so
+    else:
+        return None
+    return shape, itemsize, name, 8 + size + length
+
+
+def _numpy_header(member: IO[bytes]) -> tuple[tuple[int, ...], int, str, int, bool]:
+    """(shape, item size, dtype name, data offset, holds objects) as numpy reads the header."""
+    import numpy as np
+
+    version = np.lib.format.read_magic(member)
+    read = (
+        np.lib.format.read_array_header_1_0
+        if version == (1, 0)
+        else np.lib.format.read_array_header_2_0
+    )
+    shape, _fortran, dtype = read(member, max_header_size=MAX_HEADER)
+    return tuple(shape), dtype.itemsize, str(dtype), member.tell(), bool(dtype.hasobject)
+
+
 def _member_problems(
     archive: zipfile.ZipFile, info: zipfile.ZipInfo, bounds: Mapping[str, Any]
 ) -> list[str]:
-    import numpy as np
-
     array = info.filename[: -len(".npy")]
     name = printable(info.filename)
     try:
         with archive.open(info) as member:  # decompresses the header's few bytes only
-            version = np.lib.format.read_magic(member)
-            read = (
-                np.lib.format.read_array_header_1_0
-                if version == (1, 0)
-                else np.lib.format.read_array_header_2_0
-            )
-            shape, _fortran, dtype = read(member, max_header_size=MAX_HEADER)
-            header = member.tell()
+            plain = _plain_header(member)
+        if plain is not None:
+            shape, itemsize, dtype, header = plain
+            objects = False
+        else:
+            with archive.open(info) as member:
+                shape, itemsize, dtype, header, objects = _numpy_header(member)
     except (ValueError, OSError, EOFError, zipfile.BadZipFile, SyntaxError) as exc:
         return [f"member `{name}` has no readable .npy header ({exc})"]
-    if dtype.hasobject:
+    if objects:
         return [
             f"array `{printable(array)}` holds Python objects (it would need pickle); store "
             "strings as a unicode array, e.g. `np.array(texts, dtype=str)`"
         ]
-    declared = math.prod(shape) * dtype.itemsize
+    declared = math.prod(shape) * itemsize
     if header + declared != info.file_size:
         return [
             f"array `{printable(array)}` declares {declared} bytes of data ({dtype}, "
@@ -174,7 +247,7 @@ def _member_problems(
         ]
     fixed = [d for d in dims[1:] if isinstance(d, int) and not isinstance(d, bool)]
     if isinstance(rows, int) and len(fixed) == len(dims) - 1 and len(shape) == len(dims):
-        allowed = rows * math.prod(fixed) * dtype.itemsize
+        allowed = rows * math.prod(fixed) * itemsize
         if declared > allowed:
             return [
                 f"array `{printable(array)}` declares {declared} bytes ({list(shape)}); "

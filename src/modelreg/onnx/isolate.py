@@ -297,7 +297,10 @@ class _Worker:
                 self.kill()
 
     def close(self) -> None:
-        """Let the worker exit (end of input), killing it if it does not."""
+        """Let the worker exit (end of input), killing it if it does not; a worker that never
+        ran a task holds nothing and may still be importing: it is killed at once."""
+        if self.tasks == 0:
+            self.kill()
         try:
             if self.proc.stdin is not None:
                 self.proc.stdin.close()
@@ -555,16 +558,36 @@ class Pool:
             self.kill()  # KeyboardInterrupt, SystemExit: no worker outlives the run
         self.close()
 
-    def _start_slot(self) -> None:
-        thread = threading.Thread(target=self._slot, daemon=True)
+    def warm(self) -> None:
+        """Start a worker now, when the caller knows a task is coming: its imports (about a
+        third of a second) then run on another core while the parent prepares the task. A
+        warm worker that gets no task is killed at close. No-op on one core or once started.
+        """
+        if (os.cpu_count() or 1) < 2:
+            return  # the imports would only take the parent's core
+        # A bad setting is an error before any worker starts, as it is at submit.
+        timeout_s()
+        if os.environ.get(MEMORY_ENV, "").strip():
+            memory_limit_mb(Path(os.devnull))  # the setting alone decides: no model is read
+        if self._max_tasks is None:
+            self._max_tasks = tasks_per_worker()
+        with self._cv:
+            if self._closed or self._threads:
+                return
+            self._start_slot(warm=True)
+
+    def _start_slot(self, *, warm: bool = False) -> None:
+        thread = threading.Thread(target=self._slot, args=(warm,), daemon=True)
         # Listed once started: close() joins every listed thread, and joining one that never
         # started (Ctrl-C inside start()) raises RuntimeError in place of the interrupt.
         thread.start()
         self._threads.append(thread)
 
-    def _slot(self) -> None:
+    def _slot(self, warm: bool = False) -> None:
         worker: _Worker | None = None
         try:
+            if warm:
+                worker = self._spawn()
             while True:
                 job = self._take()
                 if job is None:
