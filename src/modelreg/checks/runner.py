@@ -151,8 +151,8 @@ def run(
     # findings are the same whatever the window, since each version's are its own.
     pool = isolate.current() if deep else None
     window = 2 * pool.jobs if pool is not None else 1
-    if pool is not None and version_keys:
-        pool.warm()  # its imports overlap the parent's loading, hashing and cache lookups
+    if pool is not None and version_keys and cache is None:
+        pool.warm()  # its imports overlap the parent's loading and hashing
     pending: collections.deque[_Started] = collections.deque()
     try:
         for model_name, version_name in sorted(version_keys):
@@ -242,6 +242,8 @@ def _begin_version(
     cached = cache.lookup(key) if key is not None and cache is not None else None
     if cached is not None:
         findings.extend(cached)  # the pass's notes, as the run that recorded it reported them
+    elif key is not None and (pool := isolate.current()) is not None:
+        pool.warm()  # a miss: deep work is coming (no-op once a worker runs)
     runnable = [
         c for c in checks if not ((c.needs_valid and not valid) or (c.deep and cached is not None))
     ]
