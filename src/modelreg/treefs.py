@@ -36,7 +36,7 @@ import os
 import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Literal
 
 from modelreg.errors import ModelregError
@@ -111,21 +111,21 @@ class Tree:
         # Lexically absolute, not resolved: the root is trusted, and callers' paths are
         # compared with it component by component.
         self.root = Path(os.path.normpath(Path(root).absolute()))
+        self._root = os.fspath(self.root)
+        self._prefix = self._root if self._root.endswith(os.sep) else self._root + os.sep
 
     # -- paths ------------------------------------------------------------------------------
 
     def parts(self, path: Path | str) -> tuple[str, ...]:
         """The components of ``path`` below the root; :class:`Refused` when it leaves the root."""
+        # String operations, not pathlib: this runs for every file a check reads.
         raw = os.fspath(path)
-        given = Path(raw)
-        full = os.path.normpath(given if given.is_absolute() else self.root / given)
-        rel = os.path.relpath(full, self.root)
-        if rel == ".":
+        full = os.path.normpath(raw if raw.startswith(os.sep) else self._prefix + raw)
+        if full == self._root:
             return ()
-        pure = PurePosixPath(rel.replace(os.sep, "/"))
-        if pure.parts[0] == "..":
+        if not full.startswith(self._prefix):
             raise Refused(printable(raw), "outside")
-        return pure.parts
+        return tuple(full[len(self._prefix) :].split(os.sep))  # noqa: PTH206 - a str, not a Path
 
     def rel(self, path: Path | str) -> str:
         """``path`` relative to the root, with forward slashes (``.`` for the root)."""
@@ -139,18 +139,19 @@ class Tree:
         Stops at the first symlink (its index), at a missing entry (stat None) or at a
         non-directory that has components below it (its index, stat of it).
         """
-        current = self.root
+        current = self._prefix
         st: os.stat_result | None = None
         for i, name in enumerate(parts):
-            current = current / name
+            current = f"{current}{name}"
             try:
-                st = current.lstat()
+                st = os.lstat(current)
             except (FileNotFoundError, NotADirectoryError):
                 return None, i
             if stat.S_ISLNK(st.st_mode):
                 return st, i
             if i < len(parts) - 1 and not stat.S_ISDIR(st.st_mode):
                 return None, i
+            current += os.sep
         return st, len(parts) - 1
 
     def symlink_on(self, path: Path | str) -> tuple[str, str] | None:
