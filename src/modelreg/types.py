@@ -12,8 +12,8 @@ document that passed its schema becomes its type.
 """
 
 # ruff: noqa: I002 - no ``from __future__ import annotations`` in this module: with string
-# annotations Python 3.11 cannot see ``NotRequired`` at class creation, so ``__required_keys__`` would list every key and the
-# schema test (and any runtime reader of the types) would be misled.
+# annotations Python 3.11 cannot see ``NotRequired`` at class creation, so ``__required_keys__``
+# would list every key and mislead the schema test (and any runtime reader of the types).
 from typing import Any, Literal, NotRequired, TypedDict, cast
 
 # -- model.yaml -------------------------------------------------------------------------------
