@@ -12,9 +12,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from modelreg import render as generated
+from modelreg import reporters
+from modelreg.checks import Options
+from modelreg.checks.runner import run as run_checks
+from modelreg.checks.runner import select
 from modelreg.errors import UsageError
-from modelreg.registry import find_root
-from modelreg.render import blocks
+from modelreg.registry import discover, find_root
+from modelreg.render import blocks, site
 from modelreg.render.asof import parse_date
 from modelreg.storage import registry_lock, write_all, write_atomic
 
@@ -28,8 +32,13 @@ the environment overlays, the rule catalog and the schemas. The output is byte-i
 every run and machine: support windows are judged against the date of the HEAD commit
 (override with --today or SOURCE_DATE_EPOCH), and no figure is measured here.
 
+With --site DIR it builds the static catalog site instead (docs/site.md): HTML pages, one
+CSS file, one small script and catalog.json, from the registry at HEAD and its git history;
+the tree must pass `validate --fast` first, and the whole site replaces DIR at once.
+
 exit status: 0 done (or, with --check, everything current), 1 --check found a stale file
-or a merge conflict, 2 usage error.
+or a merge conflict, or --site found a tree that fails `validate --fast` (nothing written),
+2 usage error.
 """
 EPILOG = """\
 examples:
@@ -38,6 +47,8 @@ examples:
   modelreg render -n               # the diff of what would be written; writes nothing
   modelreg render --check --output json
   modelreg render --merge-driver %O %A %B %P   # as git's merge driver (see docs/DEVELOPMENT.md)
+  modelreg render --site _site     # the static catalog site; open _site/index.html
+  modelreg render --site _site -n --output json   # the files it would write
 """
 
 
@@ -89,6 +100,18 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         metavar="FILE",
         help="act as git's merge driver: BASE OURS THEIRS [PATH]; writes the merge into OURS",
     )
+    p.add_argument(
+        "--site",
+        type=Path,
+        metavar="DIR",
+        help="build the static catalog site into DIR (replaced as a whole) instead",
+    )
+    p.add_argument(
+        "--artifact-url",
+        metavar="TEMPLATE",
+        help="with --site: download URL of an artifact, with {model} {version} {path} {commit} "
+        "(default: GitHub's raw URL when origin is on GitHub)",
+    )
     p.set_defaults(handler=from_args)
 
 
@@ -98,6 +121,14 @@ def from_args(args: argparse.Namespace) -> int:
         if len(args.merge_driver) not in (3, 4):
             raise UsageError("--merge-driver takes BASE OURS THEIRS [PATH] (git's %O %A %B %P)")
         return merge_driver(*(Path(p) for p in args.merge_driver[:3]))
+    if args.site is not None or args.artifact_url is not None:
+        if args.site is None:
+            raise UsageError("--artifact-url needs --site DIR")
+        if args.check:
+            raise UsageError("--check and --site cannot be combined (the site is not committed)")
+        return execute_site(
+            SiteRequest(args.root, args.site, args.dry_run, args.output, args.today, args.artifact_url)
+        )
     return execute(Request(args.root, args.check, args.dry_run, args.output, args.today))
 
 
@@ -148,6 +179,64 @@ def _execute(request: Request, root: Path, today: dt.date | None, *, write: bool
         return 1
     elif request.dry_run:
         sys.stderr.write(f"would write {names} (dry run: nothing written)\n")
+    return 0
+
+
+@dataclass(frozen=True)
+class SiteRequest:
+    """A parsed ``render --site`` invocation."""
+
+    root: Path | None
+    target: Path
+    dry_run: bool
+    output: str
+    today: str | None
+    artifact_url: str | None
+
+
+def execute_site(request: SiteRequest) -> int:
+    """Validate (fast), build the site, write it (or list it); return the exit code.
+
+    The site is built from the same loaded registry the checks just passed: a tree with an
+    error finding builds nothing, so every page shows only verified facts.
+    """
+    today = parse_date(request.today) if request.today else None
+    root = request.root or find_root(Path.cwd())
+    if not (root / "models").is_dir():
+        raise UsageError(f"{root} has no models/ directory; is it a registry?")
+    site.refuse_target(root, request.target)
+    if request.artifact_url is not None:
+        site.check_template(request.artifact_url)
+    registry = discover(root)
+    findings = run_checks(registry, select(registry, []), Options(fast=True))
+    if reporters.status(findings) == "fail":
+        for finding in findings:
+            sys.stderr.write(reporters.format_text(finding) + "\n")
+        sys.stderr.write(
+            "modelreg render: the registry fails `modelreg validate --fast`; no site was "
+            "written (fix the findings above)\n"
+        )
+        if request.output == "json":
+            report = {"version": 1, "status": "invalid", "files": [], **reporters.to_json(findings)}
+            sys.stdout.write(json.dumps(report, indent=2) + "\n")
+        return 1
+    files = site.build_site(root, artifact_template=request.artifact_url, today=today)
+    if request.output == "json":
+        report = {
+            "version": 1,
+            "status": "ok",
+            "site": str(request.target),
+            "written": not request.dry_run,
+            "files": [{"path": rel, "bytes": len(raw)} for rel, raw in files.items()],
+        }
+        sys.stdout.write(json.dumps(report, indent=2) + "\n")
+    elif request.dry_run:
+        sys.stdout.writelines(f"{rel}\n" for rel in files)
+    if request.dry_run:
+        sys.stderr.write(f"would write {len(files)} files to {request.target} (dry run)\n")
+        return 0
+    site.write_site(request.target, files)
+    sys.stderr.write(f"wrote {len(files)} files to {request.target}\n")
     return 0
 
 

@@ -1,0 +1,768 @@
+"""The HTML pages of the catalog site, from :class:`~modelreg.render.site.data.SiteData`.
+
+Every value from the registry goes through :func:`modelreg.escape.html` (text and quoted
+attributes) and every link target through :func:`modelreg.escape.link_url`, so a name or a
+description cannot become markup or a ``javascript:`` link. Links are relative and end in a
+file name (``.../index.html``): the site works from ``file://`` and under any sub-path.
+The element ids and ``data-*`` attributes are a contract with the browser tests and with
+``site.js`` (docs/site.md lists them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from decimal import Decimal
+
+from modelreg import escape
+from modelreg.render import text
+from modelreg.render.facts import ModelFacts, VersionFacts
+from modelreg.render.page import NOT_MEASURED, STATUS_MARK
+from modelreg.render.site import compare, svg
+from modelreg.render.site.data import SiteData
+
+E = escape.html
+CHANGED = ' class="changed"'
+
+
+def url(*parts: str) -> str:
+    """A relative URL from path segments, each percent-encoded, as an attribute value."""
+    return E("/".join(escape.link_url(p, safe="") if p != ".." else p for p in parts))
+
+
+def dec(value: Decimal) -> str:
+    """The exact text of a metadata number (``0.9495``, ``12``)."""
+    out = format(value, "f")
+    return out
+
+
+# -- the frame every page shares ------------------------------------------------------------
+
+
+def frame(
+    data: SiteData, depth: int, title: str, crumbs: Sequence[tuple[str, str]], body: str
+) -> str:
+    """A whole page: head, skip link, header with breadcrumbs and toggle, main, footer."""
+    up = "../" * depth
+    nav = ' <span aria-hidden="true">/</span> '.join(
+        f'<a href="{href}">{E(label)}</a>'
+        if href
+        else f'<span aria-current="page">{E(label)}</span>'
+        for label, href in crumbs
+    )
+    sha = E(data.commit.sha)
+    when = f" ({E(data.commit.date)})" if data.commit.date else ""
+    return (
+        "<!DOCTYPE html>\n"
+        '<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        '<meta name="color-scheme" content="light dark">\n'
+        f"<title>{E(title)} · model registry</title>\n"
+        f'<link rel="stylesheet" href="{up}site.css">\n'
+        f'<script src="{up}site.js" defer></script>\n'
+        "</head>\n<body>\n"
+        '<a class="skip" href="#main">Skip to content</a>\n'
+        '<header class="top">\n'
+        f'<nav aria-label="Breadcrumb">{nav}</nav>\n'
+        '<button id="theme-toggle" type="button" hidden>Dark theme</button>\n'
+        "</header>\n"
+        f'<main id="main">\n{body}</main>\n'
+        "<footer>\n"
+        f'<p>Built by <code>modelreg render --site</code> from commit <code data-commit="{sha}">'
+        f"{sha}</code>{when}. Every figure is from the registry's metadata, checked by "
+        "<code>modelreg validate</code>.</p>\n"
+        "</footer>\n</body>\n</html>\n"
+    )
+
+
+def table(
+    ident: str | None,
+    caption: str,
+    head: Sequence[str],
+    rows: Iterable[str],
+    *,
+    sortable: bool = False,
+) -> str:
+    """A table with a caption and column headers; ``rows`` are ready ``<tr>`` elements."""
+    ths = "".join(
+        f'<th scope="col" aria-sort="none"><button type="button">{E(h)}</button></th>'
+        if sortable
+        else f'<th scope="col">{E(h)}</th>'
+        for h in head
+    )
+    attr = f' id="{ident}"' if ident else ""
+    return (
+        f'<div class="scroll"><table{attr}>\n<caption>{caption}</caption>\n'
+        f"<thead><tr>{ths}</tr></thead>\n<tbody>\n{''.join(rows)}</tbody>\n</table></div>\n"
+    )
+
+
+def dl(items: Iterable[tuple[str, str, str]]) -> str:
+    """``<dl>`` of ``(field, label, html value)``; each ``<dd data-field>``."""
+    inner = "".join(
+        f'<dt>{E(label)}</dt><dd data-field="{E(field)}">{value}</dd>\n'
+        for field, label, value in items
+    )
+    return f'<dl class="facts">\n{inner}</dl>\n'
+
+
+# -- figures --------------------------------------------------------------------------------
+
+#: (field, column heading) of the figures in a version row, in order.
+CLASSIFIER_FIELDS = (("accuracy", "Accuracy"), ("f1", "F1"))
+REGRESSOR_FIELDS = (("r2", "R²"), ("rmse", "RMSE"), ("mae", "MAE"))
+LATENCY_FIELDS = (("latency_p50_ms", "p50 latency"), ("latency_p99_ms", "p99 latency"))
+
+
+def figure(v: VersionFacts, field: str) -> Decimal | None:
+    """One figure of a version, as in its metadata (None: not measured, or another kind)."""
+    if field == "accuracy":
+        return v.accuracy
+    if field == "f1":
+        return v.f1
+    if field in ("r2", "rmse", "mae"):
+        return v.regression[field] if v.regression is not None else None
+    if v.latency is None:
+        return None
+    return v.latency.p50_ms if field == "latency_p50_ms" else v.latency.p99_ms
+
+
+def figure_text(field: str, value: Decimal) -> str:
+    """How a figure is shown: percentages for scores, milliseconds for latency."""
+    if field in ("accuracy", "f1"):
+        return text.percent(value)
+    if field.startswith("latency_"):
+        return text.ms(value)
+    return text.trim(value)
+
+
+def figure_cell(v: VersionFacts, field: str) -> str:
+    """``<td data-field data-value>``; an unmeasured figure has no data-value."""
+    value = figure(v, field)
+    if value is None:
+        missing = NOT_MEASURED if field.startswith("latency_") else "—"
+        return f'<td data-field="{field}" class="num missing">{missing}</td>'
+    return (
+        f'<td data-field="{field}" data-value="{dec(value)}" class="num">'
+        f"{E(figure_text(field, value))}</td>"
+    )
+
+
+def metric_fields(m: ModelFacts) -> tuple[tuple[str, str], ...]:
+    """The figure columns of a model: its kind's scores, then latency."""
+    regressor = any(v.regression is not None for v in m.versions)
+    classifier = any(v.accuracy is not None for v in m.versions)
+    fields: tuple[tuple[str, str], ...] = ()
+    if classifier:
+        fields += CLASSIFIER_FIELDS
+    if regressor:
+        fields += REGRESSOR_FIELDS
+    return fields + LATENCY_FIELDS
+
+
+def headline(m: ModelFacts) -> tuple[str, Decimal] | None:
+    """The index's headline metric: accuracy (or R²) of production, else of the newest."""
+    v = m.production or m.newest
+    if v.accuracy is not None:
+        return "accuracy", v.accuracy
+    if v.regression is not None:
+        return "r2", v.regression["r2"]
+    return None
+
+
+def status_label(v: VersionFacts) -> str:
+    """``Production``, ``Supported (expired)``, ..."""
+    word = STATUS_MARK[v.status].split(" ", 1)[1]
+    return f"{word} (expired)" if v.expired and v.status == "supported" else word
+
+
+def envs_of(data: SiteData, model: str, version: str | None = None) -> list[str]:
+    """Environments deploying ``model`` (the given version, or any)."""
+    return [
+        env
+        for env, per in data.live.items()
+        if model in per and (version is None or version in per[model])
+    ]
+
+
+def version_link(model: str, version: str, depth_to_models: str) -> str:
+    """``<a>`` to a version page, text ``1.1.0``; ``depth_to_models`` leads to ``models/``."""
+    href = E(depth_to_models) + url(model, version, "index.html")
+    return f'<a href="{href}">{E(version)}</a>'
+
+
+def compare_name(a: str, b: str) -> str:
+    """``1.0.0-vs-1.1.0.html``."""
+    return f"{a}-vs-{b}.html"
+
+
+def compare_pairs(m: ModelFacts) -> list[tuple[VersionFacts, VersionFacts]]:
+    """Production against every other version, and each version against the next; sorted."""
+    pairs: set[tuple[str, str]] = set()
+    by_name = {v.version: v for v in m.versions}
+    prod = m.production
+    for older, newer in zip(m.versions, m.versions[1:], strict=False):
+        pairs.add((older.version, newer.version))
+    if prod is not None:
+        for v in m.versions:
+            if v is prod:
+                continue
+            lower, upper = (v, prod) if m.versions.index(v) < m.versions.index(prod) else (prod, v)
+            pairs.add((lower.version, upper.version))
+    order = {v.version: i for i, v in enumerate(m.versions)}
+    return [
+        (by_name[a], by_name[b]) for a, b in sorted(pairs, key=lambda p: (order[p[0]], order[p[1]]))
+    ]
+
+
+# -- index ----------------------------------------------------------------------------------
+
+
+def index(data: SiteData) -> str:
+    """``index.html``: every model, filterable and sortable, and the live-where matrix."""
+    rows = []
+    for m in data.models:
+        envs = envs_of(data, m.name)
+        statuses = sorted({v.status for v in m.versions})
+        tags = " ".join(v.tag for v in m.versions)
+        prod = m.production
+        staging = data.live.get("staging", {}).get(m.name, ())
+        head = headline(m)
+        head_cell = (
+            f'<td data-field="{head[0]}" data-value="{dec(head[1])}" class="num">'
+            f"{E(head[0])} {E(figure_text(head[0], head[1]))}</td>"
+            if head
+            else '<td class="missing">—</td>'
+        )
+        rows.append(
+            f'<tr data-model="{E(m.name)}" data-owner="{E(" ".join(m.owners))}" '
+            f'data-task="{E(m.task)}" data-status="{E(" ".join(statuses))}" '
+            f'data-envs="{E(" ".join(envs))}" data-tags="{E(tags)}">'
+            f'<th scope="row"><a href="{url("models", m.name, "index.html")}">{E(m.name)}</a></th>'
+            f"<td>{E(m.title)}</td><td>{E(m.task)}</td>"
+            f"<td>{E(', '.join(m.owners))}</td>"
+            f"<td>{version_link(m.name, prod.version, 'models/') if prod else '—'}</td>"
+            f"<td>{', '.join(version_link(m.name, s, 'models/') for s in staging) or '—'}</td>"
+            f"<td>{version_link(m.name, m.newest.version, 'models/')}</td>"
+            f"{head_cell}"
+            f"<td>{E(', '.join(envs)) or '—'}</td></tr>\n"
+        )
+    heads = (
+        "Name", "Title", "Task", "Owners", "Production", "Staging", "Newest", "Headline metric",
+        "Environments",
+    )  # fmt: skip
+    n = len(data.models)
+    body = (
+        "<h1>Model registry</h1>\n"
+        f"<p>{n} model{'s' * (n != 1)}, {sum(len(m.versions) for m in data.models)} versions. "
+        'Data for other tools: <a href="catalog.json">catalog.json</a>.</p>\n'
+        '<section aria-labelledby="models-h">\n<h2 id="models-h">Models</h2>\n'
+        '<p class="filter"><label for="filter">Filter models</label> '
+        '<input id="filter" type="search" autocomplete="off" '
+        'aria-describedby="filter-help filter-count">'
+        '<span id="filter-help" class="hint">name, owner, task, status, environment or tag; '
+        "all words must match</span> "
+        '<output id="filter-count" aria-live="polite"></output></p>\n'
+        + table(
+            "models",
+            "Every model: click a column heading to sort",
+            heads,
+            rows,
+            sortable=True,
+        )
+        + "</section>\n"
+        + live_matrix(data)
+        + timeline_section(data, None)
+    )
+    return frame(data, 0, "Models", [("Models", "")], body)
+
+
+def live_matrix(data: SiteData) -> str:
+    """``<table id="live">``: environment × model → the versions the overlay deploys."""
+    envs = list(data.live)
+    if not envs:
+        return (
+            '<section aria-labelledby="live-h">\n<h2 id="live-h">Live where</h2>\n'
+            "<p>No environment overlays (<code>overlays/&lt;env&gt;/</code>) in this registry."
+            "</p>\n</section>\n"
+        )
+    rows = []
+    for m in data.models:
+        cells = []
+        for env in envs:
+            versions = data.live[env].get(m.name, ())
+            links = ", ".join(version_link(m.name, v, "models/") for v in versions)
+            cells.append(f'<td data-env="{E(env)}" data-model="{E(m.name)}">{links}</td>')
+        rows.append(
+            f'<tr><th scope="row"><a href="{url("models", m.name, "index.html")}">'
+            f"{E(m.name)}</a></th>{''.join(cells)}</tr>\n"
+        )
+    return (
+        '<section aria-labelledby="live-h">\n<h2 id="live-h">Live where</h2>\n'
+        "<p>What each environment overlay (<code>overlays/&lt;env&gt;/kustomization.yaml</code>) "
+        "deploys at this commit.</p>\n"
+        + table("live", "Deployed version per environment and model", ["Model", *envs], rows)
+        + "</section>\n"
+    )
+
+
+def timeline_section(data: SiteData, model: str | None) -> str:
+    """``<ol id="timeline">`` of environment changes, newest first (one model, or all)."""
+    changes = [c for c in data.timeline if model is None or c.model == model]
+    up = "../../" if model is not None else ""
+    items = []
+    for c in changes:
+        before = ", ".join(f"v{b}" for b in c.before) or "nothing"
+        after = ", ".join(f"v{a}" for a in c.after) or "nothing"
+        who = f"{c.model}: " if model is None else ""
+        items.append(
+            f'<li data-commit="{E(c.sha)}" data-env="{E(c.env)}" data-model="{E(c.model)}" '
+            f'data-kind="{c.kind}"><span class="kind kind-{c.kind}">{E(c.kind)}</span> '
+            f"<strong>{E(c.env)}</strong> {E(who)}{E(before)} → {E(after)} "
+            f'<time datetime="{E(c.date)}">{E(c.date.replace("T", " "))}</time> '
+            f"by {E(c.author)}, commit <code>{E(c.sha[:12])}</code>: {E(c.subject)}</li>\n"
+        )
+    del up
+    ident = "timeline-h"
+    intro = (
+        "<p>From <code>git log</code> of <code>overlays/&lt;env&gt;/kustomization.yaml</code>: "
+        "every commit that changed what an environment deploys, newest first.</p>\n"
+    )
+    if not items:
+        return (
+            f'<section aria-labelledby="{ident}">\n<h2 id="{ident}">Environment history</h2>\n'
+            f'{intro}<ol id="timeline"></ol>\n<p>No changes recorded in git.</p>\n</section>\n'
+        )
+    return (
+        f'<section aria-labelledby="{ident}">\n<h2 id="{ident}">Environment history</h2>\n'
+        f'{intro}<ol id="timeline">\n{"".join(items)}</ol>\n</section>\n'
+    )
+
+
+# -- model page -----------------------------------------------------------------------------
+
+
+def model_page(data: SiteData, m: ModelFacts, version_commits: dict[str, str | None]) -> str:
+    """``models/<model>/index.html``: card, versions, trends, history, comparisons, guide."""
+    fields = metric_fields(m)
+    rows = []
+    for v in reversed(m.versions):
+        envs = envs_of(data, m.name, v.version)
+        machine = f"{v.latency.cpu} ({v.latency.fingerprint})" if v.latency else NOT_MEASURED
+        commit = version_commits.get(v.version)
+        cls = f' class="status-{v.status}"'
+        rows.append(
+            f'<tr data-version="{E(v.version)}" data-status="{v.status}"{cls}>'
+            f'<th scope="row"><a href="{url(v.version, "index.html")}">{E(v.label)}</a></th>'
+            f'<td data-field="release_date">{E(v.release_date)}</td>'
+            + "".join(figure_cell(v, f) for f, _ in fields)
+            + f"<td>{E(machine)}</td>"
+            f'<td data-field="release_tag"><code>{E(v.tag)}</code></td>'
+            f'<td data-field="status">{E(status_label(v))}</td>'
+            f'<td data-field="supported_until">{E(v.supported_until or "—")}</td>'
+            f"<td>{E(', '.join(envs)) or '—'}</td>"
+            f'<td data-field="commit">{f"<code>{E(commit[:12])}</code>" if commit else "untagged"}</td>'
+            f'<td data-field="eval_sha256"><code>{E(str(v.eval_data["sha256"])[:12])}</code></td>'
+            f"<td>{E(v.note or v.summary)}</td></tr>\n"
+        )
+    heads = [
+        "Version", "Date", *(h for _, h in fields), "Latency machine", "Release tag", "Status",
+        "Supported until", "Environments", "Tagged commit", "Eval data sha256", "Notes",
+    ]  # fmt: skip
+    prod = m.production
+    card = dl(
+        [
+            ("name", "Name", f"<code>{E(m.name)}</code>"),
+            ("task", "Task", E(m.task)),
+            ("owners", "Owners", E(", ".join(m.owners))),
+            ("labels", "Labels (output order)", E(", ".join(m.labels))),
+            (
+                "production",
+                "Production",
+                version_link(m.name, prod.version, "../") if prod else "none",
+            ),
+            ("newest", "Newest", version_link(m.name, m.newest.version, "../")),
+        ]
+    )
+    body = (
+        f"<h1>{E(m.title)} <small><code>{E(m.name)}</code></small></h1>\n"
+        f'<p class="lead">{E(m.description)}</p>\n{card}'
+        '<section aria-labelledby="versions-h">\n<h2 id="versions-h">Versions</h2>\n'
+        + table("versions", f"Every version of {E(m.name)}, newest first", heads, rows)
+        + "</section>\n"
+        + trends(data, m, fields)
+        + compare_links(m)
+        + timeline_section(data, m.name)
+        + selection_guide(m)
+    )
+    return frame(data, 2, m.title, [("Models", "../../index.html"), (m.name, "")], body)
+
+
+def trends(data: SiteData, m: ModelFacts, fields: Sequence[tuple[str, str]]) -> str:
+    """One SVG chart per figure the model has."""
+    charts = []
+    for field, label in fields:
+        points = []
+        for v in m.versions:
+            value = figure(v, field)
+            if value is None:
+                continue
+            marks = tuple(
+                c
+                for c in ("production", "staging")
+                if c == v.status or c in envs_of(data, m.name, v.version)
+            )
+            points.append(svg.Point(v.version, value, dec(value), marks))
+        chart = svg.chart(field, label, points)
+        if chart:
+            charts.append(
+                f'<figure class="chart">{chart}<figcaption>{E(label)}</figcaption></figure>\n'
+            )
+    legend = (
+        '<p class="legend"><span class="swatch production" aria-hidden="true"></span> production '
+        '<span class="swatch staging" aria-hidden="true"></span> staging '
+        '<span class="swatch other" aria-hidden="true"></span> other versions</p>\n'
+    )
+    return (
+        '<section aria-labelledby="trends-h">\n<h2 id="trends-h">Trends</h2>\n'
+        + legend
+        + "".join(charts)
+        + "</section>\n"
+    )
+
+
+def compare_links(m: ModelFacts) -> str:
+    """Links to every compare page of the model."""
+    items = [
+        f'<li><a href="{url("compare", compare_name(a.version, b.version))}">'
+        f"{E(a.label)} vs {E(b.label)}</a></li>"
+        for a, b in compare_pairs(m)
+    ]
+    if not items:
+        return ""
+    return (
+        '<section aria-labelledby="compare-h">\n<h2 id="compare-h">Compare versions</h2>\n'
+        f'<ul class="compare-links">{"".join(items)}</ul>\n</section>\n'
+    )
+
+
+def selection_guide(m: ModelFacts) -> str:
+    """Which version to use for what (the registry page's guide, as HTML)."""
+    rows = []
+    prod = m.production
+    if prod is not None:
+        rows.append(("New deployments", prod, "Production version"))
+        rows.append(("Production updates", prod, prod.migration or "See the version details"))
+    for v in reversed(m.versions):
+        if v.status == "supported":
+            rows.append(
+                (
+                    "Legacy systems",
+                    v,
+                    f"Supported until {v.supported_until}" + (" (expired)" if v.expired else ""),
+                )
+            )
+    what = "Newest version" + ("" if m.newest.status == "production" else f" ({m.newest.status})")
+    rows.append(("Development/testing", m.newest, what))
+    for v in m.versions:
+        if v.status in ("deprecated", "retired"):
+            rows.append(("Do not deploy", v, status_label(v)))
+    trs = [
+        f'<tr><th scope="row">{E(use)}</th><td>{version_link(m.name, v.version, "../")}</td>'
+        f"<td>{E(why)}</td></tr>\n"
+        for use, v, why in rows
+    ]
+    return (
+        '<section aria-labelledby="guide-h">\n<h2 id="guide-h">Which version to use</h2>\n'
+        + table(None, "Selection guide", ("Use case", "Version", "Reason"), trs)
+        + "</section>\n"
+    )
+
+
+# -- version page ---------------------------------------------------------------------------
+
+
+def _code(value: object) -> str:
+    return f"<code>{E(str(value))}</code>"
+
+
+def io_table(ident: str, items: Sequence[dict[str, object]], caption: str) -> str:
+    """``<table id="inputs|outputs">``: name, type, shape."""
+    rows = []
+    for io in items:
+        node = io.get("type")
+        kind = compare.type_text(node)
+        elem = str(node["tensor"]) if isinstance(node, dict) and "tensor" in node else kind
+        shape = node.get("shape") if isinstance(node, dict) and "tensor" in node else None
+        dims = (
+            "?"
+            if shape is None
+            else "[" + ", ".join("?" if d is None else str(d) for d in shape) + "]"
+        )
+        rows.append(
+            f'<tr data-name="{E(str(io.get("name")))}"><th scope="row">{_code(io.get("name"))}</th>'
+            f"<td>{_code(elem)}</td><td>{_code(dims)}</td></tr>\n"
+        )
+    return table(ident, caption, ("Name", "Type", "Shape"), rows)
+
+
+def version_page(
+    data: SiteData,
+    m: ModelFacts,
+    v: VersionFacts,
+    download: str | None,
+    commit: str | None,
+    deploy: dict[str, str],
+) -> str:
+    """``models/<model>/<version>/index.html``: every verified fact of one version."""
+    meta = v.meta
+    onnx = meta["onnx"]
+    opsets = ", ".join(f"{k} {val}" for k, val in sorted(onnx.get("opsets", {}).items()))
+    producer = onnx.get("producer", {})
+    envs = envs_of(data, m.name, v.version)
+    facts = [
+        ("version", "Version", _code(v.version)),
+        ("status", "Status", E(status_label(v))),
+        ("release_date", "Release date", E(v.release_date)),
+        ("supported_until", "Supported until", E(v.supported_until or "—")),
+        ("environments", "Environments", E(", ".join(envs)) or "none"),
+        ("release_tag", "Release tag", _code(v.tag)),
+        ("commit", "Tagged commit", _code(commit) if commit else "not tagged in this clone"),
+        ("artifact", "Artifact", _code(v.artifact)),
+        ("sha256", "sha256", _code(v.sha256)),
+        ("size_bytes", "Size (bytes)", f'<span data-value="{v.size}">{v.size:,}</span>'),
+        ("ir_version", "ONNX IR version", E(str(onnx.get("ir_version")))),
+        ("opset", "Opsets", E(opsets)),
+        (
+            "producer",
+            "Producer",
+            E(f"{producer.get('name', '')} {producer.get('version', '')}".strip()),
+        ),
+        ("dataset", "Training data", E(_dataset(v))),
+        ("eval_path", "Evaluation data", _code(v.eval_data["repo_path"])),
+        ("eval_sha256", "Evaluation data sha256", _code(v.eval_data["sha256"])),
+        ("eval_samples", "Evaluation samples", E(str(v.eval_data.get("samples", "")))),
+    ]
+    figures = [
+        (f, label, f'<span data-value="{dec(val)}">{E(figure_text(f, val))}</span>')
+        for f, label in metric_fields(m)
+        if (val := figure(v, f)) is not None
+    ]
+    if v.f1_average:
+        figures.append(("f1_average", "F1 average", E(v.f1_average)))
+    lat = v.latency
+    if lat is not None:
+        figures += [
+            (
+                "latency_p90_ms",
+                "p90 latency",
+                f'<span data-value="{dec(lat.p90_ms)}">{E(text.ms(lat.p90_ms))}</span>',
+            ),
+            (
+                "latency_machine",
+                "Latency machine",
+                E(f"{lat.cpu}, fingerprint {lat.fingerprint}, onnxruntime {lat.onnxruntime}"),
+            ),
+            (
+                "latency_runs",
+                "Latency runs",
+                E(f"{lat.runs} runs after {lat.warmup} warm-up, batch {lat.batch_size}"),
+            ),
+        ]
+    vectors = meta.get("test_vectors", [])
+    vec_rows = [
+        f'<tr><th scope="row">{_code(t.get("path"))}</th><td>{E(str(t.get("rtol", "")))}</td>'
+        f"<td>{E(str(t.get('atol', '')))}</td></tr>\n"
+        for t in vectors
+        if isinstance(t, dict)
+    ]
+    if download is not None:
+        link = f'<p><a id="download" href="{E(download)}" download>Download {E(v.artifact.rsplit("/", 1)[-1])}</a> ({v.size:,} bytes, sha256 <code>{E(v.sha256[:12])}…</code>)</p>\n'
+    else:
+        link = (
+            f'<p><a id="download">{E(v.artifact)}</a> (no download address: the repository has no '
+            "GitHub remote; pass <code>--artifact-url</code>; the file is at this path in the "
+            "repository)</p>\n"
+        )
+    body = (
+        f"<h1>{E(m.title)} {E(v.label)}</h1>\n"
+        f'<p class="lead">{E(v.summary)}</p>\n'
+        + (f"<p>Changes: {E('; '.join(v.changes))}.</p>\n" if v.changes else "")
+        + (f"<p>Migration: {E(v.migration)}</p>\n" if v.migration else "")
+        + '<section aria-labelledby="facts-h">\n<h2 id="facts-h">Verified facts</h2>\n'
+        + dl(facts)
+        + "</section>\n"
+        + '<section aria-labelledby="metrics-h">\n<h2 id="metrics-h">Metrics</h2>\n'
+        + dl(figures)
+        + "</section>\n"
+        + '<section aria-labelledby="sig-h">\n<h2 id="sig-h">Signature</h2>\n'
+        + io_table("inputs", onnx.get("inputs", []), "Inputs")
+        + io_table("outputs", onnx.get("outputs", []), "Outputs")
+        + "</section>\n"
+        + '<section aria-labelledby="vec-h">\n<h2 id="vec-h">Golden vectors</h2>\n'
+        + table(
+            "vectors", "Test data sets that must reproduce", ("Directory", "rtol", "atol"), vec_rows
+        )
+        + "</section>\n"
+        + '<section aria-labelledby="get-h">\n<h2 id="get-h">Download and use</h2>\n'
+        + link
+        + usage(m, v, deploy)
+        + "</section>\n"
+    )
+    return frame(
+        data,
+        3,
+        f"{m.name} {v.label}",
+        [("Models", "../../../index.html"), (m.name, "../index.html"), (v.label, "")],
+        body,
+    )
+
+
+def _dataset(v: VersionFacts) -> str:
+    d = v.dataset
+    samples = d.get("samples")
+    count = f" ({int(str(samples)):,} samples)" if samples is not None else ""
+    return f"{d.get('name', '')} v{d.get('version', '')}{count}"
+
+
+def usage(m: ModelFacts, v: VersionFacts, deploy: dict[str, str]) -> str:
+    """Shell snippets: modelreg pull, git lfs, kubectl, and what the overlay fetches."""
+    word = escape.shell_word
+    lines = [
+        "# fetch this version's artifact (Git LFS) and prove it",
+        f"modelreg pull {word(f'{m.name}@{v.version}')}",
+        "",
+        "# or by hand, at its release tag",
+        f"git checkout {word(v.tag)}",
+        f"git lfs pull --include={escape.shell_dq(v.artifact)}",
+        f"echo {escape.shell_dq(f'{v.sha256}  {v.artifact}')} | sha256sum --check",
+    ]
+    if v.overlay:
+        lines += ["", "# deploy the version overlay", f"kubectl apply -k {word(v.overlay)}"]
+    snippet = "\n".join(escape.one_line(line) for line in lines)
+    out = f'<pre class="snippet"><code>{_html_block(snippet)}</code></pre>\n'
+    if deploy:
+        rows = [
+            f'<tr><th scope="row"><code>{E(k)}</code></th><td><code>{E(val)}</code></td></tr>\n'
+            for k, val in sorted(deploy.items())
+        ]
+        out += (
+            "<p>What the overlay's init container (<code>overlays/base/fetch-model.sh</code>) "
+            "fetches: the file at <code>MODEL_PATH</code> of <code>MODEL_REF</code> from "
+            "<code>MODEL_SOURCE_URL</code>, or <code>MODEL_STORAGE_URI</code> when set.</p>\n"
+            + table("deploy", "Overlay settings", ("Setting", "Value"), rows)
+        )
+    return out
+
+
+def _html_block(snippet: str) -> str:
+    return "\n".join(E(line) for line in snippet.split("\n"))
+
+
+# -- compare page ---------------------------------------------------------------------------
+
+
+def _delta(field: str, a: Decimal, b: Decimal) -> str:
+    if field in ("accuracy", "f1"):
+        return text.points(b - a)
+    if field.startswith("latency_"):
+        return text.ms_delta(b - a)
+    d = b - a
+    return "±0" if d == 0 else f"{'+' if d > 0 else '-'}{text.trim(abs(d))}"
+
+
+def compare_page(data: SiteData, m: ModelFacts, a: VersionFacts, b: VersionFacts) -> str:
+    """``models/<model>/compare/<a>-vs-<b>.html``."""
+    metric_rows = []
+    for field, label in metric_fields(m):
+        va, vb = figure(a, field), figure(b, field)
+        cells = "".join(
+            f'<td data-field="{field}" data-version="{E(x.version)}" data-value="{dec(val)}" class="num">{E(figure_text(field, val))}</td>'
+            if val is not None
+            else f'<td data-field="{field}" data-version="{E(x.version)}" class="num missing">—</td>'
+            for x, val in ((a, va), (b, vb))
+        )
+        if va is not None and vb is not None:
+            comparable = not (
+                field.startswith("latency_")
+                and a.latency is not None
+                and b.latency is not None
+                and a.latency.fingerprint != b.latency.fingerprint
+            )
+            delta = _delta(field, va, vb) if comparable else "not comparable (other machine)"
+        else:
+            delta = "—"
+        metric_rows.append(
+            f'<tr data-field="{field}"><th scope="row">{E(label)}</th>{cells}'
+            f'<td class="num delta">{E(delta)}</td></tr>\n'
+        )
+    sig_rows = []
+    sig = compare.signature_diff(a.meta, b.meta)
+    for row in sig:
+        cls = (
+            "incompatible" if row.incompatible else ("changed" if row.change != "same" else "same")
+        )
+        sig_rows.append(
+            f'<tr class="{cls}" data-side="{row.side}" data-name="{E(row.name)}" data-change="{row.change}">'
+            f'<td>{row.side}</td><th scope="row"><code>{E(row.name)}</code></th>'
+            f"<td>{_code(row.old) if row.old else '—'}</td><td>{_code(row.new) if row.new else '—'}</td>"
+            f"<td>{'<strong>incompatible</strong>: ' if row.incompatible else ''}{E(row.why or 'unchanged')}</td></tr>\n"
+        )
+    breaking = sum(r.incompatible for r in sig)
+    verdict = (
+        f'<p class="verdict incompatible"><strong>{breaking} incompatible signature change'
+        f"{'s' * (breaking != 1)}</strong>: callers of {E(a.label)} must change for {E(b.label)}.</p>\n"
+        if breaking
+        else f'<p class="verdict">Signature compatible: callers of {E(a.label)} work with {E(b.label)}.</p>\n'
+    )
+    meta_rows = [
+        ("release_tag", a.tag, b.tag),
+        ("status", status_label(a), status_label(b)),
+        *compare.metadata_diff(a.meta, b.meta),
+    ]
+    diff_rows = [
+        f'<tr data-key="{E(k)}"{CHANGED if x != y else ""}><th scope="row"><code>{E(k)}</code></th>'
+        f"<td>{E(x)}</td><td>{E(y)}</td></tr>\n"
+        for k, x, y in meta_rows
+    ]
+    body = (
+        f"<h1>{E(m.name)}: {E(a.label)} vs {E(b.label)}</h1>\n"
+        f'<p>Older: <a href="{url("..", a.version, "index.html")}">{E(a.label)}</a> '
+        f"({E(status_label(a))}); newer: "
+        f'<a href="{url("..", b.version, "index.html")}">{E(b.label)}</a> ({E(status_label(b))}).</p>\n'
+        '<section aria-labelledby="deltas-h">\n<h2 id="deltas-h">Metrics</h2>\n'
+        + table(
+            "metric-deltas",
+            "Metrics with the change from the older to the newer version",
+            ("Metric", a.label, b.label, "Change"),
+            metric_rows,
+        )
+        + "</section>\n"
+        '<section aria-labelledby="sigdiff-h">\n<h2 id="sigdiff-h">Signature</h2>\n'
+        + verdict
+        + table(
+            "signature-diff",
+            "Inputs and outputs of both versions",
+            ("Side", "Name", a.label, b.label, "Change"),
+            sig_rows,
+        )
+        + "</section>\n"
+        '<section aria-labelledby="metadiff-h">\n<h2 id="metadiff-h">Metadata and tags</h2>\n'
+        + table(
+            "metadata-diff",
+            "Release tags, status and every metadata field that differs",
+            ("Field", a.label, b.label),
+            diff_rows,
+        )
+        + "</section>\n"
+    )
+    return frame(
+        data,
+        3,
+        f"{m.name} {a.label} vs {b.label}",
+        [
+            ("Models", "../../../index.html"),
+            (m.name, "../index.html"),
+            (f"{a.label} vs {b.label}", ""),
+        ],
+        body,
+    )
