@@ -25,11 +25,16 @@ import importlib.util
 import pkgutil
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 from modelreg.findings import Finding
 from modelreg.registry import ModelEntry, Registry, RunScope, VersionEntry
 from modelreg.rules import rule
+from modelreg.types import ModelCard, VersionMetadata, valid_card, valid_metadata
+
+if TYPE_CHECKING:  # annotations only: the worker pool is imported where deep checks run
+    from modelreg.onnx.isolate import ChildResult, Job
 
 Scope = Literal["version", "model", "registry"]
 
@@ -46,6 +51,27 @@ class Options:
 
 
 @dataclass
+class VersionMemo:
+    """What one version's checks share, so that each is computed once (a field, not a string
+    key: a misspelt name is a type error)."""
+
+    #: sha256 of a file of the version, by path.
+    sha256: dict[Path, str] = field(default_factory=dict)
+    #: Why an evaluation file must not be decompressed (MR409), by path.
+    eval_bounds: dict[Path, list[str]] = field(default_factory=dict)
+    #: The deep task queued early (model path, job); None when not queued or taken.
+    deep_job: tuple[Path, Job] | None = None
+    #: Whether the deep task was queued or its result taken (it is never started twice).
+    deep_started: bool = False
+    #: The deep task's result, once a check asked for it.
+    deep: ChildResult | None = None
+    #: A bug of the pool met by the first check that asked; later checks get it again.
+    deep_bug: Exception | None = None
+    #: Whether the deep task's death was reported (one MR902 per version).
+    died_reported: bool = False
+
+
+@dataclass
 class VersionContext:
     """Everything a version check may read."""
 
@@ -53,11 +79,14 @@ class VersionContext:
     model: ModelEntry
     version: VersionEntry
     options: Options
+    #: metadata.yaml as parsed, before or without schema validation (None: missing or not a
+    #: mapping); checks that need a valid file read :attr:`metadata`.
     meta: dict[str, Any] | None
+    #: model.yaml as parsed; its schema validity is the model checks' business, not known here.
     model_data: dict[str, Any] | None
     valid: bool
     #: Results shared by this version's checks (e.g. the one deep child run, file hashes).
-    memo: dict[str, Any] = field(default_factory=dict)
+    memo: VersionMemo = field(default_factory=VersionMemo)
     #: Run by the runner once this version's checks are done (e.g. stop an unused child).
     cleanups: list[Callable[[], None]] = field(default_factory=list)
 
@@ -75,6 +104,14 @@ class VersionContext:
         """metadata.yaml relative to the registry root."""
         return self.registry.rel(self.version.metadata_path)
 
+    @property
+    def metadata(self) -> VersionMetadata:
+        """metadata.yaml, schema-valid: for checks registered with ``needs_valid`` (the
+        runner runs them only then)."""
+        if not self.valid or self.meta is None:
+            raise RuntimeError(f"{self.metadata_rel} is not schema-valid; check needs_valid")
+        return valid_metadata(self.meta)
+
 
 @dataclass
 class ModelContext:
@@ -83,8 +120,17 @@ class ModelContext:
     registry: Registry
     model: ModelEntry
     options: Options
+    #: model.yaml as parsed, before or without schema validation; see :attr:`card`.
     data: dict[str, Any] | None
     valid: bool
+
+    @property
+    def card(self) -> ModelCard:
+        """model.yaml, schema-valid: for checks registered with ``needs_valid`` (the runner
+        runs them only then)."""
+        if not self.valid or self.data is None:
+            raise RuntimeError(f"{self.model_rel} is not schema-valid; check needs_valid")
+        return valid_card(self.data)
 
     @property
     def model_rel(self) -> str:
@@ -114,6 +160,7 @@ class Check:
 
     name: str
     scope: Scope
+    #: Takes the context of ``scope`` (:func:`check` makes sure of it).
     func: Callable[[Any], Iterable[Finding]]
     rules: tuple[str, ...]
     deep: bool
@@ -125,17 +172,46 @@ class Check:
 
 CHECKS: list[Check] = []
 
+_V = TypeVar("_V", bound=Callable[[VersionContext], Iterable[Finding]])
+_M = TypeVar("_M", bound=Callable[[ModelContext], Iterable[Finding]])
+_R = TypeVar("_R", bound=Callable[[RegistryContext], Iterable[Finding]])
 
+
+@overload
+def check(
+    scope: Literal["version"],
+    *,
+    rules: tuple[str, ...],
+    deep: bool = False,
+    needs_valid: bool = True,
+    prepare: Callable[[VersionContext], None] | None = None,
+) -> Callable[[_V], _V]: ...
+@overload
+def check(
+    scope: Literal["model"], *, rules: tuple[str, ...], deep: bool = False, needs_valid: bool = True
+) -> Callable[[_M], _M]: ...
+@overload
+def check(
+    scope: Literal["registry"],
+    *,
+    rules: tuple[str, ...],
+    deep: bool = False,
+    needs_valid: bool = True,
+) -> Callable[[_R], _R]: ...
 def check(
     scope: Scope,
     *,
     rules: tuple[str, ...],
     deep: bool = False,
     needs_valid: bool = True,
-    prepare: Callable[[Any], None] | None = None,
-) -> Callable[[Callable[[Any], Iterable[Finding]]], Callable[[Any], Iterable[Finding]]]:
+    prepare: Callable[[VersionContext], None] | None = None,
+) -> Callable[[Any], Any]:
     """Register a check. ``needs_valid`` checks run only on schema-clean files; ``prepare``
-    (version checks) is called with the context before any check of the version runs."""
+    (version checks) is called with the context before any check of the version runs.
+
+    Typed by scope: a ``"version"`` check takes a :class:`VersionContext`, a ``"model"`` check
+    a :class:`ModelContext`, a ``"registry"`` check a :class:`RegistryContext`; anything else
+    is a mypy error at the decorator."""
 
     def register(func: Callable[[Any], Iterable[Finding]]) -> Callable[[Any], Iterable[Finding]]:
         CHECKS.append(Check(func.__name__, scope, func, rules, deep, needs_valid, prepare))

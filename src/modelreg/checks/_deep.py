@@ -27,10 +27,10 @@ from modelreg.rules import rule
 
 def file_sha256(ctx: VersionContext, path: Path) -> str:
     """sha256 of ``path`` (read through the registry's tree), once per version's checks."""
-    key = f"sha256:{path}"
-    if key not in ctx.memo:
-        ctx.memo[key] = sha256_file(path, tree=ctx.registry.tree)[0]
-    return str(ctx.memo[key])
+    known = ctx.memo.sha256
+    if path not in known:
+        known[path] = sha256_file(path, tree=ctx.registry.tree)[0]
+    return known[path]
 
 
 def eval_data_path(ctx: VersionContext, relative: str) -> tuple[Path | None, str]:
@@ -50,13 +50,12 @@ def eval_bounds(ctx: VersionContext, target: Path) -> list[str]:
     directory and array headers against the metadata (once per version's checks)."""
     from modelreg.onnx.evaluation import npz_problems
 
-    key = f"bounds:{target}"
-    if key not in ctx.memo:
+    known = ctx.memo.eval_bounds
+    if target not in known:
         assert ctx.meta is not None
         with ctx.registry.tree.open_binary(target) as fh:
-            ctx.memo[key] = npz_problems(fh, eval_signature(ctx.meta))
-    found: list[str] = ctx.memo[key]
-    return found
+            known[target] = npz_problems(fh, eval_signature(ctx.meta))
+    return known[target]
 
 
 def evaluation_spec(ctx: VersionContext) -> dict[str, Any] | None:
@@ -103,16 +102,17 @@ def prestart(ctx: VersionContext) -> None:
     from modelreg.checks.integrity import local_artifact  # integrity imports this module
 
     pool = isolate.current()
-    if pool is None or "deep" in ctx.memo or "deep-job" in ctx.memo or ctx.meta is None:
+    memo = ctx.memo
+    if pool is None or memo.deep is not None or memo.deep_started or ctx.meta is None:
         return
     path = local_artifact(ctx)
     if path is None or missing_modules("onnx", "onnxruntime", "numpy"):
         return  # the checks report why; nothing to start
     job = pool.submit("deep", path, deep_spec(ctx))
-    ctx.memo["deep-job"] = (path, job)
+    memo.deep_job, memo.deep_started = (path, job), True
 
     def stop_unused() -> None:
-        if ctx.memo.get("deep-job") is not None:
+        if memo.deep_job is not None:
             job.cancel()
 
     ctx.cleanups.append(stop_unused)
@@ -120,32 +120,32 @@ def prestart(ctx: VersionContext) -> None:
 
 def deep_run(ctx: VersionContext, model_path: Path) -> ChildResult:
     """The version's deep facts (run once, shared by the deep checks)."""
-    if "deep-bug" in ctx.memo:
+    memo = ctx.memo
+    if memo.deep_bug is not None:
         # A bug of the pool met by the first check (each check reports it as MR901): the
         # next check gets the same error, not a second run of the whole task.
-        raise ctx.memo["deep-bug"]
-    if "deep" not in ctx.memo:
-        early = ctx.memo.get("deep-job")
-        ctx.memo["deep-job"] = None
+        raise memo.deep_bug
+    if memo.deep is None:
+        early = memo.deep_job
+        memo.deep_job, memo.deep_started = None, True
         try:
             if early is not None and early[0] == model_path:
-                ctx.memo["deep"] = early[1].result()
+                memo.deep = early[1].result()
             else:
                 if early is not None:
                     early[1].cancel()
-                ctx.memo["deep"] = isolate.run_child("deep", model_path, spec=deep_spec(ctx))
+                memo.deep = isolate.run_child("deep", model_path, spec=deep_spec(ctx))
         except Exception as exc:
-            ctx.memo["deep-bug"] = exc
+            memo.deep_bug = exc
             raise
-    result: ChildResult = ctx.memo["deep"]
-    return result
+    return memo.deep
 
 
 def died(ctx: VersionContext, rel: str, result: ChildResult) -> Iterator[Finding]:
     """One MR902 per version when the deep child died, from whichever check sees it first."""
-    if result.died is None or "died-reported" in ctx.memo:
+    if result.died is None or ctx.memo.died_reported:
         return
-    ctx.memo["died-reported"] = True
+    ctx.memo.died_reported = True
     finished = ", ".join(sorted((result.data or {}).keys())) or "nothing"
     yield rule("MR902").finding(
         rel,
