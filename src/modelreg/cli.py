@@ -3,6 +3,9 @@
 Exit status: 0 success, 1 findings or a known error, 2 usage error, 3 unexpected error
 (a bug), 130 interrupted. A known error prints one line that says how to fix it; no
 traceback unless ``MODELREG_DEBUG=1``.
+
+The environment is read here, once, into :class:`modelreg.config.Settings`, which the command
+gets as ``args.settings`` and the worker pool as its own.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from types import FrameType
 
 from modelreg import __version__
 from modelreg.commands import command_modules
+from modelreg.config import Settings
 from modelreg.errors import ModelregError
 from modelreg.reporters import log_line
 
@@ -109,12 +113,13 @@ def _main(argv: Sequence[str] | None) -> int:
     if handler is None:
         parser.print_help(sys.stderr)
         return 2
+    settings = args.settings = Settings.from_env(os.environ)
     try:
         # Every isolated ONNX task of the command (add's inspect, evaluate and golden tasks,
         # bench, the gate) shares the warm workers of one pool; none start unless asked for.
         from modelreg.onnx import isolate
 
-        with isolate.workers(1):
+        with isolate.workers(1, settings):
             return int(handler(args))
     except ModelregError as exc:
         # Messages quote file names and values from the tree: no line may become a GitHub
@@ -127,7 +132,7 @@ def _main(argv: Sequence[str] | None) -> int:
         sys.stderr.close()
         return 1
     except Exception as exc:  # noqa: BLE001 - the last line of defence: no raw traceback
-        if os.environ.get("MODELREG_DEBUG"):
+        if settings.debug:
             traceback.print_exc()
         sys.stderr.write(
             f"modelreg: unexpected error: {type(exc).__name__}: {exc}\n"

@@ -18,12 +18,13 @@ command's properties and data are encoded as the runner decodes them (:func:`esc
 from __future__ import annotations
 
 import json
-import os
 import re
 import secrets
 from collections.abc import Sequence
 from typing import TextIO
 
+from modelreg import config
+from modelreg.config import Settings
 from modelreg.findings import Finding, Severity
 from modelreg.rules import BY_ID
 
@@ -31,11 +32,12 @@ REPORT_VERSION = 1
 OUTPUT_FORMATS = ("text", "json", "github")
 
 
-def use_colour(stream: TextIO) -> bool:
+def use_colour(stream: TextIO, settings: Settings | None = None) -> bool:
     """Colour on a TTY, unless NO_COLOR; FORCE_COLOR wins over both."""
-    if os.environ.get("FORCE_COLOR"):
+    chosen = config.or_env(settings)
+    if chosen.force_color:
         return True
-    if os.environ.get("NO_COLOR"):
+    if chosen.no_color:
         return False
     isatty = getattr(stream, "isatty", None)
     return bool(isatty and isatty())
@@ -157,15 +159,22 @@ def summary(findings: Sequence[Finding], checked: str) -> str:
     return f"modelreg: {checked}: {', '.join(parts)}"
 
 
-def report(findings: Sequence[Finding], fmt: str, out: TextIO, err: TextIO, checked: str) -> None:
-    """Write findings in ``fmt`` to ``out`` and the summary to ``err``."""
+def report(  # noqa: PLR0917 - the findings, where they go and how: each one named
+    findings: Sequence[Finding],
+    fmt: str,
+    out: TextIO,
+    err: TextIO,
+    checked: str,
+    settings: Settings | None = None,
+) -> None:
+    """Write findings in ``fmt`` to ``out`` and the summary to ``err`` (``settings``: colour)."""
     if fmt == "json":
         out.write(json.dumps(to_json(findings), indent=2) + "\n")
     elif fmt == "github":
         for f in findings:
             out.write(format_github(f) + "\n")
     else:
-        colour = use_colour(out)
+        colour = use_colour(out, settings)
         for f in findings:
             out.write(format_text(f, colour) + "\n")
     line = summary(findings, checked)

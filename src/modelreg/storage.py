@@ -51,6 +51,8 @@ from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 from typing import IO
 
+from modelreg import config
+from modelreg.config import Settings
 from modelreg.errors import ModelregError
 
 #: The directory under the git dir that holds modelreg's state.
@@ -60,7 +62,7 @@ JOURNAL_FILE = "journal"
 #: Where modelreg 0.x kept its state, in the work tree; now ignored and reported (MR005).
 LEGACY_STATE_FILES = (".modelreg.lock", ".modelreg.journal", ".modelreg.journal.new")
 #: How long a writer waits for another one (seconds); the registry lock is held briefly.
-DEFAULT_WAIT = 30.0
+DEFAULT_WAIT = Settings.lock_wait_s
 #: The journal format this module writes and accepts.
 JOURNAL_VERSION = 1
 _POLL = 0.05
@@ -124,11 +126,9 @@ def state_dir(root: Path) -> Path:
 # -- the lock -------------------------------------------------------------------------------
 
 
-def _wait_seconds() -> float:
-    try:
-        return max(0.0, float(os.environ.get("MODELREG_LOCK_WAIT", DEFAULT_WAIT)))
-    except ValueError:
-        raise StorageError("MODELREG_LOCK_WAIT is not a number of seconds") from None
+def _wait_seconds(settings: Settings | None = None) -> float:
+    """``MODELREG_LOCK_WAIT`` (:mod:`modelreg.config`), DEFAULT_WAIT when unset."""
+    return config.or_env(settings).valid("lock_wait_s").lock_wait_s
 
 
 def holder(path: Path) -> tuple[int, str] | None:

@@ -43,7 +43,8 @@ from functools import cache as _memo
 from pathlib import Path
 from typing import Any
 
-from modelreg import __version__, storage
+from modelreg import __version__, config, storage
+from modelreg.config import Settings
 from modelreg.findings import Finding, Severity
 from modelreg.hashing import sha256_file
 from modelreg.registry import MODEL_FILE, SHARED_DATA_DIR, ModelEntry, VersionEntry
@@ -51,6 +52,7 @@ from modelreg.registry import MODEL_FILE, SHARED_DATA_DIR, ModelEntry, VersionEn
 CACHE_DIRNAME = "modelreg-cache"
 #: Bumped when the key's recipe or the entry format changes (v2: entries carry notes).
 FORMAT = "v2"
+#: The variable that turns the cache off (read into :attr:`modelreg.config.Settings.no_cache`).
 DISABLE_ENV = "MODELREG_NO_CACHE"
 
 
@@ -98,14 +100,14 @@ def _machine() -> str:
     return "|".join(parts)
 
 
-def environment() -> str:
+def environment(settings: Settings | None = None) -> str:
     """Machine and runtime fingerprint (latency claims depend on it), and modelreg's settings.
 
     Limits such as ``MODELREG_MAX_FILE_MB`` change verdicts: a pass under one cap is no pass
-    under a lower one, so every ``MODELREG_*`` variable is part of the key.
+    under a lower one, so every setting that can change one is part of the key
+    (:meth:`modelreg.config.Settings.fingerprint`).
     """
-    settings = sorted(f"{k}={v}" for k, v in os.environ.items() if k.startswith("MODELREG_"))
-    return "|".join([_machine(), *settings])
+    return "|".join([_machine(), *config.or_env(settings).fingerprint()])
 
 
 def _tree(directory: Path) -> Iterator[tuple[str, str]]:
@@ -173,17 +175,20 @@ def _referenced(
 class DeepCache:
     """Pass records for deep checks, one small file per key."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, settings: Settings | None = None) -> None:
         self.directory = directory
         self.hits = 0
+        #: The settings the run's checks judge under (part of every key).
+        self.settings = config.or_env(settings)
 
     @classmethod
-    def for_registry(cls, root: Path) -> DeepCache | None:
+    def for_registry(cls, root: Path, settings: Settings | None = None) -> DeepCache | None:
         """The cache of the git repository holding ``root``; None outside git or disabled."""
-        if os.environ.get(DISABLE_ENV, "").strip() not in ("", "0"):
+        chosen = config.or_env(settings)
+        if chosen.no_cache:
             return None
         found = git_dir(root)
-        return cls(found / CACHE_DIRNAME / FORMAT) if found is not None else None
+        return cls(found / CACHE_DIRNAME / FORMAT, chosen) if found is not None else None
 
     def key(
         self,
@@ -200,7 +205,7 @@ class DeepCache:
             for item in items:
                 digest.update(item.encode("utf-8", "surrogateescape") + b"\0")
 
-        feed(FORMAT, code_digest(), environment(), salt, model.name, version.name)
+        feed(FORMAT, code_digest(), environment(self.settings), salt, model.name, version.name)
         feed("version-dir")
         for rel, tag in _tree(version.dir):
             feed(rel, tag)

@@ -14,6 +14,7 @@ from modelreg.checks import Options
 from modelreg.checks.cache import DeepCache
 from modelreg.checks.runner import Selection, select
 from modelreg.checks.runner import run as run_checks
+from modelreg.config import Settings, or_env
 from modelreg.errors import UsageError
 from modelreg.findings import Finding
 from modelreg.onnx import isolate
@@ -68,6 +69,8 @@ class Request:
     summary: Path | None = None
     cache: bool = True
     jobs: int | None = None
+    #: What the environment says (:mod:`modelreg.config`); None: read it when run.
+    settings: Settings | None = None
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -163,6 +166,7 @@ def from_args(args: argparse.Namespace) -> int:
             summary=args.summary,
             cache=args.cache,
             jobs=args.jobs,
+            settings=getattr(args, "settings", None),
         )
     )
 
@@ -217,8 +221,13 @@ def execute(request: Request) -> int:
                 "models/ (give a version directory or a file in it, a model directory, "
                 "models/<model>/model.yaml, or no PATH for the whole registry)"
             )
-    cache = DeepCache.for_registry(registry.root) if request.cache and not request.fast else None
-    with isolate.workers(request.jobs):
+    settings = or_env(request.settings)
+    cache = (
+        DeepCache.for_registry(registry.root, settings)
+        if request.cache and not request.fast
+        else None
+    )
+    with isolate.workers(request.jobs, settings):
         findings = run_checks(
             registry,
             selection,
@@ -244,7 +253,7 @@ def execute(request: Request) -> int:
         what += " (fast)"
     if cache is not None and cache.hits:
         what += f", {cache.hits} cached"
-    reporters.report(findings, request.output, sys.stdout, sys.stderr, what)
+    reporters.report(findings, request.output, sys.stdout, sys.stderr, what, settings)
     if request.summary is not None:
         from modelreg.checks import ci
 

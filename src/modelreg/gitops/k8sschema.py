@@ -17,13 +17,16 @@ from __future__ import annotations
 
 import functools
 import importlib.util
-import os
 import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from modelreg import config
+from modelreg.config import Settings
+
 #: The Kubernetes minor release the built-in objects are validated against.
 KUBERNETES_VERSION = "1.31"
+#: The variable that chooses another (read into :class:`modelreg.config.Settings`).
 VERSION_ENV = "MODELREG_KUBERNETES_VERSION"
 MODULE = "kubernetes_validate"
 INSTALL_HINT = "pip install 'modelreg[gitops]'"
@@ -52,9 +55,9 @@ def available() -> bool:
     return importlib.util.find_spec(MODULE) is not None
 
 
-def kubernetes_version() -> str:
+def kubernetes_version(settings: Settings | None = None) -> str:
     """The Kubernetes version to validate against (``MODELREG_KUBERNETES_VERSION`` or default)."""
-    return os.environ.get(VERSION_ENV, "").strip().removeprefix("v") or KUBERNETES_VERSION
+    return config.or_env(settings).kubernetes_version or KUBERNETES_VERSION
 
 
 def not_installed_message() -> str:

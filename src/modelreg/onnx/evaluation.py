@@ -23,7 +23,6 @@ and each array's ``.npy`` header (dtype, shape): the parent refuses a file that 
 from __future__ import annotations
 
 import math
-import os
 import re
 import sys
 import zipfile
@@ -31,6 +30,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
+from modelreg import config
+from modelreg.config import Settings
 from modelreg.errors import ModelregError
 from modelreg.treefs import open_nofollow, printable
 
@@ -65,12 +66,10 @@ REGRESSION_METRICS = ("mae", "rmse", "r2")
 FLOAT_TYPES = frozenset({"float", "double", "float16", "bfloat16"})
 
 
-def max_eval_bytes() -> int:
-    """The cap on the decompressed size of an evaluation file: ``MODELREG_MAX_EVAL_MB``."""
-    try:
-        return int(os.environ.get("MODELREG_MAX_EVAL_MB", "4096")) * 1024 * 1024
-    except ValueError as exc:
-        raise ModelregError(f"MODELREG_MAX_EVAL_MB is not an integer: {exc}") from None
+def max_eval_bytes(settings: Settings | None = None) -> int:
+    """The cap on the decompressed size of an evaluation file: ``MODELREG_MAX_EVAL_MB``
+    (None: this process's environment, as a worker reads it; :mod:`modelreg.config`)."""
+    return config.or_env(settings).valid("max_eval_mb").max_eval_mb * 1024 * 1024
 
 
 def signature(meta: Mapping[str, Any]) -> dict[str, Any]:

@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import TYPE_CHECKING
 
+from modelreg import config
+from modelreg.config import Settings
 from modelreg.errors import ModelregError
 from modelreg.treefs import Tree
 
@@ -43,14 +45,11 @@ class Limits:
     max_file_bytes: int
 
     @classmethod
-    def from_env(cls) -> Limits:
-        """The caps in force: ``MODELREG_MAX_EXTERNAL_TENSORS``, ``MODELREG_MAX_FILE_MB``."""
-        try:
-            tensors = int(os.environ.get("MODELREG_MAX_EXTERNAL_TENSORS", "1000000"))
-            megabytes = int(os.environ.get("MODELREG_MAX_FILE_MB", "65536"))
-        except ValueError as exc:
-            raise ModelregError(f"a MODELREG_MAX_* variable is not an integer: {exc}") from None
-        return cls(tensors, megabytes * 1024 * 1024)
+    def of(cls, settings: Settings | None = None) -> Limits:
+        """The caps in force: ``MODELREG_MAX_EXTERNAL_TENSORS``, ``MODELREG_MAX_FILE_MB``
+        (None: this process's environment, as a worker reads it; :mod:`modelreg.config`)."""
+        chosen = config.or_env(settings).valid("max_external_tensors", "max_file_mb")
+        return cls(chosen.max_external_tensors, chosen.max_file_mb * 1024 * 1024)
 
 
 @dataclass(frozen=True)
@@ -215,6 +214,6 @@ def guard(model_path: Path, limits: Limits | None = None) -> list[Reference]:
     except Exception as exc:  # noqa: BLE001 - protobuf's DecodeError has no typed import
         raise ModelregError(f"{model_path}: not a valid ONNX file ({exc})") from None
     refs = references(model)
-    if found := problems(model_path, refs, limits or Limits.from_env()):
+    if found := problems(model_path, refs, limits or Limits.of()):
         raise UnsafeExternalData(model_path, found)
     return refs

@@ -137,7 +137,7 @@ def _load_skeleton(path: Path, protobuf_error: type[Exception]) -> ModelProto | 
 def _external_data(model: ModelProto, path: Path, *, hash_files: bool) -> list[dict[str, Any]]:
     """Every external data file referenced by any tensor, judged safe first, hashed once."""
     refs = external.references(model)
-    if found := external.problems(path, refs, external.Limits.from_env()):
+    if found := external.problems(path, refs, external.Limits.of()):
         raise external.UnsafeExternalData(path, found)
     files: dict[str, dict[str, Any]] = {}
     for ref in refs:

@@ -29,9 +29,10 @@ file is parsed, checked and copied into the session). ``BASE_MB = 512`` and
 child's BLAS and OpenMP pools are held to one thread, so the figure does not grow with the
 machine's core count (each pool thread reserves address space).
 
-Both settings are read from the environment when a child starts (not at import):
-``MODELREG_CHILD_TIMEOUT`` (seconds, default 300) and ``MODELREG_CHILD_MEMORY_MB`` (when set,
-the limit itself, for a model the rule underestimates or a machine that must stay small).
+Both settings come from the pool's :class:`modelreg.config.Settings` (read once by the command
+line), checked when a task is submitted (not at import): ``MODELREG_CHILD_TIMEOUT`` (seconds,
+default 300) and ``MODELREG_CHILD_MEMORY_MB`` (when set, the limit itself, for a model the rule
+underestimates or a machine that must stay small).
 """
 
 from __future__ import annotations
@@ -53,16 +54,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from modelreg import config
+from modelreg.config import Settings
 from modelreg.errors import UsageError
 
-TIMEOUT_ENV = "MODELREG_CHILD_TIMEOUT"
-MEMORY_ENV = "MODELREG_CHILD_MEMORY_MB"
-DEFAULT_TIMEOUT_S = 300.0
-#: The largest timeout accepted (a week): a wait beyond what ``select`` takes (about 24 days
-#: on Linux) would raise inside the pool instead of timing anything.
-MAX_TIMEOUT_S = 7 * 24 * 3600.0
-#: The largest memory limit accepted, in MB (a petabyte): ``RLIMIT_AS`` is a 64-bit byte count.
-MAX_MEMORY_MB = 2**30
 #: The child's fixed need: interpreter, numpy, onnx, onnxruntime (see the module docstring).
 BASE_MB = 512
 #: Address space per MiB of model bytes (parsed, checked and loaded into a session).
@@ -73,32 +68,16 @@ MAX_COUNTED_FILES = 10_000
 SINGLE_THREADED = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
-def timeout_s() -> float:
+def timeout_s(settings: Settings | None = None) -> float:
     """The child timeout in force (``MODELREG_CHILD_TIMEOUT``, default 300 s)."""
-    raw = os.environ.get(TIMEOUT_ENV, "").strip()
-    if not raw:
-        return DEFAULT_TIMEOUT_S
-    try:
-        value = float(raw)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and 0 < value <= MAX_TIMEOUT_S):
-        raise UsageError(
-            f"{TIMEOUT_ENV}={raw!r}: give a positive number of seconds up to {MAX_TIMEOUT_S:g}"
-        )
-    return value
+    return config.or_env(settings).valid("child_timeout_s").child_timeout_s
 
 
-def memory_limit_mb(model: Path) -> int:
+def memory_limit_mb(model: Path, settings: Settings | None = None) -> int:
     """The child's address-space limit for ``model``, in MB (see the module docstring)."""
-    raw = os.environ.get(MEMORY_ENV, "").strip()
-    if raw:
-        # isascii: str.isdigit() accepts "²", which int() refuses (a traceback, not an error).
-        if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_MEMORY_MB:
-            raise UsageError(
-                f"{MEMORY_ENV}={raw!r}: give a whole number of megabytes from 1 to {MAX_MEMORY_MB}"
-            )
-        return int(raw)
+    chosen = config.or_env(settings).valid("child_memory_mb").child_memory_mb
+    if chosen is not None:
+        return chosen
     wanted = BASE_MB + PER_MODEL_MB * math.ceil(model_bytes(model) / 2**20)
     available = available_mb()
     return wanted if available is None else min(wanted, max(BASE_MB, available))
@@ -179,22 +158,16 @@ STDERR_TAIL = 64 * 1024
 #: leftovers (allocator arenas, cached kernels).
 GROWTH_MB = 256
 #: A worker is replaced after this many tasks, whatever its size (a bound on slow leaks);
-#: ``MODELREG_WORKER_TASKS`` overrides it (read when a pool starts).
-TASKS_PER_WORKER = 200
-TASKS_ENV = "MODELREG_WORKER_TASKS"
+#: ``MODELREG_WORKER_TASKS`` overrides it (checked at a pool's first task).
+TASKS_PER_WORKER = Settings.worker_tasks
 #: A worker ends itself (SIGALRM) this long after a task's timeout: the parent kills it at the
 #: timeout, so this only fires when the parent died without stopping it (SIGTERM, SIGKILL).
 ORPHAN_GRACE_S = 30
 
 
-def tasks_per_worker() -> int:
+def tasks_per_worker(settings: Settings | None = None) -> int:
     """How many tasks a worker runs before it is replaced (``MODELREG_WORKER_TASKS``)."""
-    raw = os.environ.get(TASKS_ENV, "").strip()
-    if not raw:
-        return TASKS_PER_WORKER
-    if not (raw.isascii() and raw.isdigit()) or int(raw) < 1:  # isascii: see memory_limit_mb
-        raise UsageError(f"{TASKS_ENV}={raw!r}: give a whole number of tasks >= 1")
-    return int(raw)
+    return config.or_env(settings).valid("worker_tasks").worker_tasks
 
 
 #: How long a queued job waits, once a worker is warm, before another worker is started.
@@ -467,10 +440,12 @@ class Pool:
     models run fewer at a time (one always runs).
     """
 
-    def __init__(self, jobs: int | None = None) -> None:
+    def __init__(self, jobs: int | None = None, settings: Settings | None = None) -> None:
         if jobs is not None and jobs < 1:
             raise UsageError(f"--jobs {jobs}: give at least 1")
         self.jobs = jobs or default_jobs()
+        #: Timeouts, memory limits and worker lifetimes of this pool's tasks.
+        self.settings = config.or_env(settings)
         self._queue: collections.deque[Job] = collections.deque()
         self._cv = threading.Condition()
         self._threads: list[threading.Thread] = []
@@ -507,14 +482,14 @@ class Pool:
             task,
             path,
             spec,
-            memory_limit_mb(path) if memory_mb is None else memory_mb,
-            timeout_s() if timeout is None else timeout,
+            memory_limit_mb(path, self.settings) if memory_mb is None else memory_mb,
+            timeout_s(self.settings) if timeout is None else timeout,
             stream_stderr,
             exclusive,
         )
         job.pool = self
         if self._max_tasks is None:
-            self._max_tasks = tasks_per_worker()
+            self._max_tasks = tasks_per_worker(self.settings)
         with self._cv:
             if self._closed:
                 raise RuntimeError("the worker pool is closed")
@@ -566,11 +541,9 @@ class Pool:
         if (os.cpu_count() or 1) < 2:
             return  # the imports would only take the parent's core
         # A bad setting is an error before any worker starts, as it is at submit.
-        timeout_s()
-        if os.environ.get(MEMORY_ENV, "").strip():
-            memory_limit_mb(Path(os.devnull))  # the setting alone decides: no model is read
+        self.settings.valid("child_timeout_s", "child_memory_mb")
         if self._max_tasks is None:
-            self._max_tasks = tasks_per_worker()
+            self._max_tasks = tasks_per_worker(self.settings)
         with self._cv:
             if self._closed or self._threads:
                 return
@@ -700,10 +673,10 @@ _CURRENT: list[Pool] = []
 
 
 @contextlib.contextmanager
-def workers(jobs: int | None = None) -> Iterator[Pool]:
+def workers(jobs: int | None = None, settings: Settings | None = None) -> Iterator[Pool]:
     """A pool for the work inside the ``with`` block: every :func:`run_child` and
     :func:`submit` in it shares warm workers; they all exit when the block ends."""
-    with Pool(jobs) as pool:
+    with Pool(jobs, settings) as pool:
         _CURRENT.append(pool)
         try:
             yield pool

@@ -6,14 +6,15 @@ figure in metadata, on the gate table and on the bench table is produced by one 
 
 from __future__ import annotations
 
-import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from modelreg import config
+from modelreg.config import Settings
 from modelreg.errors import ModelregError
-from modelreg.onnx.isolate import run_child
+from modelreg.onnx.isolate import current, run_child
 
 #: Warm-up runs before timing, unless the caller says otherwise.
 WARMUP = 50
@@ -48,9 +49,9 @@ def golden_inputs(set_dir: Path) -> tuple[Path, ...]:
     return tuple(sorted(found, key=lambda p: int(p.stem.split("_")[1])))
 
 
-def show_progress() -> bool:
+def show_progress(settings: Settings | None = None) -> bool:
     """Progress bars only on a terminal (``NO_PROGRESS``/``CI`` switch them off)."""
-    if os.environ.get("NO_PROGRESS") or os.environ.get("CI"):
+    if not config.or_env(settings).progress:
         return False
     return sys.stderr.isatty()
 
@@ -67,7 +68,8 @@ def timings(targets: list[LatencyTarget], runs: int, warmup: int = WARMUP) -> Ti
     """Time ``targets`` interleaved in one child, with CPU time where a target asks for it."""
     if runs < 1 or warmup < 0:
         raise ModelregError("runs must be at least 1 and warm-up at least 0")
-    progress = show_progress()
+    pool = current()  # the command's pool carries the settings the command line read
+    progress = show_progress(pool.settings if pool is not None else None)
     spec = {
         "targets": [
             {"model": str(t.model), "inputs": [str(p) for p in t.inputs], "cpu_time": t.cpu_time}

@@ -4,6 +4,12 @@
 tasks its pool sends (:func:`serve`). A task's result is ``{"error": "..."}`` for a known
 failure or its data (``inspect``: ``{"facts": ..., "checker": null|str}``); anything else (a
 signal, a timeout, the memory limit) is judged by the parent, which then replaces the worker.
+
+Settings: the timeout and the memory limit come with each request (the parent's
+:class:`modelreg.config.Settings`); the caps the tasks apply (``MODELREG_MAX_EVAL_MB``,
+``MODELREG_MAX_EXTERNAL_TENSORS``, ``MODELREG_MAX_FILE_MB``) are this process's own
+:meth:`~modelreg.config.Settings.from_env`, read where applied: the pool starts a worker
+with a copy of the parent's environment, so both read the same values.
 """
 
 from __future__ import annotations

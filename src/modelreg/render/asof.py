@@ -18,10 +18,11 @@ re-render in the next commit, which is exactly when the page should say "expired
 from __future__ import annotations
 
 import datetime as dt
-import os
 import subprocess
 from pathlib import Path
 
+from modelreg import config
+from modelreg.config import Settings
 from modelreg.errors import UsageError
 
 
@@ -52,15 +53,18 @@ def commit_date(root: Path) -> dt.date | None:
     return _epoch_date(stamp) if proc.returncode == 0 and stamp.isdigit() else None
 
 
-def reference_date(root: Path, override: dt.date | None, newest_release: str | None) -> dt.date:
+def reference_date(
+    root: Path,
+    override: dt.date | None,
+    newest_release: str | None,
+    settings: Settings | None = None,
+) -> dt.date:
     """The "as of" date, by the precedence in this module's docstring."""
     if override is not None:
         return override
-    epoch = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
-    if epoch:
-        if not epoch.isdigit():
-            raise UsageError(f"SOURCE_DATE_EPOCH={epoch!r}: expected seconds since 1970")
-        return _epoch_date(epoch)
+    epoch = config.or_env(settings).valid("source_date_epoch").source_date_epoch
+    if epoch is not None:
+        return _epoch_date(str(epoch))
     found = commit_date(root)
     if found is not None:
         return found
