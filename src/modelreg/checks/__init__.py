@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
+from modelreg.config import Settings, or_env
 from modelreg.findings import Finding
 from modelreg.registry import ModelEntry, Registry, RunScope, VersionEntry
 from modelreg.rules import rule
@@ -48,6 +49,9 @@ class Options:
     #: The versions and models a limited run checks (None: the whole registry); facts
     #: gathered for many versions at once (git state) are gathered for these only.
     scope: RunScope | None = None
+    #: The environment's settings (kustomize, Kubernetes version), read once by the command
+    #: line; a library caller without them gets the process environment's.
+    settings: Settings = field(default_factory=lambda: or_env(None))
 
 
 @dataclass
