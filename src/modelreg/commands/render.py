@@ -127,7 +127,9 @@ def from_args(args: argparse.Namespace) -> int:
         if args.check:
             raise UsageError("--check and --site cannot be combined (the site is not committed)")
         return execute_site(
-            SiteRequest(args.root, args.site, args.dry_run, args.output, args.today, args.artifact_url)
+            SiteRequest(
+                args.root, args.site, args.dry_run, args.output, args.today, args.artifact_url
+            )
         )
     return execute(Request(args.root, args.check, args.dry_run, args.output, args.today))
 

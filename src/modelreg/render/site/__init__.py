@@ -14,7 +14,6 @@ Pages (docs/site.md): ``index.html``; ``models/<model>/index.html``;
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
 from importlib import resources
 from pathlib import Path
@@ -33,12 +32,11 @@ FORBIDDEN = ("models", "overlays", ".git")
 
 
 def check_template(template: str) -> None:
-    """Refuse an artifact URL template with an unknown placeholder or a scheme other than http(s)."""
+    """Refuse a URL template with an unknown placeholder or a scheme other than http(s)."""
+    known = ", ".join("{" + p + "}" for p in PLACEHOLDERS)
     for name in _PLACEHOLDER_RE.findall(template):
         if name not in PLACEHOLDERS:
-            raise UsageError(
-                f"--artifact-url: unknown placeholder {{{name}}} (use {', '.join('{' + p + '}' for p in PLACEHOLDERS)})"
-            )
+            raise UsageError(f"--artifact-url: unknown placeholder {{{name}}} (use {known})")
     scheme = urlsplit(template.replace("{", "").replace("}", "")).scheme
     if scheme not in ("", "http", "https"):
         raise UsageError(
@@ -90,7 +88,12 @@ def build_site(
             version = _safe_segment(v.version, "version")
             url = artifact_url(data, artifact_template, m.name, v.version, v.artifact)
             files[f"models/{name}/{version}/index.html"] = pages.version_page(
-                data, m, v, url, commits[v.version], data.deploy.get((m.name, v.version), {})
+                data,
+                m,
+                v,
+                download=url,
+                commit=commits[v.version],
+                deploy=data.deploy.get((m.name, v.version), {}),
             )
         for a, b in pages.compare_pairs(m):
             files[f"models/{name}/compare/{pages.compare_name(a.version, b.version)}"] = (
@@ -105,8 +108,9 @@ def build_site(
 
 def refuse_target(root: Path, target: Path) -> None:
     """A site never goes into ``models/``, ``overlays/`` or ``.git`` of the registry."""
-    resolved = Path(os.path.abspath(target))
-    base = Path(os.path.abspath(root))
+    # Resolved: a DIR reached through a symlink into models/ is refused as well.
+    resolved = target.resolve()
+    base = root.resolve()
     for name in FORBIDDEN:
         area = base / name
         if resolved == area or area in resolved.parents:
@@ -115,10 +119,22 @@ def refuse_target(root: Path, target: Path) -> None:
         raise UsageError(
             f"--site {target}: refusing to replace the registry (or a directory holding it)"
         )
-    if (resolved / ".git").exists() or (resolved / "models").is_dir():
+    if resolved.is_dir() and any(resolved.iterdir()) and not _is_site(resolved):
+        # The whole of DIR is replaced: never a directory that is not an earlier site.
         raise UsageError(
-            f"--site {target}: that directory holds a repository or registry; give an empty or site directory"
+            f"--site {target}: exists and is not a site built by modelreg (no catalog.json); "
+            "give a new directory or an earlier site"
         )
+
+
+def _is_site(directory: Path) -> bool:
+    catalog_file = directory / "catalog.json"
+    return (
+        catalog_file.is_file()
+        and not catalog_file.is_symlink()
+        and not (directory / ".git").exists()
+        and (directory / "index.html").is_file()
+    )
 
 
 def write_site(target: Path, files: dict[str, bytes]) -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from modelreg.errors import ModelregError
 from modelreg.git.repo import GitError, Repo, open_repo
+from modelreg.gitops import OVERLAYS_DIR
 from modelreg.gitops import envs as gitops_envs
 from modelreg.gitops.fence import load_yaml, read_no_follow
 from modelreg.registry import Registry, discover, semver_key
@@ -132,7 +133,7 @@ def _deployed(raw: bytes | None, display: str) -> dict[str, tuple[str, ...]]:
 
 def _history(repo: Repo, env: str) -> list[Change]:
     """Each commit (oldest first) that changed the models ``overlays/<env>/`` deploys."""
-    rel = f"{gitops_envs.OVERLAYS_DIR}/{env}/{gitops_envs.KUSTOMIZATION}"
+    rel = f"{OVERLAYS_DIR}/{env}/{gitops_envs.KUSTOMIZATION}"
     try:
         log = repo.run(
             "log",
@@ -230,13 +231,13 @@ def _env_file(root: Path, rel: str) -> dict[str, str]:
 
 
 def _settings(root: Path, overlay: str) -> dict[str, str]:
-    """What an overlay hands ``fetch-model.sh``: its literals plus ``overlays/base/registry.env``."""
+    """What an overlay hands ``fetch-model.sh``: its literals and ``overlays/base/registry.env``."""
     rel = f"{overlay}/{gitops_envs.KUSTOMIZATION}"
     try:
         data, problems = load_yaml(read_no_follow(root, rel), rel)
     except ModelregError:
         return {}
-    found = _env_file(root, f"{gitops_envs.OVERLAYS_DIR}/base/registry.env")
+    found = _env_file(root, f"{OVERLAYS_DIR}/base/registry.env")
     if not problems:
         found.update(_literals(data))
     keep = ("MODEL_SOURCE_URL", "MODEL_STORAGE_URI", "MODEL_REF", "MODEL_PATH", "MODEL_SHA256")

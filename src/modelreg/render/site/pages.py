@@ -31,8 +31,7 @@ def url(*parts: str) -> str:
 
 def dec(value: Decimal) -> str:
     """The exact text of a metadata number (``0.9495``, ``12``)."""
-    out = format(value, "f")
-    return out
+    return format(value, "f")
 
 
 # -- the frame every page shares ------------------------------------------------------------
@@ -277,7 +276,7 @@ def index(data: SiteData) -> str:
 
 
 def live_matrix(data: SiteData) -> str:
-    """``<table id="live">``: environment × model → the versions the overlay deploys."""
+    """``<table id="live">``: environment by model → the versions the overlay deploys."""
     envs = list(data.live)
     if not envs:
         return (
@@ -360,7 +359,7 @@ def model_page(data: SiteData, m: ModelFacts, version_commits: dict[str, str | N
             f'<td data-field="status">{E(status_label(v))}</td>'
             f'<td data-field="supported_until">{E(v.supported_until or "—")}</td>'
             f"<td>{E(', '.join(envs)) or '—'}</td>"
-            f'<td data-field="commit">{f"<code>{E(commit[:12])}</code>" if commit else "untagged"}</td>'
+            f'<td data-field="commit">{_code(commit[:12]) if commit else "untagged"}</td>'
             f'<td data-field="eval_sha256"><code>{E(str(v.eval_data["sha256"])[:12])}</code></td>'
             f"<td>{E(v.note or v.summary)}</td></tr>\n"
         )
@@ -509,6 +508,7 @@ def version_page(
     data: SiteData,
     m: ModelFacts,
     v: VersionFacts,
+    *,
     download: str | None,
     commit: str | None,
     deploy: dict[str, str],
@@ -576,7 +576,11 @@ def version_page(
         if isinstance(t, dict)
     ]
     if download is not None:
-        link = f'<p><a id="download" href="{E(download)}" download>Download {E(v.artifact.rsplit("/", 1)[-1])}</a> ({v.size:,} bytes, sha256 <code>{E(v.sha256[:12])}…</code>)</p>\n'
+        name = E(v.artifact.rsplit("/", 1)[-1])
+        link = (
+            f'<p><a id="download" href="{E(download)}" download>Download {name}</a> '
+            f"({v.size:,} bytes, sha256 <code>{E(v.sha256[:12])}…</code>)</p>\n"
+        )
     else:
         link = (
             f'<p><a id="download">{E(v.artifact)}</a> (no download address: the repository has no '
@@ -670,65 +674,78 @@ def _delta(field: str, a: Decimal, b: Decimal) -> str:
     return "±0" if d == 0 else f"{'+' if d > 0 else '-'}{text.trim(abs(d))}"
 
 
+def _metric_row(field: str, label: str, a: VersionFacts, b: VersionFacts) -> str:
+    cells = []
+    for x in (a, b):
+        val = figure(x, field)
+        attrs = f'data-field="{field}" data-version="{E(x.version)}"'
+        if val is None:
+            cells.append(f'<td {attrs} class="num missing">—</td>')
+        else:
+            shown = E(figure_text(field, val))
+            cells.append(f'<td {attrs} data-value="{dec(val)}" class="num">{shown}</td>')
+    va, vb = figure(a, field), figure(b, field)
+    delta = "—"
+    if va is not None and vb is not None:
+        other_machine = (
+            field.startswith("latency_")
+            and a.latency is not None
+            and b.latency is not None
+            and a.latency.fingerprint != b.latency.fingerprint
+        )
+        delta = "not comparable (other machine)" if other_machine else _delta(field, va, vb)
+    return (
+        f'<tr data-field="{field}"><th scope="row">{E(label)}</th>{"".join(cells)}'
+        f'<td class="num delta">{E(delta)}</td></tr>\n'
+    )
+
+
+def _signature_row(row: compare.SignatureRow) -> str:
+    cls = "incompatible" if row.incompatible else ("same" if row.change == "same" else "changed")
+    old = _code(row.old) if row.old else "—"
+    new = _code(row.new) if row.new else "—"
+    flag = "<strong>incompatible</strong>: " if row.incompatible else ""
+    return (
+        f'<tr class="{cls}" data-side="{row.side}" data-name="{E(row.name)}" '
+        f'data-change="{row.change}"><td>{row.side}</td>'
+        f'<th scope="row"><code>{E(row.name)}</code></th><td>{old}</td><td>{new}</td>'
+        f"<td>{flag}{E(row.why or 'unchanged')}</td></tr>\n"
+    )
+
+
+def _verdict(breaking: int, a: VersionFacts, b: VersionFacts) -> str:
+    if not breaking:
+        return (
+            f'<p class="verdict">Signature compatible: callers of {E(a.label)} work with '
+            f"{E(b.label)}.</p>\n"
+        )
+    return (
+        f'<p class="verdict incompatible"><strong>{breaking} incompatible signature change'
+        f"{'s' * (breaking != 1)}</strong>: callers of {E(a.label)} must change for "
+        f"{E(b.label)}.</p>\n"
+    )
+
+
 def compare_page(data: SiteData, m: ModelFacts, a: VersionFacts, b: VersionFacts) -> str:
     """``models/<model>/compare/<a>-vs-<b>.html``."""
-    metric_rows = []
-    for field, label in metric_fields(m):
-        va, vb = figure(a, field), figure(b, field)
-        cells = "".join(
-            f'<td data-field="{field}" data-version="{E(x.version)}" data-value="{dec(val)}" class="num">{E(figure_text(field, val))}</td>'
-            if val is not None
-            else f'<td data-field="{field}" data-version="{E(x.version)}" class="num missing">—</td>'
-            for x, val in ((a, va), (b, vb))
-        )
-        if va is not None and vb is not None:
-            comparable = not (
-                field.startswith("latency_")
-                and a.latency is not None
-                and b.latency is not None
-                and a.latency.fingerprint != b.latency.fingerprint
-            )
-            delta = _delta(field, va, vb) if comparable else "not comparable (other machine)"
-        else:
-            delta = "—"
-        metric_rows.append(
-            f'<tr data-field="{field}"><th scope="row">{E(label)}</th>{cells}'
-            f'<td class="num delta">{E(delta)}</td></tr>\n'
-        )
-    sig_rows = []
+    metric_rows = [_metric_row(field, label, a, b) for field, label in metric_fields(m)]
     sig = compare.signature_diff(a.meta, b.meta)
-    for row in sig:
-        cls = (
-            "incompatible" if row.incompatible else ("changed" if row.change != "same" else "same")
-        )
-        sig_rows.append(
-            f'<tr class="{cls}" data-side="{row.side}" data-name="{E(row.name)}" data-change="{row.change}">'
-            f'<td>{row.side}</td><th scope="row"><code>{E(row.name)}</code></th>'
-            f"<td>{_code(row.old) if row.old else '—'}</td><td>{_code(row.new) if row.new else '—'}</td>"
-            f"<td>{'<strong>incompatible</strong>: ' if row.incompatible else ''}{E(row.why or 'unchanged')}</td></tr>\n"
-        )
-    breaking = sum(r.incompatible for r in sig)
-    verdict = (
-        f'<p class="verdict incompatible"><strong>{breaking} incompatible signature change'
-        f"{'s' * (breaking != 1)}</strong>: callers of {E(a.label)} must change for {E(b.label)}.</p>\n"
-        if breaking
-        else f'<p class="verdict">Signature compatible: callers of {E(a.label)} work with {E(b.label)}.</p>\n'
-    )
     meta_rows = [
         ("release_tag", a.tag, b.tag),
         ("status", status_label(a), status_label(b)),
         *compare.metadata_diff(a.meta, b.meta),
     ]
     diff_rows = [
-        f'<tr data-key="{E(k)}"{CHANGED if x != y else ""}><th scope="row"><code>{E(k)}</code></th>'
-        f"<td>{E(x)}</td><td>{E(y)}</td></tr>\n"
+        f'<tr data-key="{E(k)}"{CHANGED if x != y else ""}>'
+        f'<th scope="row"><code>{E(k)}</code></th><td>{E(x)}</td><td>{E(y)}</td></tr>\n'
         for k, x, y in meta_rows
     ]
+    link_a = f'<a href="{url("..", a.version, "index.html")}">{E(a.label)}</a>'
+    link_b = f'<a href="{url("..", b.version, "index.html")}">{E(b.label)}</a>'
     body = (
         f"<h1>{E(m.name)}: {E(a.label)} vs {E(b.label)}</h1>\n"
-        f'<p>Older: <a href="{url("..", a.version, "index.html")}">{E(a.label)}</a> '
-        f"({E(status_label(a))}); newer: "
-        f'<a href="{url("..", b.version, "index.html")}">{E(b.label)}</a> ({E(status_label(b))}).</p>\n'
+        f"<p>Older: {link_a} ({E(status_label(a))}); newer: {link_b} "
+        f"({E(status_label(b))}).</p>\n"
         '<section aria-labelledby="deltas-h">\n<h2 id="deltas-h">Metrics</h2>\n'
         + table(
             "metric-deltas",
@@ -738,12 +755,12 @@ def compare_page(data: SiteData, m: ModelFacts, a: VersionFacts, b: VersionFacts
         )
         + "</section>\n"
         '<section aria-labelledby="sigdiff-h">\n<h2 id="sigdiff-h">Signature</h2>\n'
-        + verdict
+        + _verdict(sum(r.incompatible for r in sig), a, b)
         + table(
             "signature-diff",
             "Inputs and outputs of both versions",
             ("Side", "Name", a.label, b.label, "Change"),
-            sig_rows,
+            [_signature_row(r) for r in sig],
         )
         + "</section>\n"
         '<section aria-labelledby="metadiff-h">\n<h2 id="metadiff-h">Metadata and tags</h2>\n'
@@ -755,14 +772,9 @@ def compare_page(data: SiteData, m: ModelFacts, a: VersionFacts, b: VersionFacts
         )
         + "</section>\n"
     )
-    return frame(
-        data,
-        3,
-        f"{m.name} {a.label} vs {b.label}",
-        [
-            ("Models", "../../../index.html"),
-            (m.name, "../index.html"),
-            (f"{a.label} vs {b.label}", ""),
-        ],
-        body,
-    )
+    crumbs = [
+        ("Models", "../../../index.html"),
+        (m.name, "../index.html"),
+        (f"{a.label} vs {b.label}", ""),
+    ]
+    return frame(data, 3, f"{m.name} {a.label} vs {b.label}", crumbs, body)
