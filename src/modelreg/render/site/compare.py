@@ -18,6 +18,7 @@ signature"), read as what a caller of the old version may rely on:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -100,7 +101,7 @@ def _judge(side: str, old: Any, new: Any) -> tuple[str, bool, str]:
     return "shape", False, "shape generalised (callers unaffected)"
 
 
-def signature_diff(old_meta: dict[str, Any], new_meta: dict[str, Any]) -> list[SignatureRow]:
+def signature_diff(old_meta: Mapping[str, Any], new_meta: Mapping[str, Any]) -> list[SignatureRow]:
     """Every input and output of either version, with the change and whether it breaks callers."""
     rows: list[SignatureRow] = []
     for key, side in (("inputs", "input"), ("outputs", "output")):
@@ -154,7 +155,9 @@ def flatten(value: Any, prefix: str = "") -> dict[str, str]:
     return out
 
 
-def metadata_diff(old_meta: dict[str, Any], new_meta: dict[str, Any]) -> list[tuple[str, str, str]]:
+def metadata_diff(
+    old_meta: Mapping[str, Any], new_meta: Mapping[str, Any]
+) -> list[tuple[str, str, str]]:
     """``(key, old, new)`` for every metadata field that differs (signature and metrics aside)."""
     skip = ("onnx.inputs", "onnx.outputs", "evaluation.metrics", "version")
     a, b = flatten(old_meta), flatten(new_meta)

@@ -10,8 +10,9 @@ The element ids and ``data-*`` attributes are a contract with the browser tests 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
+from typing import Any
 
 from modelreg import escape
 from modelreg.render import text
@@ -484,7 +485,7 @@ def _code(value: object) -> str:
     return f"<code>{E(str(value))}</code>"
 
 
-def io_table(ident: str, items: Sequence[dict[str, object]], caption: str) -> str:
+def io_table(ident: str, items: Sequence[Mapping[str, Any]], caption: str) -> str:
     """``<table id="inputs|outputs">``: name, type, shape."""
     rows = []
     for io in items:
