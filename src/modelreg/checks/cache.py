@@ -267,11 +267,11 @@ def salt(
     ``options`` is the run's :class:`~modelreg.checks.Options` (a dataclass); its ``today``
     is left out: deep checks judge bytes, not dates, and a key that changed daily would
     re-run every version each morning; so is its ``scope`` (which versions this run checks
-    says nothing about one version's result).
+    says nothing about one version's result), and its ``settings`` (in :func:`environment`).
     """
     fields: dict[str, object] = {}
     if dataclasses.is_dataclass(options) and not isinstance(options, type):
-        skip = ("today", "scope")
+        skip = ("today", "scope", "settings")  # settings: keyed by environment()
         fields = {k: v for k, v in dataclasses.asdict(options).items() if k not in skip}
     return json.dumps(
         {

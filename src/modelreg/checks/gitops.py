@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from modelreg.checks import RegistryContext, check
+from modelreg.config import Settings
 from modelreg.errors import ModelregError
 from modelreg.findings import Finding, Severity
 from modelreg.git.releases import released_versions
@@ -331,16 +332,17 @@ class _SchemaJudge:
     patches), not the version objects it includes unchanged.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, settings: Settings) -> None:
         from modelreg.gitops import k8sschema
 
         self.k8s = k8sschema
+        self.version = k8sschema.kubernetes_version(settings)
         self.error: str | None = None
         if not k8sschema.available():
             self.error = k8sschema.not_installed_message()
         else:
             try:
-                k8sschema.check_version(k8sschema.kubernetes_version())
+                k8sschema.check_version(self.version)
             except ValueError as exc:
                 self.error = str(exc)
         self.seen: set[tuple[str, str]] = set()  # (kind, problem without the object's name)
@@ -360,7 +362,7 @@ class _SchemaJudge:
         if self.error is not None:
             return []
         out = []
-        for _rule_id, message in self.k8s.schema_problems(data):
+        for _rule_id, message in self.k8s.schema_problems(data, self.version):
             key = (str(data.get("kind")), message.split(": ", 1)[-1])
             if dedup and key in self.seen:
                 continue
@@ -395,7 +397,7 @@ def _build_all(
         else:
             paths.append(path)
     try:
-        command()
+        command(ctx.options.settings)
     except ModelregError as exc:  # no kustomize at all: one finding, not one per overlay
         yield rule("MR901").finding(
             f"{OVERLAYS_DIR}/", f"overlays not built, so nothing about them was proven: {exc}"
@@ -404,7 +406,9 @@ def _build_all(
 
     def build_one(path: Path) -> str | ModelregError:
         try:
-            return build(path.parent, display=ctx.registry.rel(path.parent))
+            return build(
+                path.parent, display=ctx.registry.rel(path.parent), settings=ctx.options.settings
+            )
         except ModelregError as exc:
             return exc
 
@@ -461,7 +465,7 @@ def rendered_policy(ctx: RegistryContext) -> Iterator[Finding]:
     allowed, unusable = allowed_registries(root / OVERLAYS_DIR)
     if unusable:
         yield rule("MR622").finding(f"{OVERLAYS_DIR}/{POLICY_FILE}", unusable)
-    schema = _SchemaJudge()
+    schema = _SchemaJudge(ctx.options.settings)
     if (note := schema.finding()) is not None:
         yield note
     built: list[tuple[Path, str, list[RenderedObject]]] = []

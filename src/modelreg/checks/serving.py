@@ -175,7 +175,7 @@ def environments_load_their_versions(ctx: RegistryContext) -> Iterator[Finding]:
         if fence.check(where):
             continue  # not built; MR623/MR627 name the problem
         try:
-            objects = render(memo, root / OVERLAYS_DIR / env, where)
+            objects = render(memo, root / OVERLAYS_DIR / env, where, ctx.options.settings)
         except ModelregError:
             continue  # MR610 or MR901 (rendered_policy) reports it
         for obj in objects:

@@ -231,7 +231,7 @@ def execute(request: Request) -> int:
         findings = run_checks(
             registry,
             selection,
-            Options(fast=request.fast),
+            Options(fast=request.fast, settings=settings),
             request.select,
             request.ignore,
             cache=cache,

@@ -225,12 +225,15 @@ def renders(run: object) -> Renders:
     return memo
 
 
-def render(memo: Renders, directory: Path, where: str) -> list[RenderedObject]:
+def render(
+    memo: Renders, directory: Path, where: str, settings: Settings | None = None
+) -> list[RenderedObject]:
     """``directory``'s rendered objects, from ``memo`` or built now (and remembered); the
     same error again when it did not render."""
     if directory not in memo:
         try:
-            memo[directory] = split_objects(build(directory, display=where), where)
+            built = build(directory, display=where, settings=settings)
+            memo[directory] = split_objects(built, where)
         except ModelregError as exc:
             memo[directory] = exc
     found = memo[directory]
