@@ -3,7 +3,8 @@
 Each TypedDict mirrors one object of ``schemas/model.schema.json`` or
 ``schemas/metadata.schema.json`` key for key (tests/test_types.py walks both so they cannot
 drift): a required property is a required key, an optional one is ``NotRequired``, an
-``enum`` is a ``Literal``.
+``enum`` is a ``Literal``. The members of a ``oneOf`` are ``@final`` (the schemas close every
+object), so ``"tensor" in value`` narrows a :data:`ValueType` for mypy.
 
 These types describe a document that passed its schema, and nothing else. A freshly parsed
 YAML file is ``dict[str, Any]`` (checks that run before or without schema validation read
@@ -14,7 +15,7 @@ document that passed its schema becomes its type.
 # ruff: noqa: I002 - no ``from __future__ import annotations`` in this module: with string
 # annotations Python 3.11 cannot see ``NotRequired`` at class creation, so ``__required_keys__``
 # would list every key and mislead the schema test (and any runtime reader of the types).
-from typing import Any, Literal, NotRequired, TypedDict, cast
+from typing import Any, Literal, NotRequired, TypedDict, cast, final
 
 # -- model.yaml -------------------------------------------------------------------------------
 
@@ -125,6 +126,7 @@ class Artifact(TypedDict):
     storage_uri: NotRequired[str]
 
 
+@final
 class TensorType(TypedDict):
     """A tensor value type."""
 
@@ -132,6 +134,7 @@ class TensorType(TypedDict):
     shape: NotRequired[list[Dim]]
 
 
+@final
 class SequenceType(TypedDict):
     """A sequence value type."""
 
@@ -145,12 +148,14 @@ class MapBody(TypedDict):
     value: "ValueType"
 
 
+@final
 class MapType(TypedDict):
     """A map value type."""
 
     map: MapBody
 
 
+@final
 class OptionalType(TypedDict):
     """An optional value type."""
 
@@ -253,6 +258,7 @@ class F1(TypedDict):
     positive_label: NotRequired[str]
 
 
+@final
 class ClassificationMetrics(TypedDict):
     """A classifier's metrics."""
 
@@ -260,6 +266,7 @@ class ClassificationMetrics(TypedDict):
     f1: F1
 
 
+@final
 class RegressionMetrics(TypedDict):
     """A regressor's metrics."""
 

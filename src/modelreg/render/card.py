@@ -16,6 +16,7 @@ from modelreg.render.page import (
     samples,
     status_text,
 )
+from modelreg.types import ValueType
 
 
 def header(model: str) -> str:
@@ -26,28 +27,27 @@ def header(model: str) -> str:
     )
 
 
-def _type(node: dict[str, Any]) -> str:
+def _type(node: ValueType) -> str:
     if "tensor" in node:
         shape = node.get("shape")
         dims = "?" if shape is None else ", ".join("?" if d is None else str(d) for d in shape)
         return f"tensor({node['tensor']}) [{dims}]"
-    for kind in ("sequence", "optional"):
-        if kind in node:
-            return f"{kind}({_type(node[kind])})"
-    if "map" in node:
-        return f"map({node['map']['key']}, {_type(node['map']['value'])})"
-    return "unknown"
+    if "sequence" in node:
+        return f"sequence({_type(node['sequence'])})"
+    if "optional" in node:
+        return f"optional({_type(node['optional'])})"
+    return f"map({node['map']['key']}, {_type(node['map']['value'])})"
 
 
 def _io_rows(v: VersionFacts) -> list[tuple[str, str, str]]:
-    onnx = v.meta["onnx"]
+    onnx = v.metadata["onnx"]
     rows = [("input", str(io["name"]), _type(io["type"])) for io in onnx["inputs"]]
     rows += [("output", str(io["name"]), _type(io["type"])) for io in onnx["outputs"]]
     return [(kind, escape.code(name), escape.code(t)) for kind, name, t in rows]
 
 
 def _signature_key(v: VersionFacts) -> tuple[Any, ...]:
-    onnx = v.meta["onnx"]
+    onnx = v.metadata["onnx"]
     return (repr(onnx["inputs"]), repr(onnx["outputs"]))
 
 
@@ -142,7 +142,7 @@ def _gates(m: ModelFacts) -> list[str]:
 
 
 def _version(v: VersionFacts, show_signature: bool) -> list[str]:
-    meta = v.meta
+    meta = v.metadata
     onnx = meta["onnx"]
     producer = f"{onnx['producer']['name']} {onnx['producer']['version']}"
     dataset = v.dataset
@@ -235,7 +235,7 @@ def _version(v: VersionFacts, show_signature: bool) -> list[str]:
 
 
 def _how_measured(m: ModelFacts) -> list[str]:
-    output = m.versions[-1].meta["evaluation"]["output"]
+    output = m.versions[-1].metadata["evaluation"]["output"]
     return [
         "## How the numbers were measured",
         "",

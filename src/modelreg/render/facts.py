@@ -21,6 +21,17 @@ from modelreg import schemas
 from modelreg.errors import ModelregError
 from modelreg.git.tags import tag_name
 from modelreg.registry import ModelEntry, Registry, VersionEntry
+from modelreg.types import (
+    Dataset,
+    EvaluationData,
+    Gates,
+    LatencyClaim,
+    LifecycleEntry,
+    ModelCard,
+    VersionMetadata,
+    valid_card,
+    valid_metadata,
+)
 
 
 @dataclass(frozen=True)
@@ -37,6 +48,12 @@ class Latency:
     cpu: str
     onnxruntime: str
     intra_op_threads: int | None
+
+
+class EvalFacts(EvaluationData):
+    """``evaluation.data`` with the file's repository-relative path."""
+
+    repo_path: str
 
 
 @dataclass(frozen=True)
@@ -57,8 +74,8 @@ class VersionFacts:
     artifact: str  # repository-relative path of the ONNX file
     sha256: str
     size: int
-    dataset: dict[str, Any]
-    eval_data: dict[str, Any]
+    dataset: Dataset
+    eval_data: EvalFacts
     accuracy: Decimal | None  # None: a regressor (see ``regression``)
     f1: Decimal | None
     f1_average: str | None
@@ -66,7 +83,13 @@ class VersionFacts:
     latency: Latency | None
     overlay: str | None  # repository-relative overlay directory, when it exists
     environments: tuple[str, ...] | None  # None: no GitOps package to ask
+    #: metadata.yaml, schema-valid; untyped for render/site's helpers (see :attr:`metadata`).
     meta: dict[str, Any]
+
+    @property
+    def metadata(self) -> VersionMetadata:
+        """metadata.yaml as its type (it passed the schema before these facts were made)."""
+        return valid_metadata(self.meta)
 
     @property
     def label(self) -> str:
@@ -89,9 +112,9 @@ class ModelFacts:
     task: str
     owners: tuple[str, ...]
     labels: tuple[str, ...]
-    gates: dict[str, Any]
+    gates: Gates
     versions: tuple[VersionFacts, ...]
-    data: dict[str, Any]
+    data: ModelCard
 
     @property
     def production(self) -> VersionFacts | None:
@@ -158,6 +181,7 @@ def version_environments(root: Path) -> Environments | None:
 
 
 def _load(registry: Registry, path: Path, schema: str) -> dict[str, Any]:
+    """The document at ``path``; an error unless it passed ``schema``."""
     doc = registry.document(path)
     problems = [*doc.findings, *schemas.validate_document(doc, schema)]
     if problems or not isinstance(doc.data, dict):
@@ -189,8 +213,8 @@ def _model(
     today: dt.date,
     envs: Environments | None,
 ) -> ModelFacts:
-    data = _load(registry, model.model_path, "model")
-    lifecycle: dict[str, dict[str, Any]] = data["lifecycle"]
+    data = valid_card(_load(registry, model.model_path, "model"))
+    lifecycle = data["lifecycle"]
     versions = []
     for entry in model.sorted_versions():
         if entry.name not in lifecycle:
@@ -217,7 +241,7 @@ def _model(
         task=str(data["task"]),
         owners=tuple(str(o) for o in data["owners"]),
         labels=tuple(str(label) for label in data["labels"]),
-        gates=dict(data.get("gates", {})),
+        gates=Gates(**data.get("gates", {})),
         versions=tuple(versions),
         data=data,
     )
@@ -227,12 +251,13 @@ def _version(
     registry: Registry,
     entry: VersionEntry,
     *,
-    model_data: dict[str, Any],
-    life: dict[str, Any],
+    model_data: ModelCard,
+    life: LifecycleEntry,
     today: dt.date,
     envs: Environments | None,
 ) -> VersionFacts:
-    meta = _load(registry, entry.metadata_path, "metadata")
+    raw = _load(registry, entry.metadata_path, "metadata")
+    meta = valid_metadata(raw)
     evaluation = meta["evaluation"]
     metrics = evaluation["metrics"]
     until = life.get("supported_until")
@@ -255,7 +280,7 @@ def _version(
         artifact=registry.rel(entry.dir / str(meta["artifact"]["path"])),
         sha256=str(meta["artifact"]["sha256"]),
         size=int(meta["artifact"]["size"]),
-        dataset=dict(meta["training"]["dataset"]),
+        dataset=meta["training"]["dataset"].copy(),
         eval_data={
             **evaluation["data"],
             "repo_path": registry.rel(
@@ -271,11 +296,11 @@ def _version(
         latency=_latency(evaluation.get("latency")),
         overlay=overlay,
         environments=None if envs is None else envs.get((entry.model.name, entry.name), ()),
-        meta=meta,
+        meta=raw,
     )
 
 
-def _latency(block: dict[str, Any] | None) -> Latency | None:
+def _latency(block: LatencyClaim | None) -> Latency | None:
     if not block:
         return None
     env = block["environment"]
