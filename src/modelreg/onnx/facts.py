@@ -14,15 +14,16 @@ from __future__ import annotations
 import importlib
 import json
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import yaml
 
 from modelreg.errors import ModelregError
 from modelreg.hashing import sha256_file
 from modelreg.onnx import external
+from modelreg.types import Artifact, FileEntry
 
 if TYPE_CHECKING:
     from onnx import AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto, TypeProto
@@ -36,7 +37,19 @@ METADATA_BLOCKS = ("artifact", "onnx")
 _INSTALL_HINT = "inspect needs onnx: pip install 'modelreg[onnx]'"
 
 
-def inspect_file(path: Path, *, hash_files: bool = True) -> dict[str, Any]:
+class Inspected(TypedDict):
+    """What :func:`inspect_file` found in an ONNX file."""
+
+    artifact: Artifact
+    #: The metadata's ``onnx`` block as the file declares it; not typed as
+    #: :class:`~modelreg.types.OnnxBlock`: an undeclared type is None and sparse or opaque
+    #: types have keys the schema does not know (validation reports them).
+    onnx: dict[str, Any]
+    #: Node count by ``"<domain>::<OpType>"``.
+    ops: dict[str, int]
+
+
+def inspect_file(path: Path, *, hash_files: bool = True) -> Inspected:
     """The facts of the ONNX file at ``path``.
 
     Returns ``{"artifact": ..., "onnx": ..., "ops": ...}``: ``artifact`` and ``onnx`` follow
@@ -60,7 +73,7 @@ def inspect_file(path: Path, *, hash_files: bool = True) -> dict[str, Any]:
         raise ModelregError(f"{path}: {what}; give the path of an .onnx file")
     model = _load(path)
     sha256, size = sha256_file(path) if hash_files else ("", path.stat().st_size)
-    artifact: dict[str, Any] = {"path": path.name, "sha256": sha256, "size": size}
+    artifact: Artifact = {"path": path.name, "sha256": sha256, "size": size}
     external_files = _external_data(model, path, hash_files=hash_files)
     if external_files:
         artifact["external_data"] = external_files
@@ -68,7 +81,7 @@ def inspect_file(path: Path, *, hash_files: bool = True) -> dict[str, Any]:
     graph = model.graph
     hidden = {t.name for t in graph.initializer}
     hidden.update(s.values.name for s in graph.sparse_initializer)
-    facts: dict[str, Any] = {
+    facts: Inspected = {
         "artifact": artifact,
         "onnx": {
             "ir_version": int(model.ir_version),
@@ -134,12 +147,12 @@ def _load_skeleton(path: Path, protobuf_error: type[Exception]) -> ModelProto | 
 # -- external data ---------------------------------------------------------------------------
 
 
-def _external_data(model: ModelProto, path: Path, *, hash_files: bool) -> list[dict[str, Any]]:
+def _external_data(model: ModelProto, path: Path, *, hash_files: bool) -> list[FileEntry]:
     """Every external data file referenced by any tensor, judged safe first, hashed once."""
     refs = external.references(model)
     if found := external.problems(path, refs, external.Limits.of()):
         raise external.UnsafeExternalData(path, found)
-    files: dict[str, dict[str, Any]] = {}
+    files: dict[str, FileEntry] = {}
     for ref in refs:
         assert ref.location is not None  # problems() refuses a missing location
         rel = PurePosixPath(ref.location).as_posix()
@@ -324,7 +337,7 @@ def dump_yaml(data: dict[str, Any]) -> str:
     )
 
 
-def facts_to_yaml(facts: dict[str, Any]) -> str:
+def facts_to_yaml(facts: Mapping[str, Any]) -> str:
     """The facts as YAML ready to paste into metadata.yaml.
 
     The metadata blocks (``artifact``, ``onnx``) are written as data, in order, with shapes
@@ -341,6 +354,6 @@ def facts_to_yaml(facts: dict[str, Any]) -> str:
     return text
 
 
-def facts_to_json(facts: dict[str, Any]) -> str:
+def facts_to_json(facts: Mapping[str, Any]) -> str:
     """The facts as indented JSON (every key, ``ops`` included), ending in a newline."""
     return json.dumps(facts, indent=2, ensure_ascii=False) + "\n"
