@@ -10,12 +10,31 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
 from modelreg.git.releases import model_tag_data
 from modelreg.git.repo import GitError, Tag, open_repo
 from modelreg.git.tags import tag_name
 from modelreg.registry import Registry, VersionEntry
+
+
+class DetailMetrics(TypedDict):
+    """The headline figures ``show`` prints (None: not claimed)."""
+
+    accuracy: Any
+    f1: Any
+    p99_ms: Any
+
+
+class VersionDetails(TypedDict):
+    """What ``show MODEL@VERSION`` adds to a row. Values are as metadata.yaml holds them,
+    unvalidated (``show`` must work on a file that fails its schema), hence ``Any``."""
+
+    release_date: Any
+    summary: Any
+    #: ``path``, ``sha256`` and ``size`` of the artifact (None where missing).
+    artifact: dict[str, Any]
+    metrics: DetailMetrics
 
 
 @dataclass
@@ -32,7 +51,7 @@ class Row:
     commit: str | None
     environments: list[str] = field(default_factory=list)
     supported_until: str | None = None
-    details: dict[str, Any] | None = None
+    details: VersionDetails | None = None
 
     def as_json(self) -> dict[str, Any]:
         """The row as a JSON object (``details`` only when read)."""
@@ -80,7 +99,7 @@ def rows(
     return result
 
 
-def details(registry: Registry, version: VersionEntry) -> dict[str, Any]:
+def details(registry: Registry, version: VersionEntry) -> VersionDetails:
     """What ``show MODEL@VERSION`` adds: dates, summary, artifact and metrics."""
     meta = registry.metadata(version) or {}
     evaluation = meta.get("evaluation") or {}
