@@ -16,7 +16,8 @@ from modelreg.render.site import pages
 from modelreg.render.site.data import SiteData
 
 FORMAT_VERSION = 1
-SCHEMA_URL = "https://modelreg.dev/schemas/catalog.schema.json"
+#: The ``$id`` of schemas/catalog.schema.json.
+SCHEMA_ID = "urn:modelreg:schema:catalog:1"
 
 
 def _number(value: Decimal | None) -> Any:
@@ -83,7 +84,7 @@ def _version(data: SiteData, v: VersionFacts, template: str | None) -> dict[str,
 def render(data: SiteData, template: str | None) -> str:
     """The text of ``catalog.json``."""
     doc = {
-        "$schema": SCHEMA_URL,
+        "schema": SCHEMA_ID,
         "format": FORMAT_VERSION,
         "commit": {"sha": data.commit.sha, "date": data.commit.date or None},
         "models": [
