@@ -30,6 +30,8 @@ from modelreg.rules import BY_ID
 
 REPORT_VERSION = 1
 OUTPUT_FORMATS = ("text", "json", "github")
+#: What each of :data:`OUTPUT_FORMATS` is (the help of ``--output`` where a command reports).
+OUTPUT_HELP = "text (default), json (versioned report) or github (workflow annotations)"
 
 
 def use_colour(stream: TextIO, settings: Settings | None = None) -> bool:

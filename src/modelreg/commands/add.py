@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from modelreg.commands._options import add_dry_run, add_root
 from modelreg.errors import ModelregError, UsageError
 from modelreg.gitops.lifecycle import add_entry
 from modelreg.hashing import sha256_file
@@ -232,8 +233,8 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "for a regressor, the quantity it predicts (e.g. price)",
     )
     card.add_argument("--tag-prefix", help="release tags are TAG_PREFIX-vVERSION (default MODEL)")
-    p.add_argument("-n", "--dry-run", action="store_true", help="print, write nothing")
-    p.add_argument("--root", type=Path, help="registry root (default: found from cwd)")
+    add_dry_run(p, "print, write nothing")
+    add_root(p)
     p.set_defaults(handler=from_args)
 
 

@@ -8,6 +8,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from modelreg.commands._options import add_output, add_root
 from modelreg.errors import ModelregError, UsageError
 from modelreg.onnx.measure import LatencyTarget, golden_inputs, latency
 from modelreg.registry import Registry, VersionEntry, discover, find_root
@@ -57,8 +58,8 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.add_argument("targets", nargs="+", metavar="MODEL@VERSION")
     p.add_argument("--runs", type=int, default=1000, help="timed runs per version (1000)")
     p.add_argument("--warmup", type=int, default=50, help="untimed runs first (50)")
-    p.add_argument("--output", choices=("text", "json"), default="text")
-    p.add_argument("--root", type=Path, help="registry root (default: found from cwd)")
+    add_output(p)
+    add_root(p)
     p.set_defaults(handler=from_args)
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from modelreg.checks import ci
+from modelreg.commands._options import add_output, add_root
 from modelreg.errors import UsageError
 from modelreg.registry import discover, find_root
 
@@ -65,15 +66,10 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "--shards", type=int, metavar="N", help="split the whole registry into N shards"
     )
     p.add_argument("--head", default="HEAD", metavar="REF", help="head revision (default HEAD)")
-    p.add_argument(
-        "--output",
-        choices=("json", "github"),
-        default="json",
-        help="json (default, one line) or github ($GITHUB_OUTPUT lines)",
+    add_output(
+        p, ("json", "github"), help="json (default, one line) or github ($GITHUB_OUTPUT lines)"
     )
-    p.add_argument(
-        "--root", type=Path, help="registry root (default: found from the current directory)"
-    )
+    add_root(p)
     p.set_defaults(handler=from_args)
 
 

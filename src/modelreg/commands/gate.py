@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from modelreg.commands._options import add_output, add_root
 from modelreg.errors import ModelregError, UsageError
 from modelreg.gitops.fence import load_yaml
 from modelreg.gitops.gates import evaluate, production_of
@@ -67,8 +68,8 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         action="store_true",
         help="with --base: print the version to compare with (empty: none) and exit",
     )
-    p.add_argument("--output", choices=("text", "json"), default="text")
-    p.add_argument("--root", type=Path, help="registry root (default: found from cwd)")
+    add_output(p)
+    add_root(p)
     p.set_defaults(handler=run)
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from modelreg import scaffold
+from modelreg.commands._options import add_dry_run
 from modelreg.errors import ModelregError, UsageError
 from modelreg.gitops.clusters import DEFAULT_SECRET
 from modelreg.storage import registry_lock, staging_dir, write_atomic
@@ -101,7 +102,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("directory", type=Path, metavar="DIR", help="where to create the registry")
-    p.add_argument("-n", "--dry-run", action="store_true", help="list the files; write nothing")
+    add_dry_run(p, "list the files; write nothing")
     p.add_argument("--update", action="store_true", help="refresh modelreg-owned files")
     p.add_argument(
         "--hooks-repo",

@@ -7,6 +7,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from modelreg.commands._options import add_output
 from modelreg.onnx.facts import facts_to_json, facts_to_yaml, inspect_file
 
 OUTPUT_FORMATS = ("yaml", "json")
@@ -55,9 +56,9 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("path", type=Path, metavar="FILE.onnx", help="the ONNX file to inspect")
-    p.add_argument(
-        "--output",
-        choices=OUTPUT_FORMATS,
+    add_output(
+        p,
+        OUTPUT_FORMATS,
         default="yaml",
         help="yaml (default; metadata blocks to paste) or json (every fact, `ops` included)",
     )

@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from modelreg.commands._options import add_output, add_root
 from modelreg.git import gto
 from modelreg.git.catalog import Row, rows
 from modelreg.git.repo import GitError, open_repo
@@ -28,8 +29,8 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     """Register ``list``."""
     p = subparsers.add_parser("list", help=HELP, description=DESCRIPTION)
     p.add_argument("models", nargs="*", metavar="MODEL", help="only these models")
-    p.add_argument("--output", choices=("text", "json"), default="text")
-    p.add_argument("--root", type=Path, help="registry root (default: found from the cwd)")
+    add_output(p)
+    add_root(p)
     p.set_defaults(handler=run)
 
 

@@ -10,6 +10,7 @@ from modelreg import reporters
 from modelreg.checks import Options
 from modelreg.checks.runner import run as run_checks
 from modelreg.checks.runner import select
+from modelreg.commands._options import add_dry_run, add_output, add_root
 from modelreg.git.releases import released_versions
 from modelreg.gitops import DEFAULT_ENVIRONMENTS, OVERLAYS_DIR, PRODUCTION
 from modelreg.gitops.envs import KUSTOMIZATION, alias_path
@@ -55,9 +56,9 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--check", action="store_true", help="check only: current, builds, policy")
-    p.add_argument("-n", "--dry-run", action="store_true", help="say what would be written")
-    p.add_argument("--output", choices=reporters.OUTPUT_FORMATS, default="text")
-    p.add_argument("--root", type=Path, help="registry root (default: found from cwd)")
+    add_dry_run(p, "say what would be written")
+    add_output(p, reporters.OUTPUT_FORMATS, help=reporters.OUTPUT_HELP)
+    add_root(p)
     p.set_defaults(handler=run)
 
 

@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from modelreg.commands._options import add_dry_run, add_output, add_root
 from modelreg.git.repo import open_repo
 from modelreg.gitops.plan import make_plan, to_json, to_markdown, to_text
 from modelreg.registry import find_root
@@ -42,11 +43,9 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     p.add_argument("--base", default="HEAD", help="base revision (default HEAD)")
     p.add_argument("--head", help="head revision (default: the work tree)")
-    p.add_argument("--output", choices=("text", "markdown", "json"), default="text")
-    p.add_argument(
-        "-n", "--dry-run", action="store_true", help="accepted for symmetry; plan never writes"
-    )
-    p.add_argument("--root", type=Path, help="registry root (default: found from cwd)")
+    add_output(p, ("text", "markdown", "json"))
+    add_dry_run(p, "accepted for symmetry; plan never writes")
+    add_root(p)
     p.set_defaults(handler=run)
 
 

@@ -8,6 +8,7 @@ import importlib.util
 import sys
 from pathlib import Path
 
+from modelreg.commands._options import add_dry_run, add_root
 from modelreg.errors import ModelregError, UsageError
 from modelreg.git.repo import open_repo
 from modelreg.gitops import PRODUCTION
@@ -69,8 +70,8 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help="do not run the promotion gates (recorded in the commit as `Modelreg-Gates: skipped`)",
     )
     p.add_argument("--runs", type=int, default=1000, help="gate latency runs per version (1000)")
-    p.add_argument("-n", "--dry-run", action="store_true", help="print the diff, write nothing")
-    p.add_argument("--root", type=Path, help="registry root (default: found from cwd)")
+    add_dry_run(p, "print the diff, write nothing")
+    add_root(p)
     p.set_defaults(handler=run)
 
 

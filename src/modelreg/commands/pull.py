@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from modelreg.commands import validate
+from modelreg.commands._options import add_dry_run, add_root
 from modelreg.errors import ModelregError, UsageError
 from modelreg.git.releases import artifact_paths
 from modelreg.git.repo import GitError, open_repo
@@ -47,9 +48,9 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("target", metavar="MODEL@VERSION|MODEL#ENV")
-    p.add_argument("-n", "--dry-run", action="store_true", help="print the command, fetch nothing")
+    add_dry_run(p, "print the command, fetch nothing")
     p.add_argument("--no-validate", action="store_true", help="fetch only")
-    p.add_argument("--root", type=Path, help="registry root (default: found from the cwd)")
+    add_root(p)
     p.set_defaults(handler=run)
 
 

@@ -9,6 +9,7 @@ from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from modelreg.commands._options import add_dry_run, add_output, add_root
 from modelreg.errors import ModelregError
 from modelreg.git import releases
 from modelreg.git.repo import GitError, Repo, open_repo
@@ -84,9 +85,9 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help="version directories must equal this branch (default main; also tried as "
         "<remote>/<branch>)",
     )
-    p.add_argument("-n", "--dry-run", action="store_true", help="show the plan, create nothing")
-    p.add_argument("--output", choices=("text", "json"), default="text")
-    p.add_argument("--root", type=Path, help="registry root (default: found from the cwd)")
+    add_dry_run(p, "show the plan, create nothing")
+    add_output(p)
+    add_root(p)
     p.set_defaults(handler=run)
 
 

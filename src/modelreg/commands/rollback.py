@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from modelreg.commands._options import add_dry_run, add_root
 from modelreg.git.repo import open_repo
 from modelreg.gitops.promotion import (
     PromotionCommit,
@@ -48,8 +49,8 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     p.add_argument("model", help="model name")
     p.add_argument("--env", required=True, help="environment (overlays/ENV), e.g. production")
-    p.add_argument("-n", "--dry-run", action="store_true", help="say what would be reverted")
-    p.add_argument("--root", type=Path, help="registry root (default: found from cwd)")
+    add_dry_run(p, "say what would be reverted")
+    add_root(p)
     p.set_defaults(handler=run)
 
 

@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from modelreg.commands._options import add_output, add_root
 from modelreg.commands.list import gto_text, gto_view, write
 from modelreg.errors import UsageError
 from modelreg.git.catalog import details, rows
@@ -22,8 +23,8 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     """Register ``show``."""
     p = subparsers.add_parser("show", help=HELP, description=HELP)
     p.add_argument("target", metavar="MODEL[@VERSION]")
-    p.add_argument("--output", choices=("text", "json"), default="text")
-    p.add_argument("--root", type=Path, help="registry root (default: found from the cwd)")
+    add_output(p)
+    add_root(p)
     p.set_defaults(handler=run)
 
 

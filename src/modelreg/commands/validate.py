@@ -14,6 +14,7 @@ from modelreg.checks import Options
 from modelreg.checks.cache import DeepCache
 from modelreg.checks.runner import Selection, select
 from modelreg.checks.runner import run as run_checks
+from modelreg.commands._options import add_output, add_root
 from modelreg.config import Settings, or_env
 from modelreg.errors import UsageError
 from modelreg.findings import Finding
@@ -89,12 +90,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help="skip everything that needs artifact bytes or onnx/onnxruntime "
         "(sizes and LFS pointer oids are still compared)",
     )
-    p.add_argument(
-        "--output",
-        choices=reporters.OUTPUT_FORMATS,
-        default="text",
-        help="text (default), json (versioned report) or github (workflow annotations)",
-    )
+    add_output(p, reporters.OUTPUT_FORMATS, help=reporters.OUTPUT_HELP)
     p.add_argument(
         "--select",
         action="append",
@@ -109,9 +105,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         metavar="RULE",
         help="skip these rules or prefixes; repeatable or comma-separated",
     )
-    p.add_argument(
-        "--root", type=Path, help="registry root (default: found from the current directory)"
-    )
+    add_root(p)
     p.add_argument(
         "--shard",
         metavar="I/N",

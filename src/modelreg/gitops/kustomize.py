@@ -98,9 +98,7 @@ def limited(argv: list[str], memory_mb: int = MEMORY_MB) -> list[str]:
             str(MAX_OUTPUT_BYTES // 512), *argv]  # fmt: skip
 
 
-def build(
-    directory: Path, *, display: str | None = None, settings: Settings | None = None
-) -> str:
+def build(directory: Path, *, display: str | None = None, settings: Settings | None = None) -> str:
     """``kustomize build DIRECTORY`` with default options, under a time and a memory limit;
     a warning or error raises.
 
