@@ -38,6 +38,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         epilog="Run `modelreg COMMAND --help` for a command's options and examples.",
     )
     parser.add_argument("-V", "--version", action="version", version=f"modelreg {__version__}")
+    # Every command's args has `settings`; main() sets it (a caller of parse_args gets None,
+    # which library functions read as "the process environment").
+    parser.set_defaults(settings=None)
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
     for module in command_modules(command):
         module.add_parser(subparsers)

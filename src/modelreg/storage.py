@@ -200,15 +200,18 @@ def _open_lock(path: Path) -> IO[str]:
 
 
 @contextmanager
-def registry_lock(root: Path, what: str) -> Iterator[None]:
-    """The registry-wide writer lock; finishes an interrupted write before yielding."""
+def registry_lock(root: Path, what: str, settings: Settings | None = None) -> Iterator[None]:
+    """The registry-wide writer lock; finishes an interrupted write before yielding.
+
+    A busy lock is waited for ``settings.lock_wait_s`` seconds (``MODELREG_LOCK_WAIT``)."""
     path = state_dir(root) / LOCK_FILE
     busy = (
         "another modelreg command ({holder}) is writing this registry; try again when it "
         "ends (waited MODELREG_LOCK_WAIT seconds)"
     )
     outermost = path.resolve() not in _HELD
-    with lock(path, what, busy=busy):
+    # Nested (this process holds it already): nothing to wait for, no setting to read.
+    with lock(path, what, busy=busy, wait=_wait_seconds(settings) if outermost else 0.0):
         if outermost:
             recover(root)
         yield

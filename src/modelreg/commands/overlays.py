@@ -67,15 +67,16 @@ def run(args: argparse.Namespace) -> int:
     root = find_root(args.root or Path.cwd())
     if args.check:
         registry = discover(root)
-        findings = run_checks(registry, select(registry, []), Options(fast=False), ("MR6",))
-        reporters.report(findings, args.output, sys.stdout, sys.stderr, "overlays")
+        options = Options(fast=False, settings=args.settings)
+        findings = run_checks(registry, select(registry, []), options, ("MR6",))
+        reporters.report(findings, args.output, sys.stdout, sys.stderr, "overlays", args.settings)
         return 1 if reporters.status(findings) == "fail" else 0
     if args.dry_run:
         written = _generate(root, write=False)
     else:
         # Under the registry lock, like every writer: what is stale is decided after an
         # interrupted write was finished, and no other writer changes the tree meanwhile.
-        with registry_lock(root, "modelreg overlays"):
+        with registry_lock(root, "modelreg overlays", args.settings):
             written = _generate(root, write=True)
     verb = "wrote" if not args.dry_run else "would write"
     for rel in written:

@@ -115,7 +115,8 @@ def run(args: argparse.Namespace) -> int:
     if args.env == PRODUCTION and not args.skip_gates:
         gates = _run_gates(root, args.model, args.version, args.runs)
     repo = open_repo(root) if args.commit else None
-    with registry_lock(root, f"modelreg promote {args.model} {args.version} --env {args.env}"):
+    what = f"modelreg promote {args.model} {args.version} --env {args.env}"
+    with registry_lock(root, what, args.settings):
         # Planned again under the lock: an interrupted write is finished by now and no other
         # writer can change the files between this plan and its write and commit.
         change = plan_promotion(

@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from modelreg.commands._options import add_dry_run, add_output, add_root
+from modelreg.config import Settings
 from modelreg.errors import ModelregError
 from modelreg.git import releases
 from modelreg.git.repo import GitError, Repo, open_repo
@@ -66,6 +67,8 @@ class Request:
     push: bool
     dry_run: bool
     output: str
+    #: What the environment says (:mod:`modelreg.config`); None: read it when run.
+    settings: Settings | None = None
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -94,7 +97,15 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 def run(args: argparse.Namespace) -> int:
     """Build the request from parsed arguments and run it."""
     return execute(
-        Request(args.root, args.branch, args.remote, args.push, args.dry_run, args.output)
+        Request(
+            args.root,
+            args.branch,
+            args.remote,
+            args.push,
+            args.dry_run,
+            args.output,
+            args.settings,
+        )
     )
 
 
@@ -104,7 +115,11 @@ def execute(request: Request) -> int:
     repo = open_repo(registry.root)
     # Planned and created under the registry lock, like every write: two releases at once
     # cannot both plan the same tags.
-    with nullcontext() if request.dry_run else registry_lock(registry.root, "modelreg release"):
+    with (
+        nullcontext()
+        if request.dry_run
+        else registry_lock(registry.root, "modelreg release", request.settings)
+    ):
         plan = make_plan(registry, repo, request.branch, request.remote)
         refused = [p for p in plan if p.status == "refused"]
         todo = [p for p in plan if p.status == "would-create"]

@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
         check_clean_revert(repo, commit, root, is_generated)
         sys.stdout.write(f"would revert {_what(commit)}\n")
         return 0
-    with registry_lock(root, f"modelreg rollback {args.model} --env {args.env}"):
+    with registry_lock(root, f"modelreg rollback {args.model} --env {args.env}", args.settings):
         commit = last_promotion(repo, args.model, args.env)  # after an interrupted write
         sha = revert(repo, commit, root, is_generated=is_generated, regenerate=regenerate)
     sys.stderr.write(f"modelreg: reverted {_what(commit)} in {sha[:12]}\n")
