@@ -427,7 +427,8 @@ def scaling_note(curve: Sequence[tuple[int, float]], sha_mib_s: float | None) ->
 
 
 SCENARIOS = ("fast", "p50", "hooks", "cache", "schema", "thisrepo", "deep", "scaling",
-             "changed", "overlays", "tags", "memory", "backend", "bert", "pool")  # fmt: skip
+             "changed", "overlays", "tags", "memory", "backend", "bert", "pool",
+             "site")  # fmt: skip
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -479,6 +480,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             ("cache", lambda: results.append(bench_deep_cache_hit(heavy))),
             ("bert", lambda: results.extend(bert_base.rows(tmp, heavy))),
             ("pool", lambda: results.extend(pool.rows(tmp, heavy, sizes))),
+            ("site", lambda: results.extend(scenarios.site(tmp, heavy, sizes))),
         ]
         for name, step in plan:
             if name in only:

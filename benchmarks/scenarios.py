@@ -41,11 +41,12 @@ class Sizes:
     gto: bool = True
     gto_timeout: float = 60.0
     pool_versions: tuple[int, int] = (100, 400)
+    site_versions: tuple[int, int] = (100, 1000)
 
 
 QUICK = Sizes(
     schema_files=200, fast_versions=(100, 200, 400), overlay_versions=20, big_model_mb=20,
-    external_mb=128, gto=False, pool_versions=(50, 200),
+    external_mb=128, gto=False, pool_versions=(50, 200), site_versions=(100, 400),
 )  # fmt: skip
 
 FLOOR = textwrap.dedent(
@@ -270,6 +271,36 @@ def overlays(tmp: Path, runs: int, sizes: Sizes) -> Result:
         f"those settings take {t_tuned:.3f} s, so modelreg's own cost over kustomize is "
         f"{_ratio(t_ours, t_tuned):.2f}x",
     )  # fmt: skip
+
+
+def site(tmp: Path, runs: int, sizes: Sizes) -> list[Result]:
+    """`render --site` (validate --fast included) of 100 and 1,000 versions (issue #21)."""
+    curve: list[tuple[int, float, int]] = []
+    for n in sizes.site_versions:
+        built = synthetic.build(tmp / f"site{n}", n // 10, 10, lfs=True, overlays=True, git=True)
+        out = tmp / f"site{n}-out"
+        (t,) = time_commands([[*MODELREG, "render", "--site", str(out)]], runs, built.root)
+        pages = sum(1 for _ in out.rglob("*.html"))
+        curve.append((n, t, pages))
+    (n0, t0, p0), (n1, t1, p1) = curve
+    per_small, per_large = t0 / n0, t1 / n1
+    return [
+        Result(
+            name=f"render --site: the catalog site of {n1:,} versions ({n1 // 10} models x 10)",
+            command="modelreg render --site DIR", median_s=t1, baseline="",
+            baseline_median_s=None, target="< 10 s", met=t1 < 10.0,
+            note=f"{p1:,} pages; includes validate --fast of the tree and replacing the "
+            f"previous site; {n0:,} versions: {t0:.2f} s ({p0:,} pages)",
+        ),
+        Result(
+            name=f"render --site is linear: cost per version at {n1:,} vs {n0:,} versions",
+            command="modelreg render --site DIR",
+            median_s=per_large, baseline=f"cost per version at {n0:,} versions",
+            baseline_median_s=per_small, target="ratio <= 1.25",
+            met=per_large <= 1.25 * per_small,
+            note="a ratio above 1 means the cost per version grows with the registry",
+        ),
+    ]  # fmt: skip
 
 
 def tags_list_show(tmp: Path, runs: int, sizes: Sizes, gto: str | None) -> list[Result]:

@@ -222,7 +222,9 @@ def execute_site(request: SiteRequest) -> int:
             report = {"version": 1, "status": "invalid", "files": [], **reporters.to_json(findings)}
             sys.stdout.write(json.dumps(report, indent=2) + "\n")
         return 1
-    files = site.build_site(root, artifact_template=request.artifact_url, today=today)
+    files = site.build_site(
+        root, artifact_template=request.artifact_url, today=today, registry=registry
+    )
     if request.output == "json":
         report = {
             "version": 1,

@@ -20,6 +20,7 @@ from pathlib import Path
 from urllib.parse import quote, urlsplit
 
 from modelreg.errors import ModelregError, UsageError
+from modelreg.registry import Registry
 from modelreg.render.site import catalog, pages
 from modelreg.render.site.data import SiteData, gather
 from modelreg.storage import discard, staging_dir
@@ -73,12 +74,16 @@ def _safe_segment(value: str, what: str) -> str:
 
 
 def build_site(
-    root: Path, *, artifact_template: str | None = None, today: dt.date | None = None
+    root: Path,
+    *,
+    artifact_template: str | None = None,
+    today: dt.date | None = None,
+    registry: Registry | None = None,
 ) -> dict[str, bytes]:
-    """Every file of the site: site-relative path → bytes."""
+    """Every file of the site: site-relative path → bytes (``registry``: already loaded)."""
     if artifact_template is not None:
         check_template(artifact_template)
-    data = gather(root, today)
+    data = gather(root, today, registry)
     files: dict[str, str] = {"index.html": pages.index(data)}
     for m in data.models:
         name = _safe_segment(m.name, "model name")

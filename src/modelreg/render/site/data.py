@@ -181,9 +181,14 @@ def _github(repo: Repo | None) -> tuple[str, str] | None:
     return (match["owner"], match["repo"]) if match else None
 
 
-def gather(root: Path, today: dt.date | None = None) -> SiteData:
-    """Read the registry at ``root`` (already validated by the caller) and its git history."""
-    registry: Registry = discover(root)
+def gather(root: Path, today: dt.date | None = None, registry: Registry | None = None) -> SiteData:
+    """Read the registry at ``root`` (already validated by the caller) and its git history.
+
+    ``registry``: the one the caller's checks loaded, so every document is parsed once and
+    the pages show exactly what was checked.
+    """
+    if registry is None:
+        registry = discover(root)
     as_of = reference_date(registry.root, today, _newest_release(registry))
     models = tuple(collect(registry, as_of, version_environments(registry.root)))
     repo = _repo(registry.root)
