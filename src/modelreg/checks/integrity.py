@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
-from typing import Any
 
 from modelreg.checks import VersionContext, check
 from modelreg.findings import Finding
@@ -23,6 +22,7 @@ from modelreg.git.lfs import (
 from modelreg.hashing import sha256_stream
 from modelreg.rules import rule
 from modelreg.treefs import Refused, symlink_finding
+from modelreg.types import Artifact, FileEntry
 
 
 def lfs_pull_command(rel_path: str) -> str:
@@ -50,9 +50,8 @@ def local_artifact(ctx: VersionContext) -> Path | None:
     Deep checks call this first: a missing, unsafe or not-pulled artifact is already a
     finding of :func:`artifact_integrity` (MR203, MR206, MR204).
     """
-    assert ctx.meta is not None
     tree = ctx.registry.tree
-    path, _reason = safe_child(ctx.version.dir, ctx.meta["artifact"]["path"])
+    path, _reason = safe_child(ctx.version.dir, ctx.metadata["artifact"]["path"])
     if path is None or not tree.is_file(path):
         return None  # a symlink is not a file here: MR006 says so
     try:
@@ -67,9 +66,8 @@ def artifact_integrity(ctx: VersionContext) -> Iterator[Finding]:
 
     ``--fast`` reads no artifact bytes: it compares sizes, and the oid and size of pointers.
     """
-    assert ctx.meta is not None
-    artifact = ctx.meta["artifact"]
-    files: list[tuple[tuple[str | int, ...], dict[str, Any]]] = [(("artifact",), artifact)]
+    artifact = ctx.metadata["artifact"]
+    files: list[tuple[tuple[str | int, ...], Artifact | FileEntry]] = [(("artifact",), artifact)]
     files += [
         (("artifact", "external_data", i), entry)
         for i, entry in enumerate(artifact.get("external_data", []))
@@ -79,7 +77,7 @@ def artifact_integrity(ctx: VersionContext) -> Iterator[Finding]:
 
 
 def _check_file(
-    ctx: VersionContext, field_path: tuple[str | int, ...], entry: dict[str, Any]
+    ctx: VersionContext, field_path: tuple[str | int, ...], entry: Artifact | FileEntry
 ) -> Iterator[Finding]:
     declared_sha, declared_size = entry["sha256"], entry["size"]
     field = ".".join(str(p) for p in field_path)

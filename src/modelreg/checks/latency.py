@@ -29,7 +29,7 @@ and passes.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,7 +76,7 @@ class Verdict:
     measured: tuple[Remeasure, ...]
 
 
-def claimed_median(claim: dict[str, Any]) -> tuple[str, float]:
+def claimed_median(claim: Mapping[str, Any]) -> tuple[str, float]:
     """The claimed figure the re-measured median is held to: (field, milliseconds)."""
     p50, p99 = float(claim["p50_ms"]), float(claim["p99_ms"])
     # A claim whose p99 is below its own median is inconsistent; hold it to the smaller one.
@@ -134,8 +134,7 @@ def _describe(verdict: Verdict, runs: int) -> str:
 @check("version", rules=("MR407", "MR408", "MR901", "MR902"), deep=True)
 def latency_claim(ctx: VersionContext) -> Iterator[Finding]:
     """Re-measure the stored median on a machine with the same fingerprint."""
-    assert ctx.meta is not None
-    claim = ctx.meta["evaluation"].get("latency")
+    claim = ctx.metadata["evaluation"].get("latency")
     if not claim:
         return
     field, claimed = claimed_median(claim)
@@ -161,7 +160,7 @@ def latency_claim(ctx: VersionContext) -> Iterator[Finding]:
         )
         return
     model_path = local_artifact(ctx)
-    vectors = ctx.meta.get("test_vectors") or []
+    vectors = ctx.metadata.get("test_vectors") or []
     inputs = golden_inputs(ctx.version.dir / vectors[0]["path"]) if vectors else ()
     if model_path is None or not inputs:
         return  # integrity and vector findings already explain

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Iterator
-from typing import Any
 
 from modelreg.checks import ModelContext, RegistryContext, VersionContext, check
 from modelreg.errors import ModelregError
@@ -15,6 +14,7 @@ from modelreg.gitops.envs import environment_names, version_refs
 from modelreg.registry import METADATA_FILE, MODEL_FILE, SEMVER_RE, SHARED_DATA_DIR, semver_key
 from modelreg.rules import rule
 from modelreg.treefs import symlink_finding
+from modelreg.types import LifecycleEntry
 
 _TODO = re.compile(r"\bTODO\b")
 
@@ -56,8 +56,7 @@ def model_files(ctx: ModelContext) -> Iterator[Finding]:
 @check("model", rules=("MR501", "MR503", "MR504", "MR505"))
 def model_lifecycle(ctx: ModelContext) -> Iterator[Finding]:
     """Name matches directory; lifecycle agrees with the version directories."""
-    data = ctx.data
-    assert data is not None  # needs_valid guarantees a schema-clean mapping
+    data = ctx.card
     name = data["name"]
     if name != ctx.model.name:
         line, col = ctx.position("name")
@@ -67,7 +66,7 @@ def model_lifecycle(ctx: ModelContext) -> Iterator[Finding]:
             line,
             col,
         )
-    lifecycle: dict[str, dict[str, Any]] = data["lifecycle"]
+    lifecycle = data["lifecycle"]
     for version, entry in lifecycle.items():
         line, col = ctx.key_position("lifecycle", version)
         if version not in ctx.model.versions:
@@ -87,7 +86,7 @@ def model_lifecycle(ctx: ModelContext) -> Iterator[Finding]:
     yield from _production_count(ctx, lifecycle)
 
 
-def _production_count(ctx: ModelContext, lifecycle: dict[str, dict[str, Any]]) -> Iterator[Finding]:
+def _production_count(ctx: ModelContext, lifecycle: dict[str, LifecycleEntry]) -> Iterator[Finding]:
     """Exactly one ``production`` version, except for a model still in its candidate stage.
 
     A new model's first versions are candidates that staging may run: requiring a production
@@ -232,9 +231,8 @@ def version_identity(ctx: VersionContext) -> Iterator[Finding]:
 
 def _release_date_future(ctx: VersionContext) -> Iterator[Finding]:
     """Flag a release date after tomorrow (UTC): nobody can have released on it yet."""
-    assert ctx.meta is not None
     try:
-        date = dt.date.fromisoformat(str(ctx.meta["release_date"]))
+        date = dt.date.fromisoformat(ctx.metadata["release_date"])
     except ValueError:
         return  # the schema's `format: date` already says so
     latest = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=1)
@@ -251,8 +249,7 @@ def _release_date_future(ctx: VersionContext) -> Iterator[Finding]:
 
 def _release_order(ctx: VersionContext) -> Iterator[Finding]:
     """Flag this version when a lower version was released after it."""
-    assert ctx.meta is not None
-    mine = ctx.meta["release_date"]
+    mine = ctx.metadata["release_date"]
     my_key = semver_key(ctx.version.name)
     for other in ctx.model.versions.values():
         if other is ctx.version or semver_key(other.name) >= my_key:

@@ -14,7 +14,7 @@ and bounded from its zip directory and array headers before anything is decompre
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -49,11 +49,10 @@ from modelreg.treefs import symlink_finding
 )
 def evaluation_metrics(ctx: VersionContext) -> Iterator[Finding]:
     """Hash the evaluation file, recompute the metrics, compare within their tolerance."""
-    assert ctx.meta is not None
-    evaluation = ctx.meta["evaluation"]
+    evaluation = ctx.metadata["evaluation"]
     data = evaluation["data"]
     regression = is_regression(evaluation["metrics"])
-    outputs = ((ctx.meta.get("onnx") or {}).get("outputs")) or []
+    outputs = ctx.metadata["onnx"]["outputs"]
     if not regression and one_column_output(outputs, evaluation["output"]):
         # Judged from the declared signature (MR3xx prove it is the file's): no claim of
         # accuracy or F1 on such an output is evidence, whatever it says.
@@ -137,7 +136,7 @@ def _unusable_data_file(
 
 
 def _compare_classifier(
-    ctx: VersionContext, rel: str, metrics: dict[str, Any], scored: dict[str, Any], n: int
+    ctx: VersionContext, rel: str, metrics: Mapping[str, Any], scored: dict[str, Any], n: int
 ) -> Iterator[Finding]:
     """Accuracy and F1 claims against the recomputation, within one sample (MR405)."""
     if "accuracy" not in scored:
@@ -158,7 +157,7 @@ def _compare_classifier(
 
 
 def _compare_regression(
-    ctx: VersionContext, metrics: dict[str, Any], scored: dict[str, Any], n: int
+    ctx: VersionContext, metrics: Mapping[str, Any], scored: dict[str, Any], n: int
 ) -> Iterator[Finding]:
     """MAE, RMSE and R² claims against the recomputation (MR405)."""
     if any(name not in scored for name in REGRESSION_METRICS):

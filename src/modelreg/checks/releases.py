@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 from modelreg.checks import ModelContext, RegistryContext, VersionContext, check
 from modelreg.checks.integrity import lfs_pull_command
@@ -82,7 +81,7 @@ def tag_prefix_unique(ctx: ModelContext) -> Iterator[Finding]:
 @check("model", rules=("MR705", "MR706"))
 def support_windows(ctx: ModelContext) -> Iterator[Finding]:
     """A `supported` version past its `supported_until`: warning, then error after the grace."""
-    data: dict[str, Any] = ctx.data or {}
+    data = ctx.card
     # Without a policy an ended window is a warning only: a date must not turn a green
     # registry red overnight unless its owners asked for that with `support_grace_days`.
     grace = data.get("support_grace_days")
@@ -253,7 +252,7 @@ def gto_agrees(ctx: ModelContext) -> Iterator[Finding]:
     if artifact is None:
         return
     name = ctx.model.name
-    data: dict[str, Any] = ctx.data or {}
+    data = ctx.card
     statuses = {str(v): str(e["status"]) for v, e in data["lifecycle"].items()}
     line, col = ctx.key_position("lifecycle")
     if artifact.problem is not None:

@@ -61,8 +61,8 @@ def _declared_data(
     ctx: VersionContext, rel: str, referenced: list[dict[str, Any]]
 ) -> Iterator[Finding]:
     """Data files the ONNX file references against those ``artifact.external_data`` lists."""
-    assert ctx.meta is not None
-    declared = {e["path"]: i for i, e in enumerate(ctx.meta["artifact"].get("external_data", []))}
+    external = ctx.metadata["artifact"].get("external_data", [])
+    declared = {e["path"]: i for i, e in enumerate(external)}
     used = {e["path"] for e in referenced}
     for path in sorted(used - declared.keys()):
         yield rule("MR208").finding(
