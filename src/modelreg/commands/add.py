@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from modelreg.commands._options import add_dry_run, add_root
+from modelreg.config import Settings
 from modelreg.errors import ModelregError, UsageError
 from modelreg.gitops.lifecycle import add_entry
 from modelreg.hashing import sha256_file
@@ -167,6 +168,8 @@ class Request:
     dry_run: bool
     root: Path | None
     card: Card = field(default_factory=Card)
+    #: What the environment says (:mod:`modelreg.config`); None: read it when run.
+    settings: Settings | None = None
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -272,6 +275,7 @@ def from_args(args: argparse.Namespace) -> int:
                 labels=tuple(x.strip() for x in args.labels.split(",")) if args.labels else (),
                 tag_prefix=args.tag_prefix,
             ),
+            settings=args.settings,
         )
     )
 
@@ -652,7 +656,7 @@ def _write(request: Request, plan: Plan, measured: Measured, shared: Path) -> li
             (staging_model / MODEL_FILE).write_text(_card_text(measured.card), encoding="utf-8")
             (staging_model / SHARED_DATA_DIR).mkdir()
             shutil.copyfile(plan.eval, staging_model / SHARED_DATA_DIR / shared.name)
-            with registry_lock(registry.root, f"modelreg add {model.name}"):
+            with registry_lock(registry.root, f"modelreg add {model.name}", request.settings):
                 _commit_new_model(registry, model, staging_model)
                 regenerated = _regenerate(registry.root)
         finally:
@@ -661,7 +665,7 @@ def _write(request: Request, plan: Plan, measured: Measured, shared: Path) -> li
         staging = staging_dir(model.dir, f".add-{request.version}-")
         try:
             _assemble(request, plan, staging, metadata, external)
-            with registry_lock(registry.root, f"modelreg add {model.name}"):
+            with registry_lock(registry.root, f"modelreg add {model.name}", request.settings):
                 overlay = _commit(
                     registry, model, request.version, staging, eval_file=plan.eval, shared=shared
                 )

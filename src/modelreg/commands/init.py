@@ -12,6 +12,7 @@ from pathlib import Path
 
 from modelreg import scaffold
 from modelreg.commands._options import add_dry_run
+from modelreg.config import Settings
 from modelreg.errors import ModelregError, UsageError
 from modelreg.gitops.clusters import DEFAULT_SECRET
 from modelreg.storage import registry_lock, staging_dir, write_atomic
@@ -90,6 +91,8 @@ class Request:
     git: bool = True
     repo_url: str | None = None
     secret_ref: str | None = None
+    #: What the environment says (:mod:`modelreg.config`); None: read it when run.
+    settings: Settings | None = None
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -156,6 +159,7 @@ def from_args(args: argparse.Namespace) -> int:
             git=args.git,
             repo_url=args.repo_url,
             secret_ref=args.secret_ref,
+            settings=args.settings,
         )
     )
 
@@ -228,7 +232,8 @@ def execute(request: Request) -> int:
         # when it has a git directory. Without one there is no lock, and no other modelreg
         # command writes there (they refuse a registry outside git).
         in_git = bool(shutil.which("git")) and _inside_git(root)
-        with registry_lock(root, "modelreg init") if in_git else nullcontext():
+        lock = registry_lock(root, "modelreg init", request.settings) if in_git else nullcontext()
+        with lock:
             for rel, text in sorted(files.items()):
                 _write(root / rel, text, executable=rel in scaffold.EXECUTABLE)
     if request.git and shutil.which("git") and not _inside_git(root):

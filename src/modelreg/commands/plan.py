@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     """Make the plan and print it; exit 1 when anything would change."""
     root = find_root(args.root or Path.cwd())
     repo = open_repo(root)
-    plan = make_plan(repo, root.resolve(), args.base, args.head)
+    plan = make_plan(repo, root.resolve(), args.base, args.head, args.settings)
     if args.output == "json":
         sys.stdout.write(json.dumps(to_json(plan), indent=2) + "\n")
     elif args.output == "markdown":

@@ -29,6 +29,7 @@ from typing import Any
 import yaml
 
 from modelreg import escape
+from modelreg.config import Settings
 from modelreg.errors import ModelregError
 from modelreg.git.repo import Repo
 from modelreg.gitops import OVERLAYS_DIR
@@ -174,12 +175,14 @@ def kept_on_prune(data: dict[str, Any]) -> bool:
 _Rendered = tuple[str, str, bool]
 
 
-def _render(root: Path, env: str, fence: Fence) -> dict[tuple[str, str, str, str], _Rendered]:
+def _render(
+    root: Path, env: str, fence: Fence, settings: Settings | None
+) -> dict[tuple[str, str, str, str], _Rendered]:
     if env not in environment_names(root):
         return {}
     where = f"{OVERLAYS_DIR}/{env}"
     fence.require(where)  # kustomize is never started on refused input
-    rendered = build(root / OVERLAYS_DIR / env, display=where)
+    rendered = build(root / OVERLAYS_DIR / env, display=where, settings=settings)
     return {o.key: (o.label, o.text, kept_on_prune(o.data)) for o in split_objects(rendered, where)}
 
 
@@ -211,8 +214,11 @@ def _metadata(
     return data if isinstance(data, dict) else None
 
 
-def make_plan(repo: Repo, root: Path, base: str, head: str | None) -> Plan:
-    """Render every environment at ``base`` and at ``head`` (None: the work tree)."""
+def make_plan(
+    repo: Repo, root: Path, base: str, head: str | None, settings: Settings | None = None
+) -> Plan:
+    """Render every environment at ``base`` and at ``head`` (None: the work tree), with
+    kustomize as ``settings`` say (None: this process's environment)."""
     prefix = repo.relpath(root)
     prefix = "" if prefix == "." else prefix + "/"
     envs: list[EnvPlan] = []
@@ -228,7 +234,8 @@ def make_plan(repo: Repo, root: Path, base: str, head: str | None) -> Plan:
         base_fence, head_fence = Fence(base_root), Fence(head_root)
         names = sorted(set(environment_names(base_root)) | set(environment_names(head_root)))
         for env in names:
-            old, new = _render(base_root, env, base_fence), _render(head_root, env, head_fence)
+            old = _render(base_root, env, base_fence, settings)
+            new = _render(head_root, env, head_fence, settings)
             plan = EnvPlan(env)
             diffs: list[str] = []
             for key in sorted(set(old) | set(new)):
