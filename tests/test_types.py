@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
 import types as pytypes
 import typing
+from pathlib import Path
 from typing import Any, Literal, get_args, get_origin, get_type_hints, is_typeddict
 
 import pytest
@@ -11,6 +13,7 @@ import pytest
 from modelreg import schemas
 from modelreg import types as mtypes
 
+ROOT = Path(__file__).resolve().parent.parent
 _LEAVES: dict[str, type] = {"string": str, "integer": int, "number": float, "boolean": bool}
 
 
@@ -120,3 +123,51 @@ def test_drift_is_caught() -> None:
     assert _compare(meta, meta["$defs"]["evaluation"]["properties"]["metrics"], float, "m") == [
         "m: oneOf has 2 branches, the type 1"
     ]
+
+
+_MISTYPED = """
+from collections.abc import Iterator
+
+from modelreg.checks import ModelContext, VersionContext, check
+from modelreg.findings import Finding
+
+
+@check("version", rules=("MR001",))
+def takes_the_wrong_context(ctx: ModelContext) -> Iterator[Finding]:
+    yield from ()
+
+
+@check("model", rules=("MR001",), prepare=print)
+def prepares_a_model(ctx: ModelContext) -> Iterator[Finding]:
+    yield from ()
+
+
+def misspells_the_memo(ctx: VersionContext) -> None:
+    ctx.memo.deep_jobs = None
+
+
+def reads_a_field_the_schema_lacks(ctx: VersionContext) -> object:
+    return ctx.metadata["artifact"]["sha"]
+"""
+
+
+@pytest.mark.slow  # a mypy run over modelreg: ~20 s with a cold cache
+def test_mistyped_checks_are_mypy_errors(tmp_path: Path) -> None:
+    """The typed seams bite: each mistake in the snippet is a mypy error on its line."""
+    from mypy import api
+
+    snippet = tmp_path / "snippet.py"
+    snippet.write_text(_MISTYPED, encoding="utf-8")
+    cache = ROOT / ".mypy_cache"
+    if cache.is_dir():  # mypy validates its cache by content hash; a copy saves a cold run
+        shutil.copytree(cache, tmp_path / "cache")
+    out, _err, status = api.run(
+        ["--strict", "--cache-dir", str(tmp_path / "cache"), "--no-error-summary", str(snippet)]
+    )
+    lines = {int(line.split(":")[1]) for line in out.splitlines() if ": error:" in line}
+    assert status == 1, out
+    assert lines == {8, 13, 19, 23}, out  # the decorators, the memo, the key
+    assert 'Value of type variable "_V" of function cannot be "Callable[[ModelContext]' in out
+    assert 'No overload variant of "check" matches argument types' in out
+    assert '"VersionMemo" has no attribute "deep_jobs"' in out
+    assert 'TypedDict "Artifact" has no key "sha"' in out
