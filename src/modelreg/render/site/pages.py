@@ -75,23 +75,27 @@ def frame(
 
 
 def table(
-    ident: str | None,
+    ident: str,
     caption: str,
     head: Sequence[str],
     rows: Iterable[str],
     *,
     sortable: bool = False,
 ) -> str:
-    """A table with a caption and column headers; ``rows`` are ready ``<tr>`` elements."""
+    """A table with a caption and column headers; ``rows`` are ready ``<tr>`` elements.
+
+    The table scrolls sideways in its own box on a narrow screen; the box is focusable and
+    named by the caption, so a keyboard user can scroll it too (axe scrollable-region-focusable).
+    """
     ths = "".join(
         f'<th scope="col" aria-sort="none"><button type="button">{E(h)}</button></th>'
         if sortable
         else f'<th scope="col">{E(h)}</th>'
         for h in head
     )
-    attr = f' id="{ident}"' if ident else ""
     return (
-        f'<div class="scroll"><table{attr}>\n<caption>{caption}</caption>\n'
+        f'<div class="scroll" role="region" tabindex="0" aria-labelledby="{ident}-caption">'
+        f'<table id="{ident}">\n<caption id="{ident}-caption">{caption}</caption>\n'
         f"<thead><tr>{ths}</tr></thead>\n<tbody>\n{''.join(rows)}</tbody>\n</table></div>\n"
     )
 
@@ -473,7 +477,7 @@ def selection_guide(m: ModelFacts) -> str:
     ]
     return (
         '<section aria-labelledby="guide-h">\n<h2 id="guide-h">Which version to use</h2>\n'
-        + table(None, "Selection guide", ("Use case", "Version", "Reason"), trs)
+        + table("guide", "Selection guide", ("Use case", "Version", "Reason"), trs)
         + "</section>\n"
     )
 
@@ -644,7 +648,10 @@ def usage(m: ModelFacts, v: VersionFacts, deploy: dict[str, str]) -> str:
     if v.overlay:
         lines += ["", "# deploy the version overlay", f"kubectl apply -k {word(v.overlay)}"]
     snippet = "\n".join(escape.one_line(line) for line in lines)
-    out = f'<pre class="snippet"><code>{_html_block(snippet)}</code></pre>\n'
+    out = (
+        '<pre class="snippet" role="region" tabindex="0" aria-label="Commands"><code>'
+        f"{_html_block(snippet)}</code></pre>\n"
+    )
     if deploy:
         rows = [
             f'<tr><th scope="row"><code>{E(k)}</code></th><td><code>{E(val)}</code></td></tr>\n'

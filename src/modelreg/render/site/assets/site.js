@@ -24,8 +24,6 @@
     root.setAttribute("data-theme", theme);
     var button = document.getElementById("theme-toggle");
     if (button) {
-      var other = theme === "dark" ? "light" : "dark";
-      button.textContent = other === "dark" ? "Dark theme" : "Light theme";
       button.setAttribute("aria-pressed", theme === "dark" ? "true" : "false");
     }
   }
