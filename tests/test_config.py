@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -246,3 +247,76 @@ def test_or_env_reads_the_process_environment_only_without_settings(
     assert or_env(None).worker_tasks == 7
     given = Settings(worker_tasks=3)
     assert or_env(given) is given
+
+
+# -- handed down: an explicit Settings wins over the process environment ----------------------
+
+
+def test_the_pool_judges_tasks_by_its_own_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from modelreg.onnx import isolate
+
+    monkeypatch.setenv("MODELREG_CHILD_TIMEOUT", "bad")  # not what the pool was given
+    given = Settings(child_timeout_s=2.5, child_memory_mb=700, worker_tasks=3)
+    assert isolate.timeout_s(given) == 2.5
+    assert isolate.memory_limit_mb(tmp_path / "absent.onnx", given) == 700
+    assert isolate.tasks_per_worker(given) == 3
+    with pytest.raises(UsageError, match="MODELREG_CHILD_TIMEOUT='bad'"):
+        isolate.timeout_s()  # no settings: the environment's
+    refused = Settings.from_env({"MODELREG_WORKER_TASKS": "0"})
+    with isolate.Pool(1, refused) as pool:
+        with pytest.raises(UsageError, match=r"^MODELREG_WORKER_TASKS='0': give a whole"):
+            pool.submit("inspect", tmp_path / "m.onnx", {})
+        assert pool.settings is refused
+    assert not isolate._LIVE  # refused before any worker started
+
+
+def test_kustomize_builds_as_its_settings_say(tmp_path: Path) -> None:
+    from modelreg.gitops import kustomize
+
+    absent = Settings(kustomize=str(tmp_path / "no-such-kustomize"))
+    with pytest.raises(ModelregError, match="no-such-kustomize is not an executable"):
+        kustomize.build(tmp_path, settings=absent)
+    slow = Settings.from_env({"MODELREG_KUSTOMIZE_TIMEOUT": "-1"})
+    with pytest.raises(UsageError, match=r"^MODELREG_KUSTOMIZE_TIMEOUT='-1': give a positive"):
+        kustomize.build(tmp_path, settings=slow)
+
+
+def test_output_cache_lock_and_dates_follow_their_settings(tmp_path: Path) -> None:
+    import io
+
+    from modelreg import reporters, storage
+    from modelreg.checks.cache import DeepCache
+    from modelreg.render.asof import reference_date
+
+    assert reporters.use_colour(io.StringIO(), Settings(force_color=True)) is True
+    assert reporters.use_colour(io.StringIO(), Settings(no_color=True)) is False
+    assert DeepCache.for_registry(tmp_path, Settings(no_cache=True)) is None
+    refused = Settings.from_env({"MODELREG_LOCK_WAIT": "soon"})
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)  # the lock lives in .git
+    lock = storage.registry_lock(tmp_path, "test", refused)
+    with (
+        pytest.raises(ModelregError, match=r"^MODELREG_LOCK_WAIT is not a number of seconds$"),
+        lock,
+    ):
+        pass
+    day = reference_date(tmp_path, None, None, Settings(source_date_epoch=86400 * 365))
+    assert day.isoformat() == "1971-01-01"
+
+
+def test_a_command_that_never_uses_a_bad_setting_does_not_fail_on_it(
+    registry: object, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from modelreg.cli import main
+
+    monkeypatch.setenv("MODELREG_WORKER_TASKS", "0")
+    monkeypatch.setenv("MODELREG_CHILD_TIMEOUT", "soon")
+    assert main(["list"]) == 0, capsys.readouterr()
+    assert main(["validate", "--fast"]) == 0, capsys.readouterr()
+    capsys.readouterr()
+    assert main(["validate", "--no-cache", "models/demo/1.1.0"]) == 2
+    assert capsys.readouterr().err == (
+        "modelreg: error: MODELREG_CHILD_TIMEOUT='soon': give a positive number of seconds "
+        "up to 604800\n"
+    )
