@@ -11,6 +11,7 @@ import pytest
 
 from modelreg.config import MAX_MEMORY_MB, MAX_TIMEOUT_S, Settings, or_env
 from modelreg.errors import ModelregError, UsageError
+from modelreg.registry import Registry
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "modelreg"
 
@@ -306,7 +307,7 @@ def test_output_cache_lock_and_dates_follow_their_settings(tmp_path: Path) -> No
 
 
 def test_a_command_that_never_uses_a_bad_setting_does_not_fail_on_it(
-    registry: object, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    registry: Registry, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from modelreg.cli import main
 
@@ -320,3 +321,30 @@ def test_a_command_that_never_uses_a_bad_setting_does_not_fail_on_it(
         "modelreg: error: MODELREG_CHILD_TIMEOUT='soon': give a positive number of seconds "
         "up to 604800\n"
     )
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "select", "message"),
+    [
+        ("MODELREG_KUSTOMIZE_TIMEOUT", "abc", "MR610",
+         "MODELREG_KUSTOMIZE_TIMEOUT='abc': give a positive number of seconds"),
+        ("MODELREG_KUSTOMIZE_MEMORY_MB", "x", "MR629",
+         "MODELREG_KUSTOMIZE_MEMORY_MB='x': give a whole number of megabytes >= 1"),
+    ],
+)  # fmt: skip
+def test_a_bad_kustomize_setting_is_a_usage_error_not_a_finding(  # noqa: PLR0917 - parameters
+    registry: Registry,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    variable: str,
+    value: str,
+    select: str,
+    message: str,
+) -> None:
+    from gitops_support import add_overlays
+    from modelreg.cli import main
+
+    add_overlays(registry.root, {"demo": ["1.0.0", "1.1.0"]}, {"demo": "1.1.0"})
+    monkeypatch.setenv(variable, value)
+    assert main(["validate", "--no-cache", "--select", select]) == 2
+    assert capsys.readouterr() == ("", f"modelreg: error: {message}\n")

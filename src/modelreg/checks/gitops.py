@@ -396,6 +396,8 @@ def _build_all(
             )
         else:
             paths.append(path)
+    # A bad MODELREG_KUSTOMIZE_* is the user's setting, not the overlays': exit 2, named.
+    ctx.options.settings.valid("kustomize_timeout_s", "kustomize_memory_mb")
     try:
         command(ctx.options.settings)
     except ModelregError as exc:  # no kustomize at all: one finding, not one per overlay

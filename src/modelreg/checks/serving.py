@@ -174,6 +174,7 @@ def environments_load_their_versions(ctx: RegistryContext) -> Iterator[Finding]:
         path = f"{where}/{KUSTOMIZATION}"
         if fence.check(where):
             continue  # not built; MR623/MR627 name the problem
+        ctx.options.settings.valid("kustomize_timeout_s", "kustomize_memory_mb")  # exit 2, named
         try:
             objects = render(memo, root / OVERLAYS_DIR / env, where, ctx.options.settings)
         except ModelregError:
