@@ -40,14 +40,14 @@ def _type(node: ValueType) -> str:
 
 
 def _io_rows(v: VersionFacts) -> list[tuple[str, str, str]]:
-    onnx = v.metadata["onnx"]
+    onnx = v.meta["onnx"]
     rows = [("input", str(io["name"]), _type(io["type"])) for io in onnx["inputs"]]
     rows += [("output", str(io["name"]), _type(io["type"])) for io in onnx["outputs"]]
     return [(kind, escape.code(name), escape.code(t)) for kind, name, t in rows]
 
 
 def _signature_key(v: VersionFacts) -> tuple[Any, ...]:
-    onnx = v.metadata["onnx"]
+    onnx = v.meta["onnx"]
     return (repr(onnx["inputs"]), repr(onnx["outputs"]))
 
 
@@ -142,7 +142,7 @@ def _gates(m: ModelFacts) -> list[str]:
 
 
 def _version(v: VersionFacts, show_signature: bool) -> list[str]:
-    meta = v.metadata
+    meta = v.meta
     onnx = meta["onnx"]
     producer = f"{onnx['producer']['name']} {onnx['producer']['version']}"
     dataset = v.dataset
@@ -235,7 +235,7 @@ def _version(v: VersionFacts, show_signature: bool) -> list[str]:
 
 
 def _how_measured(m: ModelFacts) -> list[str]:
-    output = m.versions[-1].metadata["evaluation"]["output"]
+    output = m.versions[-1].meta["evaluation"]["output"]
     return [
         "## How the numbers were measured",
         "",

@@ -83,13 +83,7 @@ class VersionFacts:
     latency: Latency | None
     overlay: str | None  # repository-relative overlay directory, when it exists
     environments: tuple[str, ...] | None  # None: no GitOps package to ask
-    #: metadata.yaml, schema-valid; untyped for render/site's helpers (see :attr:`metadata`).
-    meta: dict[str, Any]
-
-    @property
-    def metadata(self) -> VersionMetadata:
-        """metadata.yaml as its type (it passed the schema before these facts were made)."""
-        return valid_metadata(self.meta)
+    meta: VersionMetadata
 
     @property
     def label(self) -> str:
@@ -256,8 +250,7 @@ def _version(
     today: dt.date,
     envs: Environments | None,
 ) -> VersionFacts:
-    raw = _load(registry, entry.metadata_path, "metadata")
-    meta = valid_metadata(raw)
+    meta = valid_metadata(_load(registry, entry.metadata_path, "metadata"))
     evaluation = meta["evaluation"]
     metrics = evaluation["metrics"]
     until = life.get("supported_until")
@@ -296,7 +289,7 @@ def _version(
         latency=_latency(evaluation.get("latency")),
         overlay=overlay,
         environments=None if envs is None else envs.get((entry.model.name, entry.name), ()),
-        meta=raw,
+        meta=meta,
     )
 
 
