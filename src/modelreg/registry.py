@@ -212,14 +212,20 @@ class Registry:
         return doc
 
     def model_data(self, model: ModelEntry) -> dict[str, Any] | None:
-        """model.yaml as a mapping, or None when it is missing or unparsable."""
+        """model.yaml as a mapping, or None when it is missing or unparsable.
+
+        As parsed, not schema-validated (hence ``dict[str, Any]``): once it passed the model
+        schema, :func:`modelreg.types.valid_card` gives it its type."""
         if not self.tree.is_file(model.model_path):
             return None
         data = self.document(model.model_path).data
         return data if isinstance(data, dict) else None
 
     def metadata(self, version: VersionEntry) -> dict[str, Any] | None:
-        """metadata.yaml as a mapping, or None when it is missing or unparsable."""
+        """metadata.yaml as a mapping, or None when it is missing or unparsable.
+
+        As parsed, not schema-validated (hence ``dict[str, Any]``): once it passed the metadata
+        schema, :func:`modelreg.types.valid_metadata` gives it its type."""
         if not version.has_metadata:
             return None
         data = self.document(version.metadata_path).data
