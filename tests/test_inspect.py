@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -192,7 +193,7 @@ def set_external(tensor: TensorProto, location: str, length: int) -> None:
         entry.value = value
 
 
-def metadata_document(facts: dict[str, Any]) -> dict[str, Any]:
+def metadata_document(facts: Mapping[str, Any]) -> dict[str, Any]:
     """A complete metadata document around inspect's ``artifact`` and ``onnx`` blocks."""
     return {
         "model": "demo",
@@ -212,7 +213,7 @@ def metadata_document(facts: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def schema_errors(facts: dict[str, Any]) -> list[str]:
+def schema_errors(facts: Mapping[str, Any]) -> list[str]:
     doc = metadata_document(facts)
     return [e.message for e in validator("metadata").iter_errors(doc)]
 
