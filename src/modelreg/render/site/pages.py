@@ -429,7 +429,7 @@ def trends(data: SiteData, m: ModelFacts, fields: Sequence[tuple[str, str]]) -> 
     return (
         '<section aria-labelledby="trends-h">\n<h2 id="trends-h">Trends</h2>\n'
         + legend
-        + "".join(charts)
+        + f'<div class="charts">\n{"".join(charts)}</div>\n'
         + "</section>\n"
     )
 

@@ -15,9 +15,9 @@ from decimal import Decimal
 
 from modelreg import escape
 
-WIDTH = 640
-HEIGHT = 220
-LEFT, RIGHT, TOP, BOTTOM = 56, 16, 16, 40
+WIDTH = 480
+HEIGHT = 200
+LEFT, RIGHT, TOP, BOTTOM = 72, 12, 14, 34
 
 
 @dataclass(frozen=True)
@@ -84,9 +84,14 @@ def chart(metric: str, label: str, points: Sequence[Point]) -> str:
             f"{''.join(f' ({c})' for c in p.classes)}</title></g>"
         )
         if i % every == 0 or i == len(points) - 1:
+            anchor = "middle"
+            if len(points) > 1 and i == 0:
+                anchor = "start"
+            elif len(points) > 1 and i == len(points) - 1:
+                anchor = "end"
             parts.append(
                 f'<text class="tick" x="{_num(cx)}" y="{HEIGHT - BOTTOM + 18}" '
-                f'text-anchor="middle">v{escape.html(p.version)}</text>'
+                f'text-anchor="{anchor}">v{escape.html(p.version)}</text>'
             )
     parts.append("</svg>")
     return "".join(parts)
