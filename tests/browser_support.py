@@ -192,6 +192,8 @@ def http_server(directory: Path) -> Iterator[str]:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+        if proc.stdout is not None:
+            proc.stdout.close()
 
 
 # -- a page that records what went wrong ---------------------------------------------------------
@@ -244,8 +246,11 @@ def watch(page: Any, base: str) -> Faults:
 def axe_violations(page: Any) -> list[str]:
     """axe-core's violations on the loaded page, one readable line per node."""
     page.add_script_tag(path=str(AXE))
+    # preload: false: axe would re-read the stylesheets with XMLHttpRequest, which file://
+    # refuses (a console error of axe's, not the page's); it only feeds css-orientation-lock.
     result = page.evaluate(
-        "async () => (await axe.run(document, {resultTypes: ['violations']})).violations"
+        "async () => (await axe.run(document,"
+        " {resultTypes: ['violations'], preload: false})).violations"
     )
     lines: list[str] = []
     for violation in result:

@@ -109,7 +109,6 @@ def pushed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Origin, dict
     return tmp, origin, env
 
 
-@pytest.mark.slow
 def test_build_job_publishes_the_site_of_the_pushed_commit(
     pushed: tuple[Path, Origin, dict[str, str]], tmp_path: Path
 ) -> None:
@@ -137,7 +136,6 @@ def test_build_job_publishes_the_site_of_the_pushed_commit(
     assert git(job.workspace, env, "status", "--porcelain", "--ignored") == "?? _site/"
 
 
-@pytest.mark.slow
 def test_this_repositorys_build_job_publishes_its_registry(tmp_path: Path) -> None:
     """This repository's own pages.yml on its committed HEAD (a bare clone plays GitHub)."""
     env = tool_env(tmp_path)
