@@ -132,6 +132,7 @@ def test_the_site_has_the_pages_of_the_contract(bert_site: Path) -> None:
         "index.html",
         "site.css",
         "site.js",
+        "favicon.svg",
         "catalog.json",
         "models/bert-classifier/index.html",
         "models/bert-classifier/1.0.0/index.html",
@@ -182,7 +183,7 @@ def test_links_are_relative_files_that_exist(bert_site: Path) -> None:
                 assert resolved.is_file(), (path, target)
                 assert bert_site.resolve() in resolved.parents, (path, target)
                 checked += 1
-    assert checked == 36  # counted once by hand: 5 pages, css + js each, and the links
+    assert checked == 41  # counted once by hand: 5 pages with icon, css and js, and the links
 
 
 def test_pages_are_small(bert_site: Path) -> None:
@@ -410,6 +411,7 @@ def test_dry_run_lists_the_files_and_writes_nothing(
     assert report["status"] == "ok" and report["written"] is False
     assert [f["path"] for f in report["files"]] == [
         "catalog.json",
+        "favicon.svg",
         "index.html",
         "models/demo/1.0.0/index.html",
         "models/demo/1.1.0/index.html",

@@ -25,7 +25,7 @@ from modelreg.render.site import catalog, pages
 from modelreg.render.site.data import SiteData, gather
 from modelreg.storage import discard, staging_dir
 
-ASSETS = ("site.css", "site.js")
+ASSETS = ("favicon.svg", "site.css", "site.js")
 _PLACEHOLDER_RE = re.compile(r"\{([^{}]*)\}")
 PLACEHOLDERS = ("model", "version", "path", "commit")
 #: Directories of a registry the site may never be written into.

@@ -57,6 +57,7 @@ def frame(
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         '<meta name="color-scheme" content="light dark">\n'
         f"<title>{E(title)} · model registry</title>\n"
+        f'<link rel="icon" href="{up}favicon.svg" type="image/svg+xml">\n'
         f'<link rel="stylesheet" href="{up}site.css">\n'
         f'<script src="{up}site.js" defer></script>\n'
         "</head>\n<body>\n"
