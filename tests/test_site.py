@@ -142,8 +142,10 @@ def test_the_site_has_the_pages_of_the_contract(bert_site: Path) -> None:
 
 
 def test_same_commit_gives_a_byte_identical_site(
-    bert: Path, bert_site: Path, tmp_path: Path
+    bert: Path, bert_site: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Another machine in another time zone: dates are printed in UTC.
+    monkeypatch.setenv("TZ", "Pacific/Kiritimati")
     again = tmp_path / "again"
     assert build(bert, again) == 0
     assert tree_digest(again) == tree_digest(bert_site)
@@ -286,6 +288,27 @@ def test_timeline_lists_every_environment_change_with_its_commit(
     text = (bert_site / "models/bert-classifier/index.html").read_text(encoding="utf-8")
     assert "modelreg tests" in text  # the author
     assert "Roll production back to 1.0.0" in text
+
+
+def test_every_number_on_the_version_pages_equals_the_metadata(bert: Path, bert_site: Path) -> None:
+    for version in ("1.0.0", "1.1.0"):
+        meta = _metadata(bert, version)
+        metrics, latency = meta["evaluation"]["metrics"], meta["evaluation"]["latency"]
+        expected = {
+            "accuracy": metrics["accuracy"],
+            "f1": metrics["f1"]["value"],
+            "latency_p50_ms": latency["p50_ms"],
+            "latency_p90_ms": latency["p90_ms"],
+            "latency_p99_ms": latency["p99_ms"],
+            "size_bytes": meta["artifact"]["size"],
+        }
+        text = (bert_site / f"models/bert-classifier/{version}/index.html").read_text(
+            encoding="utf-8"
+        )
+        for field, value in expected.items():
+            dd = text.split(f'<dd data-field="{field}">', 1)[1].split("</dd>", 1)[0]
+            (span,) = Page(dd).find("span")
+            assert Decimal(span["data-value"]) == Decimal(repr(value)), (version, field)
 
 
 def test_version_page_shows_the_verified_facts(bert: Path, bert_site: Path) -> None:

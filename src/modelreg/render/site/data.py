@@ -29,6 +29,8 @@ _GITHUB_RE = re.compile(
     r"^(?:https://(?:[^@/]+@)?github\.com/|ssh://git@github\.com/|git@github\.com:)"
     r"(?P<owner>[A-Za-z0-9][A-Za-z0-9-]{0,38})/(?P<repo>[A-Za-z0-9._-]{1,100}?)(?:\.git)?/?$"
 )
+#: ``--date=format-local`` prints in the process's time zone: UTC, so every machine agrees.
+UTC = {"TZ": "UTC"}
 _SHA_RE = re.compile(r"^[0-9a-f]{40}(?:[0-9a-f]{24})?$")
 
 
@@ -100,7 +102,9 @@ def _commit(repo: Repo | None) -> Commit:
     if repo is None:
         return Commit("0" * 40, "")
     try:
-        line = repo.run("log", "-1", "--format=%H %cd", "--date=format-local:%Y-%m-%d", "HEAD")
+        line = repo.run(
+            "log", "-1", "--format=%H %cd", "--date=format-local:%Y-%m-%d", "HEAD", env=UTC
+        )
     except GitError:  # an unborn branch: no commit yet
         return Commit("0" * 40, "")
     sha, _, date = line.strip().partition(" ")
@@ -148,6 +152,7 @@ def _history(repo: Repo, envs: list[str]) -> list[Change]:
             "HEAD",
             "--",
             *rels.values(),
+            env=UTC,
         )
     except GitError:
         return []
