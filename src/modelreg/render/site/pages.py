@@ -310,36 +310,45 @@ def live_matrix(data: SiteData) -> str:
     )
 
 
+#: The index shows the newest environment changes only (each model page has all of its own,
+#: catalog.json has every one), so the index stays small with a long history.
+INDEX_HISTORY = 50
+
+
 def timeline_section(data: SiteData, model: str | None) -> str:
     """``<ol id="timeline">`` of environment changes, newest first (one model, or all)."""
     changes = [c for c in data.timeline if model is None or c.model == model]
-    up = "../../" if model is not None else ""
+    shown = changes if model is not None else changes[:INDEX_HISTORY]
     items = []
-    for c in changes:
+    for c in shown:
         before = ", ".join(f"v{b}" for b in c.before) or "nothing"
         after = ", ".join(f"v{a}" for a in c.after) or "nothing"
-        who = f"{c.model}: " if model is None else ""
+        who = (
+            ""
+            if model is not None
+            else f'<a href="{url("models", c.model, "index.html")}">{E(c.model)}</a>: '
+        )
         items.append(
             f'<li data-commit="{E(c.sha)}" data-env="{E(c.env)}" data-model="{E(c.model)}" '
             f'data-kind="{c.kind}"><span class="kind kind-{c.kind}">{E(c.kind)}</span> '
-            f"<strong>{E(c.env)}</strong> {E(who)}{E(before)} → {E(after)} "
+            f"<strong>{E(c.env)}</strong> {who}{E(before)} → {E(after)} "
             f'<time datetime="{E(c.date)}">{E(c.date.replace("T", " "))}</time> '
             f"by {E(c.author)}, commit <code>{E(c.sha[:12])}</code>: {E(c.subject)}</li>\n"
         )
-    del up
     ident = "timeline-h"
     intro = (
         "<p>From <code>git log</code> of <code>overlays/&lt;env&gt;/kustomization.yaml</code>: "
         "every commit that changed what an environment deploys, newest first.</p>\n"
     )
-    if not items:
-        return (
-            f'<section aria-labelledby="{ident}">\n<h2 id="{ident}">Environment history</h2>\n'
-            f'{intro}<ol id="timeline"></ol>\n<p>No changes recorded in git.</p>\n</section>\n'
+    if len(shown) < len(changes):
+        intro += (
+            f"<p>The newest {len(shown)} of {len(changes)} changes; each model page lists all "
+            'of its own, and <a href="catalog.json">catalog.json</a> every one.</p>\n'
         )
+    tail = "" if items else "<p>No changes recorded in git.</p>\n"
     return (
         f'<section aria-labelledby="{ident}">\n<h2 id="{ident}">Environment history</h2>\n'
-        f'{intro}<ol id="timeline">\n{"".join(items)}</ol>\n</section>\n'
+        f'{intro}<ol id="timeline">\n{"".join(items)}</ol>\n{tail}</section>\n'
     )
 
 
