@@ -559,3 +559,18 @@ def test_hostile_card_values_are_escaped(registry: Registry, tmp_path: Path) -> 
     assert seen >= 4
     doc = json.loads((out / "catalog.json").read_text(encoding="utf-8"))
     assert doc["models"][0]["title"] == HOSTILE
+
+
+def test_the_index_shows_only_the_newest_changes(
+    bert: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from modelreg.render.site import pages
+
+    monkeypatch.setattr(pages, "INDEX_HISTORY", 1)
+    out = tmp_path / "site"
+    assert build(bert, out) == 0
+    index = page(out, "index.html")
+    assert [a["data-commit"] for a in index.find("li") if "data-commit" in a] == [head(bert)]
+    assert "The newest 1 of 4 changes" in (out / "index.html").read_text(encoding="utf-8")
+    model = page(out, "models/bert-classifier/index.html")
+    assert len([a for a in model.find("li") if "data-commit" in a]) == 4
