@@ -375,7 +375,10 @@ def test_a_failing_tree_builds_nothing(
     assert "models/demo/model.yaml" in err
     assert tree_digest(out) == before
     fresh = tmp_path / "fresh"
-    assert build(registry.root, fresh) == 1
+    assert build(registry.root, fresh, "--output", "json") == 1
+    report = json.loads(capsys.readouterr().out)
+    assert (report["status"], report["written"], report["files"]) == ("invalid", False, [])
+    assert {f["path"] for f in report["findings"]} == {"models/demo/model.yaml"}
     assert not fresh.exists()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 

@@ -219,7 +219,14 @@ def execute_site(request: SiteRequest) -> int:
             "written (fix the findings above)\n"
         )
         if request.output == "json":
-            report = {"version": 1, "status": "invalid", "files": [], **reporters.to_json(findings)}
+            report = {
+                "version": 1,
+                "status": "invalid",
+                "site": str(request.target),
+                "written": False,
+                "files": [],
+                "findings": reporters.to_json(findings)["findings"],
+            }
             sys.stdout.write(json.dumps(report, indent=2) + "\n")
         return 1
     files = site.build_site(
