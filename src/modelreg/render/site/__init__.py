@@ -21,7 +21,7 @@ from urllib.parse import quote, urlsplit
 
 from modelreg.errors import ModelregError, UsageError
 from modelreg.registry import Registry
-from modelreg.render.site import catalog, pages
+from modelreg.render.site import catalog, comparepage, pages, versionpage
 from modelreg.render.site.data import SiteData, gather
 from modelreg.storage import discard, staging_dir
 
@@ -92,7 +92,7 @@ def build_site(
         for v in m.versions:
             version = _safe_segment(v.version, "version")
             url = artifact_url(data, artifact_template, m.name, v.version, v.artifact)
-            files[f"models/{name}/{version}/index.html"] = pages.version_page(
+            files[f"models/{name}/{version}/index.html"] = versionpage.version_page(
                 data,
                 m,
                 v,
@@ -102,7 +102,7 @@ def build_site(
             )
         for a, b in pages.compare_pairs(m):
             files[f"models/{name}/compare/{pages.compare_name(a.version, b.version)}"] = (
-                pages.compare_page(data, m, a, b)
+                comparepage.compare_page(data, m, a, b)
             )
     files["catalog.json"] = catalog.render(data, artifact_template)
     out = {path: text.encode("utf-8") for path, text in files.items()}

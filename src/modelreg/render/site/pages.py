@@ -1,4 +1,7 @@
-"""The HTML pages of the catalog site, from :class:`~modelreg.render.site.data.SiteData`.
+"""The frame every page shares, the index and the model pages; the helpers of all pages.
+
+Version pages are in :mod:`~modelreg.render.site.versionpage`, compare pages in
+:mod:`~modelreg.render.site.comparepage`.
 
 Every value from the registry goes through :func:`modelreg.escape.html` (text and quoted
 attributes) and every link target through :func:`modelreg.escape.link_url`, so a name or a
@@ -10,15 +13,14 @@ The element ids and ``data-*`` attributes are a contract with the browser tests 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from decimal import Decimal
-from typing import Any
 
 from modelreg import escape
 from modelreg.render import text
 from modelreg.render.facts import ModelFacts, VersionFacts
 from modelreg.render.page import NOT_MEASURED, STATUS_MARK
-from modelreg.render.site import compare, svg
+from modelreg.render.site import svg
 from modelreg.render.site.data import SiteData
 
 E = escape.html
@@ -108,6 +110,10 @@ def dl(items: Iterable[tuple[str, str, str]]) -> str:
         for field, label, value in items
     )
     return f'<dl class="facts">\n{inner}</dl>\n'
+
+
+def code(value: object) -> str:
+    return f"<code>{E(str(value))}</code>"
 
 
 # -- figures --------------------------------------------------------------------------------
@@ -374,7 +380,7 @@ def model_page(data: SiteData, m: ModelFacts, version_commits: dict[str, str | N
             f'<td data-field="status">{E(status_label(v))}</td>'
             f'<td data-field="supported_until">{E(v.supported_until or "—")}</td>'
             f"<td>{E(', '.join(envs)) or '—'}</td>"
-            f'<td data-field="commit">{_code(commit[:12]) if commit else "untagged"}</td>'
+            f'<td data-field="commit">{code(commit[:12]) if commit else "untagged"}</td>'
             f'<td data-field="eval_sha256"><code>{E(str(v.eval_data["sha256"])[:12])}</code></td>'
             f"<td>{E(v.note or v.summary)}</td></tr>\n"
         )
@@ -490,309 +496,3 @@ def selection_guide(m: ModelFacts) -> str:
         + table("guide", "Selection guide", ("Use case", "Version", "Reason"), trs)
         + "</section>\n"
     )
-
-
-# -- version page ---------------------------------------------------------------------------
-
-
-def _code(value: object) -> str:
-    return f"<code>{E(str(value))}</code>"
-
-
-def io_table(ident: str, items: Sequence[Mapping[str, Any]], caption: str) -> str:
-    """``<table id="inputs|outputs">``: name, type, shape."""
-    rows = []
-    for io in items:
-        node = io.get("type")
-        kind = compare.type_text(node)
-        elem = str(node["tensor"]) if isinstance(node, dict) and "tensor" in node else kind
-        shape = node.get("shape") if isinstance(node, dict) and "tensor" in node else None
-        dims = (
-            "?"
-            if shape is None
-            else "[" + ", ".join("?" if d is None else str(d) for d in shape) + "]"
-        )
-        rows.append(
-            f'<tr data-name="{E(str(io.get("name")))}"><th scope="row">{_code(io.get("name"))}</th>'
-            f"<td>{_code(elem)}</td><td>{_code(dims)}</td></tr>\n"
-        )
-    return table(ident, caption, ("Name", "Type", "Shape"), rows)
-
-
-def version_page(
-    data: SiteData,
-    m: ModelFacts,
-    v: VersionFacts,
-    *,
-    download: str | None,
-    commit: str | None,
-    deploy: dict[str, str],
-) -> str:
-    """``models/<model>/<version>/index.html``: every verified fact of one version."""
-    meta = v.meta
-    onnx = meta["onnx"]
-    opsets = ", ".join(f"{k} {val}" for k, val in sorted(onnx.get("opsets", {}).items()))
-    producer = onnx.get("producer", {})
-    envs = envs_of(data, m.name, v.version)
-    facts = [
-        ("version", "Version", _code(v.version)),
-        ("status", "Status", E(status_label(v))),
-        ("release_date", "Release date", E(v.release_date)),
-        ("supported_until", "Supported until", E(v.supported_until or "—")),
-        ("environments", "Environments", E(", ".join(envs)) or "none"),
-        ("release_tag", "Release tag", _code(v.tag)),
-        ("commit", "Tagged commit", _code(commit) if commit else "not tagged in this clone"),
-        ("artifact", "Artifact", _code(v.artifact)),
-        ("sha256", "sha256", _code(v.sha256)),
-        ("size_bytes", "Size (bytes)", f'<span data-value="{v.size}">{v.size:,}</span>'),
-        ("ir_version", "ONNX IR version", E(str(onnx.get("ir_version")))),
-        ("opset", "Opsets", E(opsets)),
-        (
-            "producer",
-            "Producer",
-            E(f"{producer.get('name', '')} {producer.get('version', '')}".strip()),
-        ),
-        ("dataset", "Training data", E(_dataset(v))),
-        ("eval_path", "Evaluation data", _code(v.eval_data["repo_path"])),
-        ("eval_sha256", "Evaluation data sha256", _code(v.eval_data["sha256"])),
-        ("eval_samples", "Evaluation samples", E(str(v.eval_data.get("samples", "")))),
-    ]
-    figures = [
-        (f, label, f'<span data-value="{dec(val)}">{E(figure_text(f, val))}</span>')
-        for f, label in metric_fields(m)
-        if (val := figure(v, f)) is not None
-    ]
-    if v.f1_average:
-        figures.append(("f1_average", "F1 average", E(v.f1_average)))
-    lat = v.latency
-    if lat is not None:
-        figures += [
-            (
-                "latency_p90_ms",
-                "p90 latency",
-                f'<span data-value="{dec(lat.p90_ms)}">{E(text.ms(lat.p90_ms))}</span>',
-            ),
-            (
-                "latency_machine",
-                "Latency machine",
-                E(f"{lat.cpu}, fingerprint {lat.fingerprint}, onnxruntime {lat.onnxruntime}"),
-            ),
-            (
-                "latency_runs",
-                "Latency runs",
-                E(f"{lat.runs} runs after {lat.warmup} warm-up, batch {lat.batch_size}"),
-            ),
-        ]
-    vectors = meta.get("test_vectors", [])
-    vec_rows = [
-        f'<tr><th scope="row">{_code(t.get("path"))}</th><td>{E(str(t.get("rtol", "")))}</td>'
-        f"<td>{E(str(t.get('atol', '')))}</td></tr>\n"
-        for t in vectors
-        if isinstance(t, dict)
-    ]
-    if download is not None:
-        name = E(v.artifact.rsplit("/", 1)[-1])
-        link = (
-            f'<p><a id="download" href="{E(download)}" download>Download {name}</a> '
-            f"({v.size:,} bytes, sha256 <code>{E(v.sha256[:12])}…</code>)</p>\n"
-        )
-    else:
-        link = (
-            f'<p><a id="download">{E(v.artifact)}</a> (no download address: the repository has no '
-            "GitHub remote; pass <code>--artifact-url</code>; the file is at this path in the "
-            "repository)</p>\n"
-        )
-    body = (
-        f"<h1>{E(m.title)} {E(v.label)}</h1>\n"
-        f'<p class="lead">{E(v.summary)}</p>\n'
-        + (f"<p>Changes: {E('; '.join(v.changes))}.</p>\n" if v.changes else "")
-        + (f"<p>Migration: {E(v.migration)}</p>\n" if v.migration else "")
-        + '<section aria-labelledby="facts-h">\n<h2 id="facts-h">Verified facts</h2>\n'
-        + dl(facts)
-        + "</section>\n"
-        + '<section aria-labelledby="metrics-h">\n<h2 id="metrics-h">Metrics</h2>\n'
-        + dl(figures)
-        + "</section>\n"
-        + '<section aria-labelledby="sig-h">\n<h2 id="sig-h">Signature</h2>\n'
-        + io_table("inputs", onnx.get("inputs", []), "Inputs")
-        + io_table("outputs", onnx.get("outputs", []), "Outputs")
-        + "</section>\n"
-        + '<section aria-labelledby="vec-h">\n<h2 id="vec-h">Golden vectors</h2>\n'
-        + table(
-            "vectors", "Test data sets that must reproduce", ("Directory", "rtol", "atol"), vec_rows
-        )
-        + "</section>\n"
-        + '<section aria-labelledby="get-h">\n<h2 id="get-h">Download and use</h2>\n'
-        + link
-        + usage(m, v, deploy)
-        + "</section>\n"
-    )
-    return frame(
-        data,
-        3,
-        f"{m.name} {v.label}",
-        [("Models", "../../../index.html"), (m.name, "../index.html"), (v.label, "")],
-        body,
-    )
-
-
-def _dataset(v: VersionFacts) -> str:
-    d = v.dataset
-    samples = d.get("samples")
-    count = f" ({int(str(samples)):,} samples)" if samples is not None else ""
-    return f"{d.get('name', '')} v{d.get('version', '')}{count}"
-
-
-def usage(m: ModelFacts, v: VersionFacts, deploy: dict[str, str]) -> str:
-    """Shell snippets: modelreg pull, git lfs, kubectl, and what the overlay fetches."""
-    word = escape.shell_word
-    lines = [
-        "# fetch this version's artifact (Git LFS) and prove it",
-        f"modelreg pull {word(f'{m.name}@{v.version}')}",
-        "",
-        "# or by hand, at its release tag",
-        f"git checkout {word(v.tag)}",
-        f"git lfs pull --include={escape.shell_dq(v.artifact)}",
-        f"echo {escape.shell_dq(f'{v.sha256}  {v.artifact}')} | sha256sum --check",
-    ]
-    if v.overlay:
-        lines += ["", "# deploy the version overlay", f"kubectl apply -k {word(v.overlay)}"]
-    snippet = "\n".join(escape.one_line(line) for line in lines)
-    out = (
-        '<pre class="snippet" role="region" tabindex="0" aria-label="Commands"><code>'
-        f"{_html_block(snippet)}</code></pre>\n"
-    )
-    if deploy:
-        rows = [
-            f'<tr><th scope="row"><code>{E(k)}</code></th><td><code>{E(val)}</code></td></tr>\n'
-            for k, val in sorted(deploy.items())
-        ]
-        out += (
-            "<p>What the overlay's init container (<code>overlays/base/fetch-model.sh</code>) "
-            "fetches: the file at <code>MODEL_PATH</code> of <code>MODEL_REF</code> from "
-            "<code>MODEL_SOURCE_URL</code>, or <code>MODEL_STORAGE_URI</code> when set.</p>\n"
-            + table("deploy", "Overlay settings", ("Setting", "Value"), rows)
-        )
-    return out
-
-
-def _html_block(snippet: str) -> str:
-    return "\n".join(E(line) for line in snippet.split("\n"))
-
-
-# -- compare page ---------------------------------------------------------------------------
-
-
-def _delta(field: str, a: Decimal, b: Decimal) -> str:
-    if field in ("accuracy", "f1"):
-        return text.points(b - a)
-    if field.startswith("latency_"):
-        return text.ms_delta(b - a)
-    d = b - a
-    return "±0" if d == 0 else f"{'+' if d > 0 else '-'}{text.trim(abs(d))}"
-
-
-def _metric_row(field: str, label: str, a: VersionFacts, b: VersionFacts) -> str:
-    cells = []
-    for x in (a, b):
-        val = figure(x, field)
-        attrs = f'data-field="{field}" data-version="{E(x.version)}"'
-        if val is None:
-            cells.append(f'<td {attrs} class="num missing">—</td>')
-        else:
-            shown = E(figure_text(field, val))
-            cells.append(f'<td {attrs} data-value="{dec(val)}" class="num">{shown}</td>')
-    va, vb = figure(a, field), figure(b, field)
-    delta = "—"
-    if va is not None and vb is not None:
-        other_machine = (
-            field.startswith("latency_")
-            and a.latency is not None
-            and b.latency is not None
-            and a.latency.fingerprint != b.latency.fingerprint
-        )
-        delta = "not comparable (other machine)" if other_machine else _delta(field, va, vb)
-    return (
-        f'<tr data-field="{field}"><th scope="row">{E(label)}</th>{"".join(cells)}'
-        f'<td class="num delta">{E(delta)}</td></tr>\n'
-    )
-
-
-def _signature_row(row: compare.SignatureRow) -> str:
-    cls = "incompatible" if row.incompatible else ("same" if row.change == "same" else "changed")
-    old = _code(row.old) if row.old else "—"
-    new = _code(row.new) if row.new else "—"
-    flag = "<strong>incompatible</strong>: " if row.incompatible else ""
-    return (
-        f'<tr class="{cls}" data-side="{row.side}" data-name="{E(row.name)}" '
-        f'data-change="{row.change}"><td>{row.side}</td>'
-        f'<th scope="row"><code>{E(row.name)}</code></th><td>{old}</td><td>{new}</td>'
-        f"<td>{flag}{E(row.why or 'unchanged')}</td></tr>\n"
-    )
-
-
-def _verdict(breaking: int, a: VersionFacts, b: VersionFacts) -> str:
-    if not breaking:
-        return (
-            f'<p class="verdict">Signature compatible: callers of {E(a.label)} work with '
-            f"{E(b.label)}.</p>\n"
-        )
-    return (
-        f'<p class="verdict incompatible"><strong>{breaking} incompatible signature change'
-        f"{'s' * (breaking != 1)}</strong>: callers of {E(a.label)} must change for "
-        f"{E(b.label)}.</p>\n"
-    )
-
-
-def compare_page(data: SiteData, m: ModelFacts, a: VersionFacts, b: VersionFacts) -> str:
-    """``models/<model>/compare/<a>-vs-<b>.html``."""
-    metric_rows = [_metric_row(field, label, a, b) for field, label in metric_fields(m)]
-    sig = compare.signature_diff(a.meta, b.meta)
-    meta_rows = [
-        ("release_tag", a.tag, b.tag),
-        ("status", status_label(a), status_label(b)),
-        *compare.metadata_diff(a.meta, b.meta),
-    ]
-    diff_rows = [
-        f'<tr data-key="{E(k)}"{CHANGED if x != y else ""}>'
-        f'<th scope="row"><code>{E(k)}</code></th><td>{E(x)}</td><td>{E(y)}</td></tr>\n'
-        for k, x, y in meta_rows
-    ]
-    link_a = f'<a href="{url("..", a.version, "index.html")}">{E(a.label)}</a>'
-    link_b = f'<a href="{url("..", b.version, "index.html")}">{E(b.label)}</a>'
-    body = (
-        f"<h1>{E(m.name)}: {E(a.label)} vs {E(b.label)}</h1>\n"
-        f"<p>Older: {link_a} ({E(status_label(a))}); newer: {link_b} "
-        f"({E(status_label(b))}).</p>\n"
-        '<section aria-labelledby="deltas-h">\n<h2 id="deltas-h">Metrics</h2>\n'
-        + table(
-            "metric-deltas",
-            "Metrics with the change from the older to the newer version",
-            ("Metric", a.label, b.label, "Change"),
-            metric_rows,
-        )
-        + "</section>\n"
-        '<section aria-labelledby="sigdiff-h">\n<h2 id="sigdiff-h">Signature</h2>\n'
-        + _verdict(sum(r.incompatible for r in sig), a, b)
-        + table(
-            "signature-diff",
-            "Inputs and outputs of both versions",
-            ("Side", "Name", a.label, b.label, "Change"),
-            [_signature_row(r) for r in sig],
-        )
-        + "</section>\n"
-        '<section aria-labelledby="metadiff-h">\n<h2 id="metadiff-h">Metadata and tags</h2>\n'
-        + table(
-            "metadata-diff",
-            "Release tags, status and every metadata field that differs",
-            ("Field", a.label, b.label),
-            diff_rows,
-        )
-        + "</section>\n"
-    )
-    crumbs = [
-        ("Models", "../../../index.html"),
-        (m.name, "../index.html"),
-        (f"{a.label} vs {b.label}", ""),
-    ]
-    return frame(data, 3, f"{m.name} {a.label} vs {b.label}", crumbs, body)
