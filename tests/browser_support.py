@@ -237,7 +237,14 @@ def watch(page: Any, base: str) -> Faults:
 
     page.on("console", on_console)
     page.on("pageerror", lambda exc: faults.errors.append(str(exc)))
-    page.on("requestfailed", lambda r: faults.failed.append(f"{r.failure} {r.url}"))
+
+    def on_failed(request: Any) -> None:
+        # ERR_ABORTED: the test moved on before a late request (the icon) ended; a missing
+        # file is ERR_FILE_NOT_FOUND, an HTTP error a response >= 400.
+        if request.failure != "net::ERR_ABORTED":
+            faults.failed.append(f"{request.failure} {request.url}")
+
+    page.on("requestfailed", on_failed)
     page.on("request", on_request)
     page.on("response", on_response)
     return faults
