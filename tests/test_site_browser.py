@@ -741,3 +741,16 @@ def test_screenshots_at_1280_and_390(repo_site: Site, open_page: OpenPage) -> No
         assert faults.all() == []
     for path in written:
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", path
+
+
+def test_a_missing_browser_skips_locally_and_fails_in_ci(monkeypatch: pytest.MonkeyPatch) -> None:
+    import browser_support
+
+    monkeypatch.setattr(browser_support, "CHROMIUM", Path("/nonexistent/chromium"))
+    monkeypatch.setenv("CI", "true")
+    reason = "no browser at /nonexistent/chromium (apt-get install -y chromium)"
+    with pytest.raises(pytest.fail.Exception, match=re.escape(f"{reason} (.ci/run installs")):
+        require_tools()
+    monkeypatch.delenv("CI")
+    with pytest.raises(pytest.skip.Exception, match=f"^{re.escape(reason)}$"):
+        require_tools()
