@@ -14,6 +14,7 @@ Pages (docs/site.md): ``index.html``; ``models/<model>/index.html``;
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 from importlib import resources
 from pathlib import Path
@@ -100,9 +101,10 @@ def build_site(
                 commit=commits[v.version],
                 deploy=data.deploy.get((m.name, v.version), {}),
             )
+        flat: dict[str, dict[str, str]] = {}  # each version's metadata flattened once
         for a, b in pages.compare_pairs(m):
             files[f"models/{name}/compare/{pages.compare_name(a.version, b.version)}"] = (
-                comparepage.compare_page(data, m, a, b)
+                comparepage.compare_page(data, m, a, b, flat)
             )
     files["catalog.json"] = catalog.render(data, artifact_template)
     out = {path: text.encode("utf-8") for path, text in files.items()}
@@ -142,6 +144,19 @@ def _is_site(directory: Path) -> bool:
     )
 
 
+def _write_files(directory: Path, files: dict[str, bytes]) -> None:
+    """Write ``files`` into the new, empty ``directory`` (thousands: one mkdir per directory)."""
+    made: set[Path] = {directory}
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    for rel, raw in files.items():
+        path = directory / rel
+        if path.parent not in made:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            made.add(path.parent)
+        with os.fdopen(os.open(path, flags, 0o644), "wb") as fh:
+            fh.write(raw)
+
+
 def write_site(target: Path, files: dict[str, bytes]) -> None:
     """Replace ``target`` with a directory holding exactly ``files``, all at once.
 
@@ -155,10 +170,7 @@ def write_site(target: Path, files: dict[str, bytes]) -> None:
     staging = staging_dir(target.parent, f".{target.name}.new-")
     old: Path | None = None
     try:
-        for rel, raw in files.items():
-            path = staging / rel
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(raw)
+        _write_files(staging, files)
         if target.exists():
             old = staging_dir(target.parent, f".{target.name}.old-")
             old.rmdir()

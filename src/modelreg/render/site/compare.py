@@ -159,8 +159,12 @@ def metadata_diff(
     old_meta: Mapping[str, Any], new_meta: Mapping[str, Any]
 ) -> list[tuple[str, str, str]]:
     """``(key, old, new)`` for every metadata field that differs (signature and metrics aside)."""
+    return flat_diff(flatten(old_meta), flatten(new_meta))
+
+
+def flat_diff(a: Mapping[str, str], b: Mapping[str, str]) -> list[tuple[str, str, str]]:
+    """:func:`metadata_diff` of two :func:`flatten` results (a site flattens each version once)."""
     skip = ("onnx.inputs", "onnx.outputs", "evaluation.metrics", "version")
-    a, b = flatten(old_meta), flatten(new_meta)
     rows = []
     for key in sorted(set(a) | set(b)):
         if key.startswith(skip):

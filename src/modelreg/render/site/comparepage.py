@@ -88,14 +88,28 @@ def _verdict(breaking: int, a: VersionFacts, b: VersionFacts) -> str:
     )
 
 
-def compare_page(data: SiteData, m: ModelFacts, a: VersionFacts, b: VersionFacts) -> str:
-    """``models/<model>/compare/<a>-vs-<b>.html``."""
+def compare_page(
+    data: SiteData,
+    m: ModelFacts,
+    a: VersionFacts,
+    b: VersionFacts,
+    flat: dict[str, dict[str, str]] | None = None,
+) -> str:
+    """``models/<model>/compare/<a>-vs-<b>.html``.
+
+    ``flat``: version → :func:`~modelreg.render.site.compare.flatten` of its metadata, filled
+    as needed, so a model's pages flatten each version once.
+    """
+    flat = {} if flat is None else flat
+    for v in (a, b):
+        if v.version not in flat:
+            flat[v.version] = compare.flatten(v.meta)
     metric_rows = [_metric_row(field, label, a, b) for field, label in metric_fields(m)]
     sig = compare.signature_diff(a.meta, b.meta)
     meta_rows = [
         ("release_tag", a.tag, b.tag),
         ("status", status_label(a), status_label(b)),
-        *compare.metadata_diff(a.meta, b.meta),
+        *compare.flat_diff(flat[a.version], flat[b.version]),
     ]
     diff_rows = [
         f'<tr data-key="{E(k)}"{CHANGED if x != y else ""}>'

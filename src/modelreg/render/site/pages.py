@@ -13,6 +13,7 @@ The element ids and ``data-*`` attributes are a contract with the browser tests 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
 
@@ -23,7 +24,8 @@ from modelreg.render.page import NOT_MEASURED, STATUS_MARK
 from modelreg.render.site import svg
 from modelreg.render.site.data import SiteData
 
-E = escape.html
+#: escape.html, remembered: the same names, versions and labels are escaped thousands of times.
+E = functools.lru_cache(maxsize=1 << 16)(escape.html)
 CHANGED = ' class="changed"'
 
 
