@@ -577,3 +577,23 @@ def test_the_index_shows_only_the_newest_changes(
     assert "The newest 1 of 4 changes" in (out / "index.html").read_text(encoding="utf-8")
     model = page(out, "models/bert-classifier/index.html")
     assert len([a for a in model.find("li") if "data-commit" in a]) == 4
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--artifact-url", "https://x.example/{path}"], "--artifact-url needs --site DIR"),
+        (["--site", "SITE", "--check"], "--check and --site cannot be combined"),
+    ],
+)
+def test_usage_errors(
+    registry: Registry,
+    tmp_path: Path,
+    args: list[str],
+    message: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    args = [str(tmp_path / "site") if a == "SITE" else a for a in args]
+    assert main(["render", "--root", str(registry.root), *args]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "site").exists()
