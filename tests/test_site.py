@@ -597,3 +597,32 @@ def test_usage_errors(
     assert main(["render", "--root", str(registry.root), *args]) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "site").exists()
+
+
+def test_a_regressor_shows_r2_rmse_mae(registry: Registry, tmp_path: Path) -> None:
+    registry.replace(
+        "models/demo/model.yaml", "task: text-classification", "task: tabular-regression"
+    )
+    figures = {"1.0.0": ("0.41", "2.5", "0.62"), "1.1.0": ("0.38", "2.25", "0.71")}
+    for version, (mae, rmse, r2) in figures.items():
+        registry.replace(
+            f"models/demo/{version}/metadata.yaml",
+            "    accuracy: 0.8\n    f1:\n      value: 0.8\n      average: binary\n",
+            f"    mae: {mae}\n    rmse: {rmse}\n    r2: {r2}\n",
+        )
+    git_commit_all(registry.root, "a regressor")
+    out = tmp_path / "site"
+    assert build(registry.root, out) == 0
+    text = (out / "models/demo/index.html").read_text(encoding="utf-8")
+    for version, (mae, rmse, r2) in figures.items():
+        row = text.split(f'<tr data-version="{version}"', 1)[1].split("</tr>", 1)[0]
+        cells = {
+            c["data-field"]: c.get("data-value") for c in Page(row).find("td") if "data-field" in c
+        }
+        assert (cells["mae"], cells["rmse"], cells["r2"]) == (mae, rmse, r2)
+        assert "accuracy" not in cells
+    assert '<svg id="trend-r2"' in text and '<svg id="trend-accuracy"' not in text
+    assert "<title>v1.1.0 r2 0.71 (production)</title>" in text
+    compare_text = (out / "models/demo/compare/1.0.0-vs-1.1.0.html").read_text(encoding="utf-8")
+    assert '<tr data-field="r2"><th scope="row">R²</th>' in compare_text
+    assert '<td class="num delta">+0.09</td>' in compare_text
