@@ -52,9 +52,8 @@ def eval_bounds(ctx: VersionContext, target: Path) -> list[str]:
 
     known = ctx.memo.eval_bounds
     if target not in known:
-        assert ctx.meta is not None
         with ctx.registry.tree.open_binary(target) as fh:
-            known[target] = npz_problems(fh, eval_signature(ctx.meta))
+            known[target] = npz_problems(fh, eval_signature(ctx.metadata))
     return known[target]
 
 
@@ -64,8 +63,7 @@ def evaluation_spec(ctx: VersionContext) -> dict[str, Any] | None:
     None when the file is unsafe, missing, a pointer or differs from its hash: the metrics
     check reports that, and nothing is scored on data the claims were not measured on.
     """
-    assert ctx.meta is not None
-    evaluation = ctx.meta["evaluation"]
+    evaluation = ctx.metadata["evaluation"]
     tree = ctx.registry.tree
     target, _reason = eval_data_path(ctx, evaluation["data"]["path"])
     if target is None or not tree.is_file(target):
@@ -78,7 +76,7 @@ def evaluation_spec(ctx: VersionContext) -> dict[str, Any] | None:
     return {
         "data": str(target),
         "output": evaluation["output"],
-        "bounds": eval_signature(ctx.meta),
+        "bounds": eval_signature(ctx.metadata),
         **metric_args(labels, evaluation["metrics"]),
     }
 
@@ -86,10 +84,9 @@ def evaluation_spec(ctx: VersionContext) -> dict[str, Any] | None:
 def deep_spec(ctx: VersionContext) -> dict[str, Any]:
     """What the version's deep task needs besides the model: the golden vectors and, when the
     evaluation file is the declared one, what to score on it."""
-    assert ctx.meta is not None
     return {
         "version_dir": str(ctx.version.dir),
-        "sets": ctx.meta["test_vectors"],
+        "sets": ctx.metadata["test_vectors"],
         "evaluate": evaluation_spec(ctx),
     }
 
