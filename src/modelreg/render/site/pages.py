@@ -264,9 +264,10 @@ def index(data: SiteData) -> str:
         "Environments",
     )  # fmt: skip
     n = len(data.models)
+    versions = sum(len(m.versions) for m in data.models)
     body = (
         "<h1>Model registry</h1>\n"
-        f"<p>{n} model{'s' * (n != 1)}, {sum(len(m.versions) for m in data.models)} versions. "
+        f"<p>{n:,} model{'s' * (n != 1)}, {versions:,} version{'s' * (versions != 1)}. "
         'Data for other tools: <a href="catalog.json">catalog.json</a>.</p>\n'
         '<section aria-labelledby="models-h">\n<h2 id="models-h">Models</h2>\n'
         '<p class="filter"><label for="filter">Filter models</label> '
