@@ -23,7 +23,8 @@ HELP = "create a new registry repository (models/, schemas, hooks, workflows, LF
 DESCRIPTION = """\
 Create a registry in DIR: models/, copies of the JSON Schemas for editors (schemas/),
 .gitattributes storing *.onnx in Git LFS, .pre-commit-config.yaml running the modelreg hooks,
-GitHub workflows (pull-request checks, release tags on main, nightly sharded validation),
+GitHub workflows (pull-request checks, release tags on main, nightly sharded validation, the
+catalog site on GitHub Pages),
 CODEOWNERS with production owned by release owners, a pull-request template and a README.
 DIR becomes a git repository unless it is inside one already.
 
