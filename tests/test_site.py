@@ -418,6 +418,20 @@ def test_a_directory_that_is_not_a_site_is_not_replaced(
     assert (other / "thesis.tex").read_text(encoding="utf-8") == "mine\n"
 
 
+def test_uncommitted_changes_are_named_on_every_page(registry: Registry, tmp_path: Path) -> None:
+    registry.replace("models/demo/1.1.0/metadata.yaml", "accuracy: 0.8", "accuracy: 0.85")
+    out = tmp_path / "site"
+    assert build(registry.root, out) == 0
+    for path in html_files(out):
+        footer = path.read_text(encoding="utf-8").split("<footer>", 1)[1]
+        assert "plus 1 uncommitted change in models/ or overlays/" in footer, path
+    doc = json.loads((out / "catalog.json").read_text(encoding="utf-8"))
+    assert doc["commit"]["uncommitted"] == 1
+    git_commit_all(registry.root, "commit it")
+    assert build(registry.root, out) == 0
+    assert "uncommitted" not in (out / "index.html").read_text(encoding="utf-8")
+
+
 def test_the_build_leaves_git_and_the_registry_alone(registry: Registry, tmp_path: Path) -> None:
     before = tree_digest(registry.root)
     neighbour = tmp_path / "neighbour.txt"

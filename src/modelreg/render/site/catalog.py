@@ -86,7 +86,11 @@ def render(data: SiteData, template: str | None) -> str:
     doc = {
         "schema": SCHEMA_ID,
         "format": FORMAT_VERSION,
-        "commit": {"sha": data.commit.sha, "date": data.commit.date or None},
+        "commit": {
+            "sha": data.commit.sha,
+            "date": data.commit.date or None,
+            "uncommitted": data.commit.uncommitted,
+        },
         "models": [
             {
                 "name": m.name,

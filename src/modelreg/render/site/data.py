@@ -40,6 +40,9 @@ class Commit:
 
     sha: str
     date: str  # YYYY-MM-DD of the committer date, UTC; "" when unknown
+    #: Files under models/ or overlays/ that differ from the commit (the site shows the work
+    #: tree, so the pages say so instead of passing it off as the commit).
+    uncommitted: int = 0
 
 
 @dataclass(frozen=True)
@@ -108,7 +111,11 @@ def _commit(repo: Repo | None) -> Commit:
     except GitError:  # an unborn branch: no commit yet
         return Commit("0" * 40, "")
     sha, _, date = line.strip().partition(" ")
-    return Commit(sha, date)
+    try:
+        changed = repo.changed_paths("models", OVERLAYS_DIR)
+    except GitError:
+        changed = set()
+    return Commit(sha, date, len(changed))
 
 
 def _live(root: Path) -> dict[str, dict[str, tuple[str, ...]]]:

@@ -55,6 +55,12 @@ def frame(
     )
     sha = E(data.commit.sha)
     when = f" ({E(data.commit.date)})" if data.commit.date else ""
+    if data.commit.uncommitted:
+        n = data.commit.uncommitted
+        when += (
+            f', <strong class="dirty">plus {n} uncommitted change{"s" * (n != 1)} in '
+            "models/ or overlays/</strong>"
+        )
     return (
         "<!DOCTYPE html>\n"
         '<html lang="en">\n<head>\n<meta charset="utf-8">\n'
