@@ -640,3 +640,23 @@ def test_a_regressor_shows_r2_rmse_mae(registry: Registry, tmp_path: Path) -> No
     compare_text = (out / "models/demo/compare/1.0.0-vs-1.1.0.html").read_text(encoding="utf-8")
     assert '<tr data-field="r2"><th scope="row">R²</th>' in compare_text
     assert '<td class="num delta">+0.09</td>' in compare_text
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "kind"),
+    [
+        ([], ["1.0.0"], "added"),
+        (["1.0.0"], [], "removed"),
+        (["1.0.0", "1.1.0"], ["1.1.0"], "removed"),
+        (["1.1.0"], ["1.0.0", "1.1.0"], "added"),
+        (["1.0.0"], ["1.1.0"], "promotion"),
+        (["1.0.0"], ["1.0.0", "2.0.0-rc.1"], "promotion"),
+        (["1.1.0"], ["1.0.0"], "rollback"),
+        (["1.0.0", "1.2.0"], ["1.1.0", "1.2.0"], "changed"),
+    ],
+)
+def test_kind_of_an_environment_change(before: list[str], after: list[str], kind: str) -> None:
+    from modelreg.render.site.data import Change
+
+    change = Change("production", "0" * 40, "", "", "", "m", tuple(before), tuple(after))
+    assert change.kind == kind

@@ -60,17 +60,19 @@ class Change:
 
     @property
     def kind(self) -> str:
-        """``promotion``, ``rollback``, ``added``, ``removed`` or ``changed``."""
-        if not self.before:
+        """``promotion`` or ``rollback`` (the highest deployed version went up or down), else
+        ``added`` or ``removed`` (versions only added, or only taken out), else ``changed``."""
+        if self.before and self.after:
+            old = max(self.before, key=semver_key)
+            new = max(self.after, key=semver_key)
+            if semver_key(new) > semver_key(old):
+                return "promotion"
+            if semver_key(new) < semver_key(old):
+                return "rollback"
+        if set(self.before) <= set(self.after):
             return "added"
-        if not self.after:
+        if set(self.after) <= set(self.before):
             return "removed"
-        old = max(self.before, key=semver_key)
-        new = max(self.after, key=semver_key)
-        if semver_key(new) > semver_key(old):
-            return "promotion"
-        if semver_key(new) < semver_key(old):
-            return "rollback"
         return "changed"
 
 
