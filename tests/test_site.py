@@ -660,3 +660,19 @@ def test_kind_of_an_environment_change(before: list[str], after: list[str], kind
 
     change = Change("production", "0" * 40, "", "", "", "m", tuple(before), tuple(after))
     assert change.kind == kind
+
+
+def test_release_tags_give_the_tagged_commit(registry: Registry, tmp_path: Path) -> None:
+    sha = head(registry.root)
+    git(registry.root, "tag", "-a", "model-demo-v1.0.0", "-m", "release 1.0.0")
+    out = tmp_path / "site"
+    assert build(registry.root, out) == 0
+    text = (out / "models/demo/index.html").read_text(encoding="utf-8")
+    row = text.split('<tr data-version="1.0.0"', 1)[1].split("</tr>", 1)[0]
+    assert f'<td data-field="commit"><code>{sha[:12]}</code></td>' in row
+    row = text.split('<tr data-version="1.1.0"', 1)[1].split("</tr>", 1)[0]
+    assert '<td data-field="commit">untagged</td>' in row
+    doc = json.loads((out / "catalog.json").read_text(encoding="utf-8"))
+    assert [v["commit"] for v in doc["models"][0]["versions"]] == [sha, None]
+    version = (out / "models/demo/1.0.0/index.html").read_text(encoding="utf-8")
+    assert f'<dd data-field="commit"><code>{sha}</code></dd>' in version
