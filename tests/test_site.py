@@ -676,3 +676,21 @@ def test_release_tags_give_the_tagged_commit(registry: Registry, tmp_path: Path)
     assert [v["commit"] for v in doc["models"][0]["versions"]] == [sha, None]
     version = (out / "models/demo/1.0.0/index.html").read_text(encoding="utf-8")
     assert f'<dd data-field="commit"><code>{sha}</code></dd>' in version
+
+
+@pytest.mark.parametrize("exchange", [True, False])
+def test_rebuilding_replaces_the_whole_site(
+    registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, exchange: bool
+) -> None:
+    from modelreg.render import site
+
+    if not exchange:  # a system without renameat2: rename aside, rename in
+        monkeypatch.setattr(site, "_exchange", lambda a, b: False)
+    out = tmp_path / "site"
+    assert build(registry.root, out) == 0
+    (out / "stale.html").write_text("from an older build\n", encoding="utf-8")
+    first = tree_digest(out)
+    assert build(registry.root, out) == 0
+    assert not (out / "stale.html").exists()
+    assert tree_digest(out) == {k: v for k, v in first.items() if k != "stale.html"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["reg", "site"]  # nothing left beside
