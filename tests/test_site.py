@@ -694,3 +694,12 @@ def test_rebuilding_replaces_the_whole_site(
     assert not (out / "stale.html").exists()
     assert tree_digest(out) == {k: v for k, v in first.items() if k != "stale.html"}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["reg", "site"]  # nothing left beside
+
+
+def test_model_card_shows_the_promotion_gates(bert_site: Path) -> None:
+    text = (bert_site / "models/bert-classifier/index.html").read_text(encoding="utf-8")
+    gates = text.split('<dd data-field="gates">', 1)[1].split("</dd>", 1)[0]
+    assert gates == (
+        "<code>max_accuracy_drop</code> 0.005, <code>max_f1_drop</code> 0.005, "
+        "<code>max_p99_regression</code> 0.1, <code>min_accuracy</code> 0.9"
+    )

@@ -410,6 +410,7 @@ def model_page(data: SiteData, m: ModelFacts, version_commits: dict[str, str | N
                 version_link(m.name, prod.version, "../") if prod else "none",
             ),
             ("newest", "Newest", version_link(m.name, m.newest.version, "../")),
+            ("gates", "Promotion gates (model.yaml)", gates_text(m)),
         ]
     )
     body = (
@@ -424,6 +425,13 @@ def model_page(data: SiteData, m: ModelFacts, version_commits: dict[str, str | N
         + selection_guide(m)
     )
     return frame(data, 2, m.title, [("Models", "../../index.html"), (m.name, "")], body)
+
+
+def gates_text(m: ModelFacts) -> str:
+    """``min_accuracy 0.9, max_p99_regression 0.1`` (HTML), or ``none``."""
+    if not m.gates:
+        return "none"
+    return ", ".join(f"{code(k)} {E(str(v))}" for k, v in sorted(m.gates.items()))
 
 
 def trends(data: SiteData, m: ModelFacts, fields: Sequence[tuple[str, str]]) -> str:
