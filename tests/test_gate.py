@@ -119,3 +119,55 @@ def test_a_pull_request_cannot_loosen_the_gates_it_is_judged_by(
     assert main(["gate", "demo", "1.2.0", "--runs", "30", "--base", base]) == 1
     out = capsys.readouterr().out.splitlines()
     assert out[2] == "| min_accuracy | >= 70.00% | 20.00% | 80.00% | **FAIL** |"
+
+
+# -- compatible_signature: the rule the catalog site's compare pages show -------------------
+
+
+def with_signature_gate(registry: Registry, shape: str | None = None) -> None:
+    """A candidate 1.2.0 judged with ``compatible_signature: true``; ``shape`` replaces its
+    input's declared shape (production's is ``[batch, sequence]``)."""
+    with_candidate(registry, weight=0.7, drop=0.5)
+    registry.write(
+        "models/demo/model.yaml",
+        registry.read("models/demo/model.yaml") + "  compatible_signature: true\n",
+    )
+    if shape is not None:
+        registry.replace("models/demo/1.2.0/metadata.yaml", "shape: [batch, sequence]", shape)
+
+
+def _signature_row(out: str) -> str:
+    (row,) = [line for line in out.splitlines() if line.startswith("| compatible_signature |")]
+    return row
+
+
+def test_a_compatible_signature_passes(
+    registry: Registry, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A symbol renamed is no change for a caller (the rule of docs/site.md).
+    with_signature_gate(registry, "shape: [N, sequence]")
+    assert main(["gate", "demo", "1.2.0", "--runs", "30"]) == 0
+    assert _signature_row(capsys.readouterr().out) == (
+        "| compatible_signature | callers of production keep working | compatible | - | pass |"
+    )
+
+
+def test_a_signature_that_accepts_less_fails_the_gate(
+    registry: Registry, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with_signature_gate(registry, "shape: [1, sequence]")
+    assert main(["gate", "demo", "1.2.0", "--runs", "30", "--output", "json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    (row,) = [g for g in report["gates"] if g["gate"] == "compatible_signature"]
+    assert row["passed"] is False
+    assert row["candidate"] == "breaks callers: input input_ids: dimension 0: batch → 1"
+    assert report["status"] == "fail"
+
+
+def test_the_signature_gate_is_off_unless_asked(
+    registry: Registry, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with_candidate(registry, weight=0.7, drop=0.5)
+    registry.replace("models/demo/1.2.0/metadata.yaml", "shape: [batch, sequence]", "shape: [1, 2]")
+    assert main(["gate", "demo", "1.2.0", "--runs", "30"]) == 0
+    assert "compatible_signature" not in capsys.readouterr().out

@@ -54,6 +54,7 @@ class Gates(TypedDict, total=False):
     max_rmse_increase: float
     p99_latency_budget_ms: float
     max_p99_regression: float
+    compatible_signature: bool
     p99_tolerance: float
     p99_tolerance_ms: float
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from modelreg.errors import ModelregError, UsageError
 from modelreg.git.lfs import looks_like_pointer, read_head
+from modelreg.gitops.signature import signature_diff
 from modelreg.hashing import sha256_file
 from modelreg.onnx.evaluation import is_regression, metric_args
 from modelreg.onnx.measure import LatencyTarget, golden_inputs, latency, scores
@@ -35,6 +36,7 @@ GATE_ORDER = (
     "max_rmse_increase",
     "p99_latency_budget_ms",
     "max_p99_regression",
+    "compatible_signature",
 )
 _LATENCY_GATES = ("p99_latency_budget_ms", "max_p99_regression")
 #: Gates that judge a classifier's scores, and a regressor's.
@@ -235,7 +237,22 @@ def evaluate(
         report.measured["environment"] = env
     report.measured.update(measured)
     report.rows = _judge(gates, measured)
+    if gates.get("compatible_signature") is True:
+        report.rows.append(_signature_row(cand_meta, prod_meta if production else None))
     return report
+
+
+def _signature_row(cand_meta: dict[str, Any], prod_meta: dict[str, Any] | None) -> GateRow:
+    """``compatible_signature``: the candidate keeps every call to production working
+    (:mod:`modelreg.gitops.signature`, the rule the catalog site's compare pages show)."""
+    gate, rule = "compatible_signature", "callers of production keep working"
+    if prod_meta is None:
+        return GateRow(gate, rule, "-", "-", None, "no production version")
+    broken = [r for r in signature_diff(prod_meta, cand_meta) if r.incompatible]
+    if not broken:
+        return GateRow(gate, rule, "compatible", "-", True)
+    shown = "; ".join(f"{r.side} {r.name}: {r.why}" for r in broken)
+    return GateRow(gate, rule, f"breaks callers: {shown}", "-", False)
 
 
 def _refuse_other_kind(model: str, gates: dict[str, Any], regression: bool) -> None:
@@ -270,8 +287,8 @@ def _judge(gates: dict[str, Any], measured: dict[str, dict[str, Any]]) -> list[G
     prod = measured.get("production")
     rows: list[GateRow] = []
     for gate in GATE_ORDER:
-        if gate not in gates:
-            continue
+        if gate not in gates or gate == "compatible_signature":
+            continue  # (compatible_signature compares signatures, not measurements)
         limit = float(gates[gate])
         if gate in ("min_accuracy", "min_f1"):
             key = gate.removeprefix("min_")

@@ -124,6 +124,7 @@ def _gates(m: ModelFacts) -> list[str]:
         "max_f1_drop": ("Largest F1 drop against production", "fraction"),
         "p99_latency_budget_ms": ("p99 latency budget", "ms"),
         "max_p99_regression": ("Largest p99 slowdown against production, side by side", "ratio"),
+        "compatible_signature": ("Callers of production keep working (inputs, outputs)", ""),
     }
     rows = []
     for key, value in sorted(m.gates.items()):
