@@ -682,10 +682,10 @@ def test_release_tags_give_the_tagged_commit(registry: Registry, tmp_path: Path)
 def test_rebuilding_replaces_the_whole_site(
     registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, exchange: bool
 ) -> None:
-    from modelreg.render import site
+    from modelreg import storage
 
     if not exchange:  # a system without renameat2: rename aside, rename in
-        monkeypatch.setattr(site, "_exchange", lambda a, b: False)
+        monkeypatch.setattr(storage, "_exchange", lambda a, b: False)
     out = tmp_path / "site"
     assert build(registry.root, out) == 0
     (out / "stale.html").write_text("from an older build\n", encoding="utf-8")

@@ -347,3 +347,22 @@ def test_a_planted_temporary_is_replaced_not_written_through(reg: Path, tmp_path
     assert target.read_text() == "outside\n"
     notes = reg / "models/demo/notes.txt"
     assert notes.read_text() == "notes\n" and not notes.is_symlink()
+
+
+# -- replace_directory: a whole directory at once (the catalog site) -------------------------
+
+
+@pytest.mark.parametrize("bad", ["../escape.html", "/abs.html", ""])
+def test_replace_directory_leaves_the_old_one_when_a_file_is_refused(
+    tmp_path: Path, bad: str
+) -> None:
+    from modelreg.storage import StorageError, replace_directory
+
+    target = tmp_path / "site"
+    replace_directory(target, {"index.html": b"old\n", "a/b.html": b"b\n"})
+    assert (target / "a" / "b.html").read_bytes() == b"b\n"
+    with pytest.raises(StorageError, match="not a path inside the directory"):
+        replace_directory(target, {"index.html": b"new\n", bad: b"x\n"})
+    assert (target / "index.html").read_bytes() == b"old\n"  # untouched
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["site"]  # no staging left beside
+    assert not (tmp_path / "escape.html").exists()

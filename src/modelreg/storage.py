@@ -38,12 +38,14 @@ The contract, which every command that changes a registry follows (``add``, ``pr
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import errno
 import fcntl
 import json
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -360,6 +362,83 @@ def write_tree(root: Path, directory: Path, files: Mapping[str, str]) -> None:
         except BaseException:
             discard(staging)
             raise
+
+
+def replace_directory(target: Path, files: Mapping[str, bytes]) -> None:
+    """Replace ``target`` with a directory holding exactly ``files``, all at once.
+
+    The new tree is assembled in a staging directory beside ``target``; then the two are
+    exchanged in one ``renameat2(RENAME_EXCHANGE)`` (Linux), so a reader sees the old site or
+    the new one, never neither; elsewhere the old site is renamed aside and the new one in. The
+    old one is removed last. A failure before the exchange leaves the old site untouched and no
+    staging directory behind.
+    """
+    if target.is_symlink() or (target.exists() and not target.is_dir()):
+        raise StorageError(f"{target} exists and is not a directory")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = staging_dir(target.parent, f".{target.name}.new-")
+    old: Path | None = None
+    try:
+        _write_files(staging, files)
+        if not target.exists():
+            staging.rename(target)
+        elif _exchange(staging, target):
+            old = staging  # now holds the previous site
+        else:
+            old = staging_dir(target.parent, f".{target.name}.old-")
+            old.rmdir()
+            target.rename(old)
+            staging.rename(target)
+    except BaseException:
+        discard(staging)
+        if old is not None and not target.exists():
+            old.rename(target)
+            old = None
+        raise
+    if old is not None:
+        discard(old)
+
+
+def _write_files(directory: Path, files: Mapping[str, bytes]) -> None:
+    """Write ``files`` into the new, empty ``directory`` (thousands: one mkdir per directory)."""
+    made: set[Path] = {directory}
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    for rel, raw in files.items():
+        parts = PurePosixPath(rel).parts
+        if not parts or PurePosixPath(rel).is_absolute() or ".." in parts:
+            raise StorageError(f"{rel!r} is not a path inside the directory")
+        path = directory / rel
+        if path.parent not in made:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            made.add(path.parent)
+        with os.fdopen(os.open(path, flags, 0o644), "wb") as fh:
+            fh.write(raw)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two directories atomically (Linux ``renameat2``); False where that is unavailable."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):  # no such symbol (old glibc, musl): plain renames
+        return False
+    at_fdcwd, rename_exchange = -100, 2  # <fcntl.h> AT_FDCWD, <linux/fs.h> RENAME_EXCHANGE
+    renameat2.argtypes = [
+        ctypes.c_int,
+        ctypes.c_char_p,
+        ctypes.c_int,
+        ctypes.c_char_p,
+        ctypes.c_uint,
+    ]
+    done = renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange)
+    if done == 0:
+        return True
+    errno = ctypes.get_errno()
+    if errno in (38, 22, 95):  # ENOSYS, EINVAL, EOPNOTSUPP: the file system cannot exchange
+        return False
+    raise OSError(errno, os.strerror(errno), os.fspath(b))
 
 
 def staging_dir(parent: Path, prefix: str) -> Path:

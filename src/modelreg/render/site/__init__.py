@@ -13,11 +13,8 @@ Pages (docs/site.md): ``index.html``; ``models/<model>/index.html``;
 
 from __future__ import annotations
 
-import ctypes
 import datetime as dt
-import os
 import re
-import sys
 from importlib import resources
 from pathlib import Path
 from urllib.parse import quote, urlsplit
@@ -26,7 +23,7 @@ from modelreg.errors import ModelregError, UsageError
 from modelreg.registry import Registry
 from modelreg.render.site import catalog, comparepage, pages, versionpage
 from modelreg.render.site.data import SiteData, gather
-from modelreg.storage import discard, staging_dir
+from modelreg.storage import replace_directory
 
 ASSETS = ("favicon.svg", "site.css", "site.js")
 _PLACEHOLDER_RE = re.compile(r"\{([^{}]*)\}")
@@ -146,75 +143,9 @@ def _is_site(directory: Path) -> bool:
     )
 
 
-def _write_files(directory: Path, files: dict[str, bytes]) -> None:
-    """Write ``files`` into the new, empty ``directory`` (thousands: one mkdir per directory)."""
-    made: set[Path] = {directory}
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-    for rel, raw in files.items():
-        path = directory / rel
-        if path.parent not in made:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            made.add(path.parent)
-        with os.fdopen(os.open(path, flags, 0o644), "wb") as fh:
-            fh.write(raw)
-
-
-def _exchange(a: Path, b: Path) -> bool:
-    """Swap two directories atomically (Linux ``renameat2``); False where that is unavailable."""
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        renameat2 = libc.renameat2
-    except (OSError, AttributeError):  # no such symbol (old glibc, musl): plain renames
-        return False
-    at_fdcwd, rename_exchange = -100, 2  # <fcntl.h> AT_FDCWD, <linux/fs.h> RENAME_EXCHANGE
-    renameat2.argtypes = [
-        ctypes.c_int,
-        ctypes.c_char_p,
-        ctypes.c_int,
-        ctypes.c_char_p,
-        ctypes.c_uint,
-    ]
-    done = renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange)
-    if done == 0:
-        return True
-    errno = ctypes.get_errno()
-    if errno in (38, 22, 95):  # ENOSYS, EINVAL, EOPNOTSUPP: the file system cannot exchange
-        return False
-    raise OSError(errno, os.strerror(errno), os.fspath(b))
-
-
 def write_site(target: Path, files: dict[str, bytes]) -> None:
-    """Replace ``target`` with a directory holding exactly ``files``, all at once.
-
-    The new tree is assembled in a staging directory beside ``target``; then the two are
-    exchanged in one ``renameat2(RENAME_EXCHANGE)`` (Linux), so a reader sees the old site or
-    the new one, never neither; elsewhere the old site is renamed aside and the new one in. The
-    old one is removed last. A failure before the exchange leaves the old site untouched and no
-    staging directory behind.
-    """
+    """Replace ``target`` with a directory holding exactly ``files``, all at once
+    (:func:`modelreg.storage.replace_directory`: a reader sees the old site or the new one)."""
     if target.is_symlink() or (target.exists() and not target.is_dir()):
         raise UsageError(f"--site {target}: exists and is not a directory")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = staging_dir(target.parent, f".{target.name}.new-")
-    old: Path | None = None
-    try:
-        _write_files(staging, files)
-        if not target.exists():
-            staging.rename(target)
-        elif _exchange(staging, target):
-            old = staging  # now holds the previous site
-        else:
-            old = staging_dir(target.parent, f".{target.name}.old-")
-            old.rmdir()
-            target.rename(old)
-            staging.rename(target)
-    except BaseException:
-        discard(staging)
-        if old is not None and not target.exists():
-            old.rename(target)
-            old = None
-        raise
-    if old is not None:
-        discard(old)
+    replace_directory(target, files)
