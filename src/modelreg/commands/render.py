@@ -16,6 +16,7 @@ from modelreg import reporters
 from modelreg.checks import Options
 from modelreg.checks.runner import run as run_checks
 from modelreg.checks.runner import select
+from modelreg.commands._options import add_dry_run, add_output, add_root
 from modelreg.errors import UsageError
 from modelreg.registry import discover, find_root
 from modelreg.render import blocks, site
@@ -77,23 +78,16 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         action="store_true",
         help="write nothing; print a unified diff of every stale file and exit 1 if any",
     )
-    p.add_argument(
-        "-n", "--dry-run", action="store_true", help="print what would change; write nothing"
-    )
-    p.add_argument(
-        "--output",
-        choices=("text", "json"),
-        default="text",
-        help="text (diffs) or json ({version, status, files: [{path, status}]}) on stdout",
+    add_dry_run(p, "print what would change; write nothing")
+    add_output(
+        p, help="text (diffs) or json ({version, status, files: [{path, status}]}) on stdout"
     )
     p.add_argument(
         "--today",
         metavar="YYYY-MM-DD",
         help="judge support windows as of this date instead of HEAD's commit date",
     )
-    p.add_argument(
-        "--root", type=Path, help="registry root (default: found from the current directory)"
-    )
+    add_root(p)
     p.add_argument(
         "--merge-driver",
         nargs="+",
