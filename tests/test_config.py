@@ -194,10 +194,10 @@ def test_good_values() -> None:
          "MODELREG_MAX_EVAL_MB is not an integer: invalid literal for int() with base 10: "
          "'lots'"),
         ("MODELREG_MAX_FILE_MB", "1.5", "max_file_mb", ModelregError,
-         "a MODELREG_MAX_* variable is not an integer: invalid literal for int() with base 10: "
+         "MODELREG_MAX_FILE_MB is not an integer: invalid literal for int() with base 10: "
          "'1.5'"),
         ("MODELREG_MAX_EXTERNAL_TENSORS", "x", "max_external_tensors", ModelregError,
-         "a MODELREG_MAX_* variable is not an integer: invalid literal for int() with base 10: "
+         "MODELREG_MAX_EXTERNAL_TENSORS is not an integer: invalid literal for int() with base 10: "
          "'x'"),
         ("MODELREG_KUSTOMIZE_TIMEOUT", "soon", "kustomize_timeout_s", UsageError,
          "MODELREG_KUSTOMIZE_TIMEOUT='soon': give a positive number of seconds"),

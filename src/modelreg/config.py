@@ -197,22 +197,18 @@ def _worker_tasks(raw: str) -> int | None:
     return value
 
 
-def _max_eval(raw: str) -> int | None:
-    if not raw:
-        return None
-    try:
-        return int(raw)
-    except ValueError as exc:
-        raise ModelregError(f"MODELREG_MAX_EVAL_MB is not an integer: {exc}") from None
+def _integer(name: str) -> Callable[[str], int | None]:
+    """A parser of ``name``'s whole number (empty: the default)."""
 
+    def parse(raw: str) -> int | None:
+        if not raw:
+            return None
+        try:
+            return int(raw)
+        except ValueError as exc:
+            raise ModelregError(f"{name} is not an integer: {exc}") from None
 
-def _max_external(raw: str) -> int | None:
-    if not raw:
-        return None
-    try:
-        return int(raw)
-    except ValueError as exc:
-        raise ModelregError(f"a MODELREG_MAX_* variable is not an integer: {exc}") from None
+    return parse
 
 
 def _kustomize_timeout(raw: str) -> float | None:
@@ -273,9 +269,12 @@ _PARSERS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "child_timeout_s": ("MODELREG_CHILD_TIMEOUT", _child_timeout),
     "child_memory_mb": ("MODELREG_CHILD_MEMORY_MB", _child_memory),
     "worker_tasks": ("MODELREG_WORKER_TASKS", _worker_tasks),
-    "max_eval_mb": ("MODELREG_MAX_EVAL_MB", _max_eval),
-    "max_external_tensors": ("MODELREG_MAX_EXTERNAL_TENSORS", _max_external),
-    "max_file_mb": ("MODELREG_MAX_FILE_MB", _max_external),
+    "max_eval_mb": ("MODELREG_MAX_EVAL_MB", _integer("MODELREG_MAX_EVAL_MB")),
+    "max_external_tensors": (
+        "MODELREG_MAX_EXTERNAL_TENSORS",
+        _integer("MODELREG_MAX_EXTERNAL_TENSORS"),
+    ),
+    "max_file_mb": ("MODELREG_MAX_FILE_MB", _integer("MODELREG_MAX_FILE_MB")),
     "kustomize": ("MODELREG_KUSTOMIZE", _stripped),
     "kustomize_timeout_s": ("MODELREG_KUSTOMIZE_TIMEOUT", _kustomize_timeout),
     "kustomize_memory_mb": ("MODELREG_KUSTOMIZE_MEMORY_MB", _kustomize_memory),
