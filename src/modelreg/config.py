@@ -187,14 +187,19 @@ def _child_memory(raw: str) -> int | None:
     return value
 
 
-def _worker_tasks(raw: str) -> int | None:
-    raw = raw.strip()
-    if not raw:
-        return None
-    value = _whole(raw)
-    if value is None or value < 1:
-        raise UsageError(f"MODELREG_WORKER_TASKS={raw!r}: give a whole number of tasks >= 1")
-    return value
+def _at_least_one(name: str, unit: str) -> Callable[[str], int | None]:
+    """A parser of ``name``'s whole number of ``unit`` >= 1 (empty: the default)."""
+
+    def parse(raw: str) -> int | None:
+        raw = raw.strip()
+        if not raw:
+            return None
+        value = _whole(raw)
+        if value is None or value < 1:
+            raise UsageError(f"{name}={raw!r}: give a whole number of {unit} >= 1")
+        return value
+
+    return parse
 
 
 def _integer(name: str) -> Callable[[str], int | None]:
@@ -221,18 +226,6 @@ def _kustomize_timeout(raw: str) -> float | None:
         value = math.nan
     if not (math.isfinite(value) and value > 0):
         raise UsageError(f"MODELREG_KUSTOMIZE_TIMEOUT={raw!r}: give a positive number of seconds")
-    return value
-
-
-def _kustomize_memory(raw: str) -> int | None:
-    raw = raw.strip()
-    if not raw:
-        return None
-    value = _whole(raw)
-    if value is None or value < 1:
-        raise UsageError(
-            f"MODELREG_KUSTOMIZE_MEMORY_MB={raw!r}: give a whole number of megabytes >= 1"
-        )
     return value
 
 
@@ -268,7 +261,7 @@ def _kubernetes(raw: str) -> str | None:
 _PARSERS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "child_timeout_s": ("MODELREG_CHILD_TIMEOUT", _child_timeout),
     "child_memory_mb": ("MODELREG_CHILD_MEMORY_MB", _child_memory),
-    "worker_tasks": ("MODELREG_WORKER_TASKS", _worker_tasks),
+    "worker_tasks": ("MODELREG_WORKER_TASKS", _at_least_one("MODELREG_WORKER_TASKS", "tasks")),
     "max_eval_mb": ("MODELREG_MAX_EVAL_MB", _integer("MODELREG_MAX_EVAL_MB")),
     "max_external_tensors": (
         "MODELREG_MAX_EXTERNAL_TENSORS",
@@ -277,7 +270,10 @@ _PARSERS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "max_file_mb": ("MODELREG_MAX_FILE_MB", _integer("MODELREG_MAX_FILE_MB")),
     "kustomize": ("MODELREG_KUSTOMIZE", _stripped),
     "kustomize_timeout_s": ("MODELREG_KUSTOMIZE_TIMEOUT", _kustomize_timeout),
-    "kustomize_memory_mb": ("MODELREG_KUSTOMIZE_MEMORY_MB", _kustomize_memory),
+    "kustomize_memory_mb": (
+        "MODELREG_KUSTOMIZE_MEMORY_MB",
+        _at_least_one("MODELREG_KUSTOMIZE_MEMORY_MB", "megabytes"),
+    ),
     "kubernetes_version": ("MODELREG_KUBERNETES_VERSION", _kubernetes),
     "lock_wait_s": ("MODELREG_LOCK_WAIT", _lock_wait),
     "source_date_epoch": ("SOURCE_DATE_EPOCH", _source_date_epoch),
