@@ -147,20 +147,24 @@ def or_env(settings: Settings | None) -> Settings:
 # -- parsing, one function per kind of value (None: unset, the field's default) --------------
 
 
-def _child_timeout(raw: str) -> float | None:
-    raw = raw.strip()
-    if not raw:
-        return None
-    try:
-        value = float(raw)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and 0 < value <= MAX_TIMEOUT_S):
-        raise UsageError(
-            f"MODELREG_CHILD_TIMEOUT={raw!r}: give a positive number of seconds up to "
-            f"{MAX_TIMEOUT_S:g}"
-        )
-    return value
+def _seconds(name: str, maximum: float | None = None) -> Callable[[str], float | None]:
+    """A parser of ``name``'s positive number of seconds, at most ``maximum`` (empty: the
+    default)."""
+    bound = "" if maximum is None else f" up to {maximum:g}"
+
+    def parse(raw: str) -> float | None:
+        raw = raw.strip()
+        if not raw:
+            return None
+        try:
+            value = float(raw)
+        except ValueError:
+            value = math.nan
+        if not (math.isfinite(value) and 0 < value <= (maximum or math.inf)):
+            raise UsageError(f"{name}={raw!r}: give a positive number of seconds{bound}")
+        return value
+
+    return parse
 
 
 def _whole(raw: str) -> int | None:
@@ -216,19 +220,6 @@ def _integer(name: str) -> Callable[[str], int | None]:
     return parse
 
 
-def _kustomize_timeout(raw: str) -> float | None:
-    raw = raw.strip()
-    if not raw:
-        return None
-    try:
-        value = float(raw)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and value > 0):
-        raise UsageError(f"MODELREG_KUSTOMIZE_TIMEOUT={raw!r}: give a positive number of seconds")
-    return value
-
-
 def _lock_wait(raw: str) -> float | None:
     if not raw:
         return None
@@ -259,7 +250,10 @@ def _kubernetes(raw: str) -> str | None:
 
 #: Field → (variable, parser) for every setting whose value can be refused.
 _PARSERS: dict[str, tuple[str, Callable[[str], Any]]] = {
-    "child_timeout_s": ("MODELREG_CHILD_TIMEOUT", _child_timeout),
+    "child_timeout_s": (
+        "MODELREG_CHILD_TIMEOUT",
+        _seconds("MODELREG_CHILD_TIMEOUT", MAX_TIMEOUT_S),
+    ),
     "child_memory_mb": ("MODELREG_CHILD_MEMORY_MB", _child_memory),
     "worker_tasks": ("MODELREG_WORKER_TASKS", _at_least_one("MODELREG_WORKER_TASKS", "tasks")),
     "max_eval_mb": ("MODELREG_MAX_EVAL_MB", _integer("MODELREG_MAX_EVAL_MB")),
@@ -269,7 +263,7 @@ _PARSERS: dict[str, tuple[str, Callable[[str], Any]]] = {
     ),
     "max_file_mb": ("MODELREG_MAX_FILE_MB", _integer("MODELREG_MAX_FILE_MB")),
     "kustomize": ("MODELREG_KUSTOMIZE", _stripped),
-    "kustomize_timeout_s": ("MODELREG_KUSTOMIZE_TIMEOUT", _kustomize_timeout),
+    "kustomize_timeout_s": ("MODELREG_KUSTOMIZE_TIMEOUT", _seconds("MODELREG_KUSTOMIZE_TIMEOUT")),
     "kustomize_memory_mb": (
         "MODELREG_KUSTOMIZE_MEMORY_MB",
         _at_least_one("MODELREG_KUSTOMIZE_MEMORY_MB", "megabytes"),
